@@ -1,0 +1,1 @@
+"""LossLens core library: data, models, inference, scoring, review store, export (no UI)."""
