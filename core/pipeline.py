@@ -1,0 +1,201 @@
+"""Dataset + model → cached results table. The one entry point the app and the CLI share.
+
+Cache layout under `losslens_home()`:
+  outputs/<key>.npy   raw model outputs (N, K) logits or (N, D) embeddings
+  chunks/<key>/       finished inference chunks of a run in progress (resume after a kill)
+  probs/<key>.npy     final (N, K) class probabilities, columns in dataset label order
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.cache import ChunkStore, cache_key, load_array, losslens_home, save_array
+from core.data import LabeledTexts
+from core.inference import run_inference
+from core.models import LoadedModel, ModelSpec, align_classifier_labels, load_model, model_identity
+from core.scoring import out_of_sample_probs, score_examples, softmax
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Knobs that change the scores (all part of the cache key)."""
+
+    batch_size: int = 32
+    max_length: int = 256
+    folds: int = 5
+    quality_method: str = "self_confidence"
+    seed: int = 0
+
+
+@dataclass
+class ScoredResults:
+    """One results table per (dataset, model, settings).
+
+    table columns: id, text, label, predicted_label, loss, p_given, p_predicted, margin,
+    quality, is_issue, rank, prob_<name> per class (see core.scoring.ExampleScores).
+    out_of_sample: True when every probability came from a head that did not see the example
+    (encoder + K-fold); False for a classifier scored on data it may have been trained on.
+    """
+
+    table: pd.DataFrame
+    label_names: tuple[str, ...]
+    out_of_sample: bool
+    from_cache: bool
+    seconds: float
+    key: str
+    model_kind: str
+
+    @property
+    def accuracy(self) -> float:
+        """Fraction of examples whose predicted label equals the given label."""
+        return float((self.table["predicted_label"] == self.table["label"]).mean())
+
+    @property
+    def n_issues(self) -> int:
+        return int(self.table["is_issue"].sum())
+
+
+def score_dataset(
+    data: LabeledTexts,
+    spec: ModelSpec,
+    settings: ScoreSettings = ScoreSettings(),
+    progress: Progress | None = None,
+    label_map: dict[str, str] | None = None,
+) -> ScoredResults:
+    """Score every example of `data` with the model of `spec`; loads from cache when it can."""
+    started = time.perf_counter()
+    identity = model_identity(spec.name)
+    probs_key = cache_key(
+        kind="probs", data=data.fingerprint, model=identity, precision=spec.precision,
+        max_length=settings.max_length, folds=settings.folds,
+        seed=settings.seed, label_map=sorted((label_map or {}).items()),
+    )
+    probs_path = _cache_dir("probs") / f"{probs_key}.npy"
+    kind_path = probs_path.with_suffix(".kind")  # "classifier" or "encoder"
+    probs = load_array(probs_path)
+    from_cache = probs is not None and kind_path.exists()
+    if from_cache:
+        model_kind = kind_path.read_text().strip()
+    else:
+        model = load_model(spec)
+        model_kind = model.kind
+        probs = _compute_probs(model, spec, identity, data, settings, progress, label_map)
+        save_array(probs_path, probs)
+        kind_path.write_text(model_kind)
+    table = build_results_table(data, probs, settings.quality_method)
+    return ScoredResults(
+        table=table,
+        label_names=data.label_names,
+        out_of_sample=model_kind == "encoder",
+        from_cache=from_cache,
+        seconds=time.perf_counter() - started,
+        key=probs_key,
+        model_kind=model_kind,
+    )
+
+
+def embed_texts(
+    texts: Sequence[str],
+    spec: ModelSpec = ModelSpec(),
+    *,
+    max_length: int = 256,
+    batch_size: int = 32,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """(N, D) float32 L2-normalised encoder embeddings of `texts`, cached on disk."""
+    identity = model_identity(spec.name)
+    key = _outputs_key(identity, spec, _texts_digest(texts), max_length)
+    path = _cache_dir("outputs") / f"{key}.npy"
+    cached = load_array(path)
+    if cached is not None:
+        return cached
+    model = load_model(spec)
+    return _run_cached_inference(model, key, texts, batch_size, max_length, progress)
+
+
+def build_results_table(
+    data: LabeledTexts, probs: np.ndarray, quality_method: str = "self_confidence"
+) -> pd.DataFrame:
+    """The results table (one row per example) from (N, K) probabilities."""
+    scores = score_examples(probs, data.labels, method=quality_method)
+    columns = {"id": data.ids, "text": data.texts, "label": data.labels}
+    columns.update(asdict(scores))
+    table = pd.DataFrame(columns)
+    for k, name in enumerate(data.label_names):
+        table[f"prob_{name}"] = probs[:, k].astype(np.float32)
+    return table
+
+
+def _compute_probs(
+    model: LoadedModel,
+    spec: ModelSpec,
+    identity: str,
+    data: LabeledTexts,
+    settings: ScoreSettings,
+    progress: Progress | None,
+    label_map: dict[str, str] | None,
+) -> np.ndarray:
+    """Run (or resume) inference, then turn outputs into (N, K) dataset-ordered probabilities."""
+    if model.kind == "classifier":
+        columns = align_classifier_labels(model.model_labels, data.label_names, label_map)
+    key = _outputs_key(identity, spec, data.fingerprint, settings.max_length)
+    outputs = load_array(_cache_dir("outputs") / f"{key}.npy")
+    if outputs is None:
+        outputs = _run_cached_inference(
+            model, key, data.texts, settings.batch_size, settings.max_length, progress
+        )
+    if model.kind == "classifier":
+        probs = softmax(outputs)[:, columns]
+        return probs / probs.sum(axis=1, keepdims=True)
+    return out_of_sample_probs(
+        outputs, data.labels, len(data.label_names), settings.folds, settings.seed
+    )
+
+
+def _run_cached_inference(
+    model: LoadedModel,
+    key: str,
+    texts: Sequence[str],
+    batch_size: int,
+    max_length: int,
+    progress: Progress | None,
+) -> np.ndarray:
+    """Inference with resumable chunks; the finished array is saved and the chunks dropped."""
+    chunks = ChunkStore(_cache_dir("chunks") / key)
+    outputs = run_inference(
+        model, list(texts), batch_size=batch_size, max_length=max_length,
+        progress=progress, chunks=chunks,
+    )
+    save_array(_cache_dir("outputs") / f"{key}.npy", outputs)
+    chunks.clear()
+    return outputs
+
+
+def _outputs_key(identity: str, spec: ModelSpec, texts_id: str, max_length: int) -> str:
+    return cache_key(
+        kind="outputs", texts=texts_id, model=identity, precision=spec.precision,
+        max_length=max_length,
+    )
+
+
+def _texts_digest(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _cache_dir(name: str) -> Path:
+    path = losslens_home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,120 @@
+"""Per-example scores from class probabilities: loss, cleanlab label quality, issue flags, rank.
+
+Shapes: N examples, K classes. `probs` is float (N, K) with rows summing to 1,
+`labels` is int (N,) in 0..K-1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from cleanlab.filter import find_label_issues
+from cleanlab.rank import get_label_quality_scores
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+QUALITY_METHODS = ("self_confidence", "normalized_margin")
+
+
+class ScoringError(ValueError):
+    """A dataset that cannot be scored (e.g. a class too small for K-fold)."""
+
+
+@dataclass(frozen=True)
+class ExampleScores:
+    """Per-example score columns, each (N,).
+
+    loss: cross-entropy -ln p(given label), nats; higher = more suspicious.
+    predicted_label: argmax class. p_given / p_predicted: probabilities in [0, 1].
+    margin: p(given) - max p(other class), in [-1, 1]; lower = more suspicious.
+    quality: cleanlab label-quality score in [0, 1]; lower = more suspicious.
+    is_issue: cleanlab `find_label_issues` flag.
+    rank: 1 for the most suspicious example (lowest quality; ties broken by higher loss).
+    """
+
+    loss: np.ndarray
+    predicted_label: np.ndarray
+    p_given: np.ndarray
+    p_predicted: np.ndarray
+    margin: np.ndarray
+    quality: np.ndarray
+    is_issue: np.ndarray
+    rank: np.ndarray
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, K) logits, computed in float64."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def per_example_loss(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cross-entropy of each example's given label, natural log, (N,)."""
+    p_given = probs[np.arange(len(labels)), labels]
+    return -np.log(np.clip(p_given, 1e-12, 1.0))
+
+
+def out_of_sample_probs(
+    features: np.ndarray, labels: np.ndarray, n_classes: int, folds: int = 5, seed: int = 0
+) -> np.ndarray:
+    """Stratified K-fold logistic regression on (N, D) features; returns out-of-sample (N, K) probs.
+
+    Every example's probabilities come from a head that never saw it.
+    """
+    counts = np.bincount(labels, minlength=n_classes)
+    smallest = counts[counts > 0].min()
+    if smallest < 2:
+        raise ScoringError(
+            f"class {int(np.argmin(np.where(counts > 0, counts, np.inf)))} has a single example; "
+            "K-fold scoring needs at least 2 per class (merge or remove it)"
+        )
+    n_splits = int(min(folds, smallest))
+    probs = np.zeros((len(labels), n_classes), dtype=np.float64)
+    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for train_idx, test_idx in splitter.split(features, labels):
+        head = LogisticRegression(C=10.0, max_iter=2000)
+        head.fit(features[train_idx], labels[train_idx])
+        probs[np.ix_(test_idx, head.classes_)] = head.predict_proba(features[test_idx])
+    return probs
+
+
+def score_examples(
+    probs: np.ndarray, labels: np.ndarray, method: str = "self_confidence"
+) -> ExampleScores:
+    """All per-example scores for (N, K) probabilities and (N,) given labels."""
+    if method not in QUALITY_METHODS:
+        raise ScoringError(f"unknown quality method {method!r}; choose one of {QUALITY_METHODS}")
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    rows = np.arange(len(labels))
+    predicted = probs.argmax(axis=1)
+    p_given = probs[rows, labels]
+    others = probs.copy()
+    others[rows, labels] = -np.inf
+    margin = p_given - others.max(axis=1)
+    loss = per_example_loss(probs, labels)
+    quality = get_label_quality_scores(labels, probs, method=method)
+    is_issue = _find_issues(labels, probs)
+    order = np.lexsort((-loss, quality))  # primary: quality ascending; ties: loss descending
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[order] = np.arange(1, len(labels) + 1)
+    return ExampleScores(
+        loss=loss,
+        predicted_label=predicted.astype(np.int64),
+        p_given=p_given,
+        p_predicted=probs[rows, predicted],
+        margin=margin,
+        quality=np.asarray(quality, dtype=np.float64),
+        is_issue=is_issue,
+        rank=rank,
+    )
+
+
+def _find_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """cleanlab confident-learning issue mask (N,) bool; single-process for use inside the app."""
+    present = np.unique(labels)
+    if len(present) < 2:
+        return np.zeros(len(labels), dtype=bool)
+    return np.asarray(find_label_issues(labels, probs, n_jobs=1), dtype=bool)
