@@ -246,3 +246,18 @@ def simulate_annotators(true_labels: np.ndarray, n_classes: int, *, n_annotators
         other = (y + rng.integers(1, n_classes, size=per_example)) % n_classes
         labels[n, who] = np.where(wrong, other, y)
     return labels, error_rates
+
+
+def simulated_crowd(dataset, *, n_annotators: int = 20, per_example: int = 5,
+                    error_range: tuple[float, float] = (0.05, 0.4), seed: int = 0) -> MultiAnnotatorData:
+    """Simulated annotators for a singly-labeled `core.data.LabeledTexts` (its labels taken as truth).
+
+    The annotators are NOT real people: annotator "sim-01" has the lowest error rate, the last one
+    the highest (rates spread evenly over `error_range`).
+    """
+    labels, _ = simulate_annotators(np.asarray(dataset.labels), len(dataset.label_names),
+                                    n_annotators=n_annotators, per_example=per_example,
+                                    error_range=error_range, seed=seed)
+    names = tuple(f"sim-{m + 1:02d}" for m in range(n_annotators))
+    return MultiAnnotatorData(np.asarray(dataset.ids, dtype=object), np.asarray(dataset.texts, dtype=object),
+                              labels, names, tuple(dataset.label_names), f"simulated:{dataset.source_key}")

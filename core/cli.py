@@ -115,6 +115,8 @@ def score_from_args(args: argparse.Namespace) -> tuple[LabeledTexts, ScoredResul
 
 
 def score_command(args: argparse.Namespace) -> int:
+    if args.out:
+        check_table_suffix(args.out)
     _, results = score_from_args(args)
     if args.out:
         write_table(results.table, args.out)
@@ -131,6 +133,7 @@ def export_command(args: argparse.Namespace) -> int:
     from core.export import build_corrected_frame, write_export
     from core.store import DecisionStore
 
+    check_table_suffix(args.out)
     data, results = score_from_args(args)
     decisions = DecisionStore().current(data.source_key)
     frame = build_corrected_frame(
@@ -151,15 +154,19 @@ def app_command(args: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
+def check_table_suffix(path: Path) -> None:
+    """Refuse an --out name we cannot write, before any work is done."""
+    if path.suffix not in (".parquet", ".csv"):
+        raise DataError(f"--out must end in .parquet or .csv, got {path.name!r}")
+
+
 def write_table(table, path: Path) -> None:
     """Write a results table as .parquet or .csv (by extension)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".parquet":
         table.to_parquet(path, index=False)
-    elif path.suffix == ".csv":
-        table.to_csv(path, index=False)
     else:
-        raise DataError(f"--out must end in .parquet or .csv, got {path.name!r}")
+        table.to_csv(path, index=False)
 
 
 if __name__ == "__main__":

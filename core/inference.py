@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from queue import Queue
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 from core.cache import ChunkStore
 from core.models import LoadedModel
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def _collate(model: LoadedModel, tokens: dict[str, list[list[int]]], rows: np.nd
     return {k: torch.from_numpy(v).to(model.device, non_blocking=True) for k, v in out.items()}
 
 
-def _prefetch(items: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+def _prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Build the next batches on a background thread while the model runs on the current one."""
     queue: Queue = Queue(maxsize=depth)
     done = object()
@@ -171,7 +173,7 @@ def run_inference(
 
     pending: dict[int, int] = {i: bounds[i][1] - bounds[i][0] for i in todo}
     with torch.inference_mode():
-        for index, batch in _prefetch(iter_pairs(batches())):
+        for index, batch in _prefetch(batches()):
             result[order[batch.positions]] = forward(model, batch.inputs).cpu().numpy()
             done += len(batch.positions)
             pending[index] -= len(batch.positions)

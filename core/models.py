@@ -4,10 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 import torch
@@ -217,6 +219,20 @@ def model_identity(name: str) -> str:
     return f"local:{_hash_files(stats)}"
 
 
+@contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar (noise in the CLI and logs)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_model(spec: ModelSpec) -> LoadedModel:
     """Load tokenizer + model on the chosen device and precision, in eval mode."""
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
@@ -232,7 +248,8 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     model_cls = AutoModelForSequenceClassification if kind == "classifier" else AutoModel
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-        model = model_cls.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
+        with _quiet_progress_bars():
+            model = model_cls.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
     except OSError as exc:
         if folder is None:
             raise _hub_error(spec.name, exc) from exc
@@ -243,7 +260,9 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     if precision == "int8":
         from torch.ao.quantization import quantize_dynamic
 
-        model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        with warnings.catch_warnings():  # torch.ao deprecation notices: still the stock CPU int8 path
+            warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+            model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     else:
         model = model.to(device=device, dtype=dtype)
     labels = None

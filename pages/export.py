@@ -1,0 +1,49 @@
+"""Export: the corrected dataset (original columns + review outcome) as CSV or Parquet."""
+from __future__ import annotations
+
+import io
+import re
+
+import streamlit as st
+
+from core.export import ExportError, build_corrected_frame, to_csv_bytes
+from pages import session
+
+st.title("Export")
+results, data = session.current_results(), session.current_dataset()
+if results is None or data is None:
+    st.info("No results yet. Score a dataset on the **Data & model** page first.")
+    st.stop()
+
+decisions = session.decision_store().current(data.source_key)
+c1, c2, c3 = st.columns(3)
+labels_as = c1.radio("Labels as", ["names", "ints"], horizontal=True,
+                     help="ints: the index of the label in the dataset's sorted label list")
+changed_only = c2.checkbox("Changed rows only", help="Only rows with a decision")
+drop_removed = c3.checkbox("Drop rows marked Remove")
+try:
+    frame = build_corrected_frame(data.frame, data.ids, data.labels, data.label_names, results.table,
+                                  decisions, labels_as=labels_as, changed_only=changed_only,
+                                  drop_removed=drop_removed)
+except ExportError as exc:
+    st.error(f"{exc}.")
+    st.stop()
+
+counts = frame["status"].value_counts()
+metrics = st.columns(6)
+metrics[0].metric("Rows exported", f"{len(frame):,}")
+for column, status in zip(metrics[1:], ["relabeled", "confirmed", "ambiguous", "removed", "unreviewed"]):
+    column.metric(status.capitalize(), f"{int(counts.get(status, 0)):,}")
+if labels_as == "ints":
+    st.caption("Label indices: " + ", ".join(f"{k} = {name}" for k, name in enumerate(data.label_names)))
+
+stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", data.source_key).strip("_.") or "dataset"
+c1, c2 = st.columns(2)
+c1.download_button("Download CSV", to_csv_bytes(frame), file_name=f"{stem}_corrected.csv",
+                   mime="text/csv", type="primary", on_click="ignore")
+buffer = io.BytesIO()
+frame.to_parquet(buffer, index=False)
+c2.download_button("Download Parquet", buffer.getvalue(), file_name=f"{stem}_corrected.parquet",
+                   mime="application/octet-stream", on_click="ignore")
+st.caption("Preview (first 100 rows)")
+st.dataframe(frame.head(100), hide_index=True)

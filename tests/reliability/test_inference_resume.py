@@ -1,0 +1,71 @@
+"""Inference killed with SIGKILL half-way resumes from its finished chunks and gives the uninterrupted result."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.cache import ChunkStore
+from core.inference import run_inference
+from core.models import ModelSpec, load_model
+
+REPO = Path(__file__).resolve().parents[2]
+N_TEXTS, CHUNK, BATCH = 300, 40, 8
+
+WORKER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[1])
+    from core.cache import ChunkStore
+    from core.inference import run_inference
+    from core.models import ModelSpec, load_model
+    texts = [line for line in open(sys.argv[3], encoding="utf-8").read().split("\\n") if line]
+    model = load_model(ModelSpec(sys.argv[2], "cpu", "fp32"))
+    # A slow model: every batch takes a moment, so the kill lands half-way.
+    run_inference(model, texts, batch_size=%d, chunks=ChunkStore(sys.argv[4]), chunk_size=%d,
+                  progress=lambda done, total: time.sleep(0.05))
+""" % (BATCH, CHUNK))
+
+
+def texts(n: int) -> list[str]:
+    rng = np.random.default_rng(1)
+    words = "goal market film vote phone chip striker budget actor court".split()
+    return [" ".join(rng.choice(words, size=int(rng.integers(2, 60)))) for _ in range(n)]
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tiny_classifier_dir, tmp_path):
+    data = texts(N_TEXTS)
+    (tmp_path / "texts.txt").write_text("\n".join(data), encoding="utf-8")
+    (tmp_path / "worker.py").write_text(WORKER, encoding="utf-8")
+    chunk_dir = tmp_path / "chunks"
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "worker.py"), str(REPO), str(tiny_classifier_dir),
+         str(tmp_path / "texts.txt"), str(chunk_dir)],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not list(chunk_dir.glob("chunk_*.npy")):
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "no chunk written within 120 s"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    n_chunks = -(-N_TEXTS // CHUNK)
+    saved = ChunkStore(chunk_dir).load_all()
+    assert 1 <= len(saved) < n_chunks, "the kill should land half-way"
+
+    model = load_model(ModelSpec(str(tiny_classifier_dir), "cpu", "fp32"))
+    calls: list[int] = []
+    resumed = run_inference(model, data, batch_size=BATCH, chunks=ChunkStore(chunk_dir), chunk_size=CHUNK,
+                            progress=lambda done, total: calls.append(done))
+    assert calls[0] == sum(len(a) for a in saved.values())  # finished chunks were not recomputed
+    uninterrupted = run_inference(model, data, batch_size=BATCH)
+    np.testing.assert_allclose(resumed, uninterrupted, atol=1e-5)
+    assert len(ChunkStore(chunk_dir).load_all()) == n_chunks

@@ -1,0 +1,121 @@
+"""AppTest for every page I own: Data & model, Review, Export (tiny classifier, fixture CSV)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `pages` (the app's UI package) is not installed, core is
+WORDS = "good great fine bad awful poor movie plot actor scene".split()
+
+
+def write_fixture(path: Path, n: int = 24) -> Path:
+    """text,label CSV with neg/pos labels (the tiny classifier's labels)."""
+    rows = [{"text": " ".join(WORDS[(i * 3 + j) % len(WORDS)] for j in range(3 + i % 5)),
+             "label": "neg" if i % 2 else "pos"} for i in range(n)]
+    rows[0]["text"] = "<script>window.__xss=1</script> and <b>bold</b>"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch, tiny_classifier_dir):
+    monkeypatch.setenv("LOSSLENS_DEMO_SOURCE", str(write_fixture(tmp_path / "fixture.csv")))
+    monkeypatch.setenv("LOSSLENS_DEFAULT_MODEL", str(tiny_classifier_dir))
+    monkeypatch.chdir(ROOT)
+    return tmp_path
+
+
+def run_until_scored(at: AppTest, timeout: float = 60.0) -> AppTest:
+    """Run the app, wait for the background scoring job, run again so the page shows results."""
+    from pages.session import job_registry
+
+    at.run(timeout=60)
+    job = job_registry().get(at.session_state["job_key"])
+    deadline = time.monotonic() + timeout
+    while job.status == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.status == "done", job.error
+    return at.run(timeout=60)
+
+
+def scored_app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    run_until_scored(at)
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_data_model_page_scores_default_and_shows_summary(app_env):
+    at = scored_app()
+    assert at.title[0].value == "Data & model"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows"] == "24"
+    assert metrics["Probabilities"] == "in-sample"
+    assert any("in-sample" in c.value.lower() for c in at.caption)
+    results = at.session_state["results"]
+    assert metrics["Flagged as likely label issues"] == f"{results.n_issues:,}"
+    assert not at.error
+
+
+def test_data_model_page_reports_bad_path_without_traceback(app_env):
+    at = scored_app()
+    at.radio[0].set_value("path").run()
+    at.text_input[1].input(str(app_env / "missing.csv")).run()
+    assert not at.exception
+    assert any("no such file" in e.value for e in at.error)
+
+
+def test_review_page_relabel_confirm_undo_reset(app_env):
+    at = scored_app("pages/review.py")
+    assert at.title[0].value == "Review"
+    data = at.session_state["data"]
+    from pages.session import decision_store
+
+    store = decision_store()
+    first_id = str(at.session_state["results"].table.sort_values("loss", ascending=False)["id"].iloc[0])
+    relabel = next(s for s in at.selectbox if s.key and s.key.startswith(f"rl|{first_id}|"))
+    relabel.set_value("neg" if data.label_names[data.labels[int(first_id)]] == "pos" else "pos").run()
+    current = store.current(data.source_key)
+    assert current["status"].tolist() == ["relabeled"]
+    assert current["reviewer"].iloc[0] == at.session_state["reviewer"]
+    at.button(key=f"ok|{first_id}").click().run()
+    assert store.current(data.source_key)["status"].tolist() == ["confirmed"]
+    at.button[[b.label for b in at.button].index("Undo last")].click().run()
+    assert store.current(data.source_key)["status"].tolist() == ["relabeled"]
+    at.button(key=f"rs|{first_id}").click().run()
+    assert store.current(data.source_key).empty
+    assert not at.exception
+
+
+def test_review_page_filters_and_paging(app_env):
+    at = scored_app("pages/review.py")
+    at.selectbox(key="rv_size").set_value(25).run()
+    containers = [s for s in at.selectbox if s.key and s.key.startswith("rl|")]
+    assert len(containers) == 24
+    at.text_input(key="rv_search").input("<script>").run()
+    texts = [t.value for t in at.text]
+    assert "<script>window.__xss=1</script> and <b>bold</b>" in texts
+    assert len([s for s in at.selectbox if s.key and s.key.startswith("rl|")]) == 1
+
+
+def test_export_page_counts_and_download(app_env):
+    at = scored_app("pages/review.py")
+    data = at.session_state["data"]
+    from pages.session import decision_store
+
+    decision_store().record(data.source_key, str(data.ids[3]), "neg", "pos", "relabeled", "tester")
+    at.switch_page("pages/export.py").run()
+    assert at.title[0].value == "Export"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows exported"] == "24" and metrics["Relabeled"] == "1"
+    at.checkbox[0].check().run()       # changed rows only
+    assert {m.label: m.value for m in at.metric}["Rows exported"] == "1"
+    assert not at.exception

@@ -1,0 +1,100 @@
+"""`losslens score | export` as a user runs them: subprocesses, exit codes, files, cache hits."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from test_pipeline import write_reviews_csv
+
+SUMMARY = re.compile(
+    r"^rows=(\d+) accuracy=([\d.]+) issues=(\d+) seconds=([\d.]+) cache=(hit|miss) "
+    r"probabilities=(in-sample|out-of-sample)"
+)
+
+
+def losslens(*args: str, env_home: Path, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LOSSLENS_HOME": str(env_home), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", *args], capture_output=True, text=True,
+        env=env, timeout=timeout, cwd=Path(__file__).resolve().parents[1],
+    )
+
+
+def review_args(csv: Path, model: Path) -> list[str]:
+    return [str(csv), "--text-col", "review", "--label-col", "sentiment", "--id-col", "id",
+            "--model", str(model), "--precision", "fp32"]
+
+
+def test_score_writes_results_and_second_run_hits_cache(tmp_path, tiny_classifier_dir, losslens_home):
+    csv = write_reviews_csv(tmp_path / "reviews.csv", n=30)
+    out = tmp_path / "results.csv"
+    first = losslens("score", *review_args(csv, tiny_classifier_dir), "--out", str(out), env_home=losslens_home)
+    assert first.returncode == 0, first.stderr
+    rows, accuracy, issues, _, cache, probs = SUMMARY.match(first.stdout).groups()
+    assert (rows, cache, probs) == ("30", "miss", "in-sample")
+    table = pd.read_csv(out)
+    assert len(table) == 30 and list(table["id"][:2]) == ["r000", "r001"]
+    assert float(accuracy) == pytest.approx((table["predicted_label"] == table["label"]).mean(), abs=1e-4)
+    assert int(issues) == int(table["is_issue"].sum())
+    assert "30/30" in first.stderr  # progress bar
+
+    second = losslens("score", *review_args(csv, tiny_classifier_dir), "--out", str(tmp_path / "r.parquet"),
+                      env_home=losslens_home)
+    assert SUMMARY.match(second.stdout).group(5) == "hit"
+    again = pd.read_parquet(tmp_path / "r.parquet")
+    np.testing.assert_allclose(again["loss"], table["loss"], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--text-col", "body"], "body"),
+        (["--model", "/nonexistent/model"], "/nonexistent/model"),
+        (["--out", "results.xlsx"], ".parquet or .csv"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, tiny_classifier_dir, losslens_home, args, message):
+    csv = write_reviews_csv(tmp_path / "reviews.csv", n=12)
+    base = review_args(csv, tiny_classifier_dir)
+    for flag in ("--text-col", "--model"):
+        if flag in args:
+            i = base.index(flag)
+            del base[i:i + 2]
+    result = losslens("score", *base, *args, env_home=losslens_home)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("losslens: error:") and message in lines[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_killed_scoring_run_resumes_with_identical_results(tmp_path, tiny_classifier_dir, losslens_home):
+    csv = write_reviews_csv(tmp_path / "reviews.csv", n=3000)
+    args = ["score", *review_args(csv, tiny_classifier_dir), "--batch-size", "4", "--max-length", "64"]
+    env = {**os.environ, "LOSSLENS_HOME": str(losslens_home), "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", *args], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1],
+    )
+    chunks = losslens_home / "chunks"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(chunks.glob("*/*")):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert any(chunks.glob("*/*")), "no chunk was written before the kill"
+
+    resumed = losslens(*args, "--out", str(tmp_path / "resumed.csv"), env_home=losslens_home)
+    assert resumed.returncode == 0, resumed.stderr
+    fresh_home = tmp_path / "fresh_home"
+    fresh = losslens(*args, "--out", str(tmp_path / "fresh.csv"), env_home=fresh_home)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "resumed.csv"), pd.read_csv(tmp_path / "fresh.csv"), rtol=1e-5
+    )

@@ -1,0 +1,167 @@
+"""core.export: exact CSV content, options, file formats, and a byte-for-byte round trip."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.export import ExportError, build_corrected_frame, to_csv_bytes, write_export
+from core.store import DecisionStore
+
+LABEL_NAMES = ("neg", "pos")
+IDS = ["r1", "r2", "r3"]
+LABELS = np.array([1, 0, 1])
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "text": ["good film", 'bad, "awful"', "so-so\nfine"],
+        "label": ["pos", "neg", "pos"],
+        "source": ["x", "y", "z"],
+    })
+
+
+@pytest.fixture
+def results() -> pd.DataFrame:
+    return pd.DataFrame({
+        "id": IDS, "text": ["good film", 'bad, "awful"', "so-so\nfine"], "label": LABELS,
+        "loss": [0.25, 1.5, 0.75], "quality": [0.75, 0.125, 0.5],
+        "is_issue": [False, True, False], "rank": [3, 1, 2],
+    })
+
+
+@pytest.fixture
+def decisions() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            ("r2", "neg", "pos", "relabeled", "ann", "2024-05-01T10:00:00+00:00"),
+            ("r3", "pos", None, "removed", "bob", "2024-05-01T11:00:00+00:00"),
+            ("gone", "pos", None, "confirmed", "bob", "2024-05-01T12:00:00+00:00"),
+        ],
+        columns=["example_id", "original_label", "new_label", "status", "reviewer", "decided_at"],
+    )
+
+
+EXPECTED_CSV = (
+    "text,label,source,corrected_label,status,reviewer,reviewed_at,loss,quality,is_issue,rank\r\n"
+    "good film,pos,x,pos,unreviewed,,,0.25,0.75,False,3\r\n"
+    '"bad, ""awful""",neg,y,pos,relabeled,ann,2024-05-01T10:00:00+00:00,1.5,0.125,True,1\r\n'
+    '"so-so\nfine",pos,z,pos,removed,bob,2024-05-01T11:00:00+00:00,0.75,0.5,False,2\r\n'
+)
+
+
+def csv_lines(frame: pd.DataFrame) -> list[str]:
+    return to_csv_bytes(frame).decode("utf-8").split("\r\n")
+
+
+def test_exact_csv_content(frame, results, decisions):
+    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions)
+    assert to_csv_bytes(out).decode("utf-8") == EXPECTED_CSV
+
+
+def test_labels_as_ints(frame, results, decisions):
+    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions, labels_as="ints")
+    assert out["corrected_label"].tolist() == [1, 1, 1]
+    assert csv_lines(out)[1] == "good film,pos,x,1,unreviewed,,,0.25,0.75,False,3"
+
+
+@pytest.mark.parametrize(
+    ("changed_only", "drop_removed", "kept"),
+    [(False, False, ["x", "y", "z"]), (True, False, ["y", "z"]),
+     (False, True, ["x", "y"]), (True, True, ["y"])],
+)
+def test_changed_only_and_drop_removed(frame, results, decisions, changed_only, drop_removed, kept):
+    out = build_corrected_frame(
+        frame, IDS, LABELS, LABEL_NAMES, results, decisions,
+        changed_only=changed_only, drop_removed=drop_removed,
+    )
+    assert out["source"].tolist() == kept
+    assert out.index.tolist() == list(range(len(kept)))
+
+
+def test_without_results_or_decisions_the_columns_are_empty(frame):
+    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, None, None)
+    assert out["corrected_label"].tolist() == ["pos", "neg", "pos"]
+    assert out["status"].tolist() == ["unreviewed"] * 3
+    assert csv_lines(out)[1] == "good film,pos,x,pos,unreviewed,,,,,,"
+
+
+def test_results_missing_an_id_leave_that_row_empty(frame, results):
+    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results.iloc[[0, 1]], None)
+    assert out["rank"].tolist()[:2] == [3, 1] and out["rank"].isna().tolist() == [False, False, True]
+    assert csv_lines(out)[3].endswith(",pos,unreviewed,,,,,,")
+
+
+def test_decisions_from_the_store(frame, results, tmp_path):
+    store = DecisionStore(tmp_path / "d.sqlite")
+    store.record("k", "r1", "pos", "neg", "relabeled", "ann")
+    store.record("k", "r2", "neg", None, "confirmed", "ann")
+    store.record("k", "r3", "pos", None, "ambiguous", "ann")
+    store.reset("k", "r3", "ann")
+    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, store.current("k"))
+    assert out["corrected_label"].tolist() == ["neg", "neg", "pos"]
+    assert out["status"].tolist() == ["relabeled", "confirmed", "unreviewed"]
+    assert out["reviewer"].tolist()[:2] == ["ann", "ann"] and out["reviewer"].isna().tolist()[2]
+
+
+def test_relabel_to_a_class_the_dataset_lost_needs_names(frame, results):
+    decisions = pd.DataFrame(
+        [("r1", "pos", "meh", "relabeled", "ann", "2024-05-01T10:00:00+00:00")],
+        columns=["example_id", "original_label", "new_label", "status", "reviewer", "decided_at"],
+    )
+    names = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions)
+    assert names["corrected_label"].tolist()[0] == "meh"
+    with pytest.raises(ExportError, match=r"not among the dataset's labels, e.g. 'r1' \('meh'\)"):
+        build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions, labels_as="ints")
+
+
+def test_reexporting_an_export_replaces_the_added_columns(frame, results, decisions):
+    once = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions)
+    twice = build_corrected_frame(once, IDS, LABELS, LABEL_NAMES, results, None)
+    assert list(twice.columns) == list(once.columns)
+    assert twice["status"].tolist() == ["unreviewed"] * 3
+
+
+def test_length_mismatch_is_a_clear_error(frame):
+    with pytest.raises(ExportError, match=r"frame \(3 rows\), ids \(2\)"):
+        build_corrected_frame(frame, IDS[:2], LABELS, LABEL_NAMES, None, None)
+
+
+def test_write_csv_and_parquet(frame, results, decisions, tmp_path):
+    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions)
+    csv_path = write_export(out, tmp_path / "sub" / "corrected.csv")
+    assert csv_path.read_bytes().decode("utf-8") == EXPECTED_CSV
+    back = pd.read_parquet(write_export(out, tmp_path / "corrected.parquet"))
+    assert back["text"].tolist() == frame["text"].tolist()
+    assert back["corrected_label"].tolist() == ["pos", "pos", "pos"]
+    assert back["rank"].tolist() == [3, 1, 2] and back["is_issue"].tolist() == [False, True, False]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrected.parquet", "sub"]
+    with pytest.raises(ExportError, match="use a .csv or .parquet"):
+        write_export(out, tmp_path / "corrected.xlsx")
+
+
+texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(st.tuples(texts, st.integers(0, 2)), min_size=1, max_size=12),
+    label_names=st.lists(texts.filter(bool), min_size=3, max_size=3, unique=True),
+    id_texts=st.lists(texts, min_size=12, max_size=12, unique=True),
+)
+def test_csv_round_trip_is_byte_for_byte(rows, label_names, id_texts):
+    n = len(rows)
+    ids = id_texts[:n]
+    labels = np.array([label for _, label in rows])
+    frame = pd.DataFrame({
+        "id": ids, "text": [text for text, _ in rows], "label": [label_names[k] for k in labels]
+    })
+    out = build_corrected_frame(frame, ids, labels, label_names, None, None)
+    back = pd.read_csv(io.BytesIO(to_csv_bytes(out)), dtype=str, keep_default_na=False)
+    for column in ("id", "text", "label", "corrected_label"):
+        assert [v.encode("utf-8") for v in back[column]] == [v.encode("utf-8") for v in out[column]]

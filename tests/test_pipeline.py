@@ -1,0 +1,139 @@
+"""core.pipeline: dataset + model → results table, cache hits/misses, label alignment."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import core.pipeline as pipeline
+from core.data import ColumnMapping, load_dataset_source
+from core.models import LabelMismatchError, ModelSpec
+from core.pipeline import ScoreSettings, embed_texts, score_dataset
+
+WORDS = "good great fine bad awful poor movie plot actor scene long short".split()
+
+
+def write_reviews_csv(path: Path, n: int = 40, labels=("neg", "pos"), seed: int = 0) -> Path:
+    """A small CSV (id, review, sentiment) with varied text lengths."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        {
+            "id": f"r{i:03d}",
+            "review": " ".join(rng.choice(WORDS, size=3 + (i % 9) * 4)),
+            "sentiment": labels[i % len(labels)],
+        }
+        for i in range(n)
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def load_reviews(tmp_path, **kwargs):
+    csv = write_reviews_csv(tmp_path / "reviews.csv", **kwargs)
+    return load_dataset_source(str(csv), columns=ColumnMapping(text="review", label="sentiment", id="id"))
+
+
+def test_classifier_results_table_values(tmp_path, tiny_classifier_dir):
+    data = load_reviews(tmp_path)
+    results = score_dataset(data, ModelSpec(str(tiny_classifier_dir), precision="fp32"), ScoreSettings(batch_size=8))
+    table = results.table
+    assert list(table.columns[:11]) == [
+        "id", "text", "label", "predicted_label", "loss", "p_given", "p_predicted",
+        "margin", "quality", "is_issue", "rank",
+    ]
+    assert list(table.columns[11:]) == ["prob_neg", "prob_pos"]
+    assert list(table["id"]) == list(data.ids)
+    probs = table[["prob_neg", "prob_pos"]].to_numpy(np.float64)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    p_given = probs[np.arange(len(table)), table["label"]]
+    np.testing.assert_allclose(table["loss"], -np.log(p_given), rtol=1e-4)
+    assert sorted(table["rank"]) == list(range(1, len(table) + 1))
+    assert results.model_kind == "classifier" and results.out_of_sample is False
+    assert results.from_cache is False
+    assert results.accuracy == pytest.approx((table["predicted_label"] == table["label"]).mean())
+
+
+def test_second_run_is_a_cache_hit_without_loading_the_model(tmp_path, tiny_classifier_dir, monkeypatch):
+    data = load_reviews(tmp_path)
+    spec = ModelSpec(str(tiny_classifier_dir), precision="fp32")
+    first = score_dataset(data, spec)
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model must not be loaded on a cache hit")
+
+    monkeypatch.setattr(pipeline, "load_model", no_model)
+    second = score_dataset(data, spec)
+    assert second.from_cache is True and second.key == first.key
+    pd.testing.assert_frame_equal(first.table, second.table)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"settings": ScoreSettings(max_length=16)},
+        {"precision": "bf16"},
+        {"data_seed": 1},
+    ],
+)
+def test_changed_settings_model_or_data_is_a_new_key(tmp_path, tiny_classifier_dir, change):
+    data = load_reviews(tmp_path)
+    base = score_dataset(data, ModelSpec(str(tiny_classifier_dir), precision="fp32"))
+    other_data = load_reviews(tmp_path, seed=change["data_seed"]) if "data_seed" in change else data
+    spec = ModelSpec(str(tiny_classifier_dir), precision=change.get("precision", "fp32"))
+    other = score_dataset(other_data, spec, change.get("settings", ScoreSettings()))
+    assert other.key != base.key and other.from_cache is False
+
+
+def test_changed_weights_are_a_new_key(tmp_path, tiny_classifier_dir):
+    from conftest import build_tiny_classifier
+
+    data = load_reviews(tmp_path)
+    other_model = build_tiny_classifier(tmp_path / "other", ["neg", "pos"], seed=7)
+    first = score_dataset(data, ModelSpec(str(tiny_classifier_dir), precision="fp32"))
+    second = score_dataset(data, ModelSpec(str(other_model), precision="fp32"))
+    assert first.key != second.key and second.from_cache is False
+    assert not np.allclose(first.table["loss"], second.table["loss"])
+
+
+def test_label_mismatch_is_explained_and_a_mapping_aligns_columns(tmp_path, tiny_classifier_dir):
+    good_bad = load_reviews(tmp_path, labels=("bad", "good"))
+    spec = ModelSpec(str(tiny_classifier_dir), precision="fp32")
+    with pytest.raises(LabelMismatchError) as error:
+        score_dataset(good_bad, spec)
+    assert "neg" in str(error.value) and "good" in str(error.value)
+
+    neg_pos = load_reviews(tmp_path, labels=("neg", "pos"))
+    reference = score_dataset(neg_pos, spec).table
+    # map the model's neg -> dataset's good and pos -> bad: columns must swap
+    swapped = score_dataset(good_bad, spec, label_map={"neg": "good", "pos": "bad"}).table
+    np.testing.assert_allclose(swapped["prob_bad"], reference["prob_pos"], rtol=1e-5)
+    np.testing.assert_allclose(swapped["prob_good"], reference["prob_neg"], rtol=1e-5)
+
+
+def test_encoder_gives_out_of_sample_probabilities(tmp_path, tiny_encoder_dir):
+    data = load_reviews(tmp_path, n=30)
+    results = score_dataset(data, ModelSpec(str(tiny_encoder_dir), precision="fp32"), ScoreSettings(folds=3))
+    assert results.model_kind == "encoder" and results.out_of_sample is True
+    probs = results.table[["prob_neg", "prob_pos"]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_corrupt_probability_cache_is_recomputed_not_served(tmp_path, tiny_classifier_dir, losslens_home):
+    data = load_reviews(tmp_path)
+    spec = ModelSpec(str(tiny_classifier_dir), precision="fp32")
+    first = score_dataset(data, spec)
+    (cached,) = (losslens_home / "probs").glob("*.npy")
+    cached.write_bytes(cached.read_bytes()[:-40])  # truncated file
+    again = score_dataset(data, spec)
+    assert again.from_cache is False
+    pd.testing.assert_frame_equal(first.table, again.table)
+    assert score_dataset(data, spec).from_cache is True
+
+
+def test_embed_texts_with_bundled_encoder_is_cached(monkeypatch):
+    texts = [f"The match ended {i} to {i + 1} after extra time." for i in range(12)]
+    embeddings = embed_texts(texts, ModelSpec(precision="fp32"), max_length=32)
+    assert embeddings.shape == (12, 384) and embeddings.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)
+    monkeypatch.setattr(pipeline, "load_model", lambda *_: pytest.fail("cache miss"))
+    np.testing.assert_array_equal(embed_texts(texts, ModelSpec(precision="fp32"), max_length=32), embeddings)

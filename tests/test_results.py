@@ -1,0 +1,155 @@
+"""core.results: sort / filter / page values checked by hand on a six-row table."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.results import ReviewIndex, ReviewQuery, query_results, review_index, stable_argsort
+from core.store import DecisionStore
+
+NAN = float("nan")
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    rows = [
+        # id, text, label, predicted, loss, quality, margin, p_given, rank, is_issue
+        ("a", "Stock markets rally", 0, 0, 0.1, 0.9, 0.8, 0.9, 6, False),
+        ("b", "Goal! <b>late</b>", 1, 0, 2.0, 0.1, -0.7, 0.13, 1, True),
+        ("c", "Election day", 2, 2, 0.5, 0.6, 0.2, 0.6, 4, False),
+        ("d", "GOAL scored", 1, 1, 0.5, 0.6, 0.3, 0.6, 5, False),
+        ("e", "chips and stocks", 0, 2, 1.2, 0.3, -0.4, 0.3, 2, True),
+        ("f", "no loss here", 2, 1, NAN, 0.4, -0.1, 0.4, 3, False),
+    ]
+    columns = ["id", "text", "label", "predicted_label", "loss", "quality", "margin", "p_given",
+               "rank", "is_issue"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["p_predicted"] = 0.5
+    return frame
+
+
+def ids(table, status=None, **query) -> list[str]:
+    page = query_results(table, ReviewQuery(page_size=100, **query), status)
+    assert page.total == len(page.rows)
+    return page.rows["id"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("sort_by", "suspicious_first", "flipped"),
+    [
+        ("loss", "becdaf", "acdebf"),      # ties c/d keep row order; NaN last both ways
+        ("rank", "befcda", "adcfeb"),
+        ("quality", "befcda", "acdfeb"),
+        ("margin", "befcda", "adcfeb"),
+        ("p_given", "befcda", "acdfeb"),
+    ],
+)
+def test_sort_orders(table, sort_by, suspicious_first, flipped):
+    assert ids(table, sort_by=sort_by) == list(suspicious_first)
+    assert ids(table, sort_by=sort_by, descending=False) == list(flipped)
+
+
+def test_label_flag_and_cell_filters(table):
+    assert ids(table, given_labels=(1,)) == ["b", "d"]
+    assert ids(table, given_labels=(0, 2)) == ["e", "c", "a", "f"]
+    assert ids(table, predicted_labels=(0,)) == ["b", "a"]
+    assert ids(table, cell=(0, 2)) == ["e"]
+    assert ids(table, cell=(1, 2)) == []
+    assert ids(table, flagged_only=True) == ["b", "e"]
+    assert ids(table, flagged_only=True, given_labels=(0,)) == ["e"]
+
+
+def test_text_search_is_case_insensitive_substring(table):
+    assert ids(table, search="goal") == ["b", "d"]
+    assert ids(table, search="STOCK") == ["e", "a"]
+    assert ids(table, search="<b>") == ["b"]
+    assert ids(table, search="zebra") == []
+    assert ids(table, search="goal", sort_by="rank", descending=False) == ["d", "b"]
+
+
+def test_status_filter_uses_store_decisions(table, tmp_path):
+    store = DecisionStore(tmp_path / "d.sqlite")
+    store.record("k", "b", "sport", "business", "relabeled", "ann")
+    store.record("k", "c", "politics", None, "confirmed", "ann")
+    store.record("k", "gone", "tech", None, "removed", "ann")  # orphan id: ignored
+    store.record("k", "d", "sport", None, "removed", "ann")
+    store.reset("k", "d", "ann")
+    decisions = store.current("k")
+    assert ids(table, decisions, statuses=("unreviewed",)) == ["e", "d", "a", "f"]
+    assert ids(table, decisions, statuses=("relabeled", "confirmed")) == ["b", "c"]
+    assert ids(table, decisions, statuses=("removed",)) == []
+    page = query_results(table, ReviewQuery(), decisions)
+    assert page.rows["status"].tolist() == [
+        "relabeled", "unreviewed", "confirmed", "unreviewed", "unreviewed", "unreviewed"
+    ]
+    # a plain mapping and a Series work the same
+    mapping = {"b": "relabeled", "c": "confirmed"}
+    assert ids(table, mapping, statuses=("confirmed",)) == ["c"]
+    assert ids(table, pd.Series(mapping), statuses=("relabeled",)) == ["b"]
+
+
+def test_paging(table):
+    first = query_results(table, ReviewQuery(page_size=4))
+    assert (first.total, first.page, first.n_pages) == (6, 0, 2)
+    assert first.rows["id"].tolist() == ["b", "e", "c", "d"]
+    assert first.rows.index.tolist() == [1, 4, 2, 3]  # the table's own index is kept
+    second = query_results(table, ReviewQuery(page_size=4, page=1))
+    assert second.rows["id"].tolist() == ["a", "f"]
+    assert second.rows["loss"].iloc[0] == 0.1 and np.isnan(second.rows["loss"].iloc[1])
+    clamped = query_results(table, ReviewQuery(page_size=4, page=9))
+    assert clamped.page == 1 and clamped.rows["id"].tolist() == ["a", "f"]
+    empty = query_results(table, ReviewQuery(search="zebra", page=3))
+    assert (empty.total, empty.page, empty.n_pages, len(empty.rows)) == (0, 0, 1, 0)
+    assert "status" in empty.rows.columns
+
+
+def test_index_is_built_once_per_table_and_reusable(table):
+    index = review_index(table)
+    assert review_index(table) is index
+    assert review_index(table.copy()) is not index
+    built = ReviewIndex(table)
+    assert query_results(built, ReviewQuery(sort_by="rank")).rows["id"].tolist()[:2] == ["b", "e"]
+
+
+def test_bad_queries_get_a_clear_error(table):
+    with pytest.raises(ValueError, match="cannot sort by 'date'"):
+        query_results(table, ReviewQuery(sort_by="date"))
+    with pytest.raises(ValueError, match="unknown review status"):
+        query_results(table, ReviewQuery(statuses=("done",)))
+    with pytest.raises(ValueError, match="page_size"):
+        query_results(table, ReviewQuery(page_size=0))
+    with pytest.raises(ValueError, match="lacks column"):
+        ReviewIndex(table.drop(columns=["margin"]))
+
+
+def test_stable_argsort_matches_numpy_stable_sort():
+    rng = np.random.default_rng(0)
+    for values in (
+        rng.integers(0, 5, size=1000).astype(np.float64),  # many ties
+        np.where(rng.random(1000) < 0.1, np.nan, rng.random(1000)),  # NaNs
+        rng.random(1000),  # no ties
+        -rng.integers(0, 3, size=1000),  # negated ints
+        np.array([], dtype=np.float64),
+    ):
+        assert stable_argsort(values).tolist() == np.argsort(values, kind="stable").tolist()
+
+
+def test_search_within_a_few_rows_matches_the_full_search(table):
+    index = ReviewIndex(table)
+    within = np.array([False, False, False, True, False, False])
+    assert index.text_contains("GOAL", within=within).tolist() == [False, False, False, True, False, False]
+    assert index.text_contains("goal").tolist() == [False, True, False, True, False, False]
+    assert ids(index, search="goal", given_labels=(1,), predicted_labels=(1,)) == ["d"]
+
+
+def test_a_table_read_from_parquet_in_chunks_pages_the_same(table, tmp_path):
+    path = tmp_path / "results.parquet"
+    table.to_parquet(path, index=False, row_group_size=2)  # three row groups -> chunked strings
+    loaded = pd.read_parquet(path)
+    for query in (ReviewQuery(page_size=4, page=1), ReviewQuery(search="goal"), ReviewQuery(sort_by="rank")):
+        expected = query_results(table, query, {"b": "removed"}).rows
+        got = query_results(loaded, query, {"b": "removed"}).rows
+        assert got["id"].tolist() == expected["id"].tolist()
+        assert got["text"].tolist() == expected["text"].tolist()
+        assert got["status"].tolist() == expected["status"].tolist()

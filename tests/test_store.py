@@ -1,0 +1,199 @@
+"""core.store: record, current state, history, undo, reset, counts, orphans, migrations."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from core.store import SCHEMA_VERSION, DecisionStore, StoreError
+
+KEY = "file:train.csv"
+
+
+@pytest.fixture
+def store(tmp_path) -> DecisionStore:
+    return DecisionStore(tmp_path / "decisions.sqlite")
+
+
+def _current(store: DecisionStore, key: str = KEY) -> dict[str, tuple]:
+    frame = store.current(key)
+    return {
+        row.example_id: (row.original_label, row.new_label, row.status, row.reviewer)
+        for row in frame.itertuples()
+    }
+
+
+def test_default_path_is_under_losslens_home(losslens_home):
+    store = DecisionStore()
+    assert store.path == losslens_home / "decisions.sqlite"
+    assert store.path.exists()
+
+
+def test_record_and_current_keep_the_latest_row_per_example(store):
+    first = store.record(KEY, "a", "sport", "tech", "relabeled", "ann")
+    store.record(KEY, "b", "tech", None, "confirmed", "bob")
+    store.record(KEY, "a", "sport", "business", "relabeled", "bob")
+    assert first.status == "relabeled" and first.new_label == "tech" and first.id == 1
+    assert first.decided_at.endswith("+00:00")
+    assert _current(store) == {
+        "a": ("sport", "business", "relabeled", "bob"),
+        "b": ("tech", None, "confirmed", "bob"),
+    }
+    assert list(store.current(KEY).columns) == [
+        "example_id", "original_label", "new_label", "status", "reviewer", "decided_at"
+    ]
+    assert store.counts(KEY) == {"relabeled": 1, "confirmed": 1, "ambiguous": 0, "removed": 0}
+
+
+def test_datasets_are_separate(store):
+    store.record(KEY, "a", "x", None, "removed", "ann")
+    store.record("demo:bbc", "a", "y", None, "ambiguous", "ann")
+    assert _current(store) == {"a": ("x", None, "removed", "ann")}
+    assert _current(store, "demo:bbc") == {"a": ("y", None, "ambiguous", "ann")}
+    assert store.current("nothing").empty
+    assert store.dataset_keys() == ["demo:bbc", KEY]
+
+
+def test_history_lists_every_row_oldest_first(store):
+    store.record(KEY, "a", "sport", "tech", "relabeled", "ann")
+    store.record(KEY, "a", "sport", None, "confirmed", "ann")
+    store.reset(KEY, "a", "ann")
+    history = store.history(KEY, "a")
+    assert [d.status for d in history] == ["relabeled", "confirmed", "unreviewed"]
+    assert [d.id for d in history] == [1, 2, 3]
+    assert history[2].original_label == "sport" and history[2].new_label is None
+    assert store.current(KEY).empty
+    assert store.counts(KEY) == {"relabeled": 0, "confirmed": 0, "ambiguous": 0, "removed": 0}
+
+
+def test_reset_of_an_unreviewed_example_writes_nothing(store):
+    assert store.reset(KEY, "never-seen", "ann") is None
+    store.record(KEY, "a", "x", None, "confirmed", "ann")
+    assert store.reset(KEY, "a", "ann").status == "unreviewed"
+    assert store.reset(KEY, "a", "ann") is None
+    assert len(store.history(KEY, "a")) == 2
+
+
+def test_undo_walks_back_through_decisions(store):
+    store.record(KEY, "a", "sport", "tech", "relabeled", "ann")
+    store.record(KEY, "b", "tech", None, "removed", "ann")
+    store.record(KEY, "a", "sport", "business", "relabeled", "ann")
+
+    undone = store.undo_last(KEY)
+    assert (undone.example_id, undone.new_label, undone.undone_by) == ("a", "business", "ann")
+    assert _current(store)["a"] == ("sport", "tech", "relabeled", "ann")
+
+    assert store.undo_last(KEY).example_id == "b"
+    assert set(_current(store)) == {"a"}
+    assert store.undo_last(KEY).example_id == "a"
+    assert store.current(KEY).empty
+    assert store.undo_last(KEY) is None
+    # history is kept, with the undo marks
+    assert [d.undone_at is not None for d in store.history(KEY, "a")] == [True, True]
+
+
+def test_undo_of_a_reset_restores_the_decision(store):
+    store.record(KEY, "a", "sport", "tech", "relabeled", "ann")
+    store.reset(KEY, "a", "ann")
+    assert store.current(KEY).empty
+    assert store.undo_last(KEY).status == "unreviewed"
+    assert _current(store) == {"a": ("sport", "tech", "relabeled", "ann")}
+
+
+def test_undo_by_reviewer_leaves_other_reviewers_work(store):
+    store.record(KEY, "a", "sport", "tech", "relabeled", "ann")
+    store.record(KEY, "b", "sport", None, "confirmed", "bob")
+    store.record(KEY, "a", "sport", None, "ambiguous", "bob")
+    undone = store.undo_last(KEY, reviewer="ann")
+    assert (undone.example_id, undone.reviewer) == ("a", "ann")
+    # bob's later decision on "a" stays current
+    assert _current(store) == {
+        "a": ("sport", None, "ambiguous", "bob"),
+        "b": ("sport", None, "confirmed", "bob"),
+    }
+    assert store.undo_last(KEY, reviewer="ann") is None
+
+
+def test_bad_input_gets_a_clear_error(store):
+    with pytest.raises(StoreError, match="status 'fixed' is not one of"):
+        store.record(KEY, "a", "x", "y", "fixed", "ann")
+    with pytest.raises(StoreError, match="needs a new_label"):
+        store.record(KEY, "a", "x", None, "relabeled", "ann")
+    with pytest.raises(StoreError, match="label name"):
+        store.record(KEY, "a", 3, "y", "relabeled", "ann")
+    assert store.history(KEY, "a") == []
+
+
+def test_orphans_are_reported_and_kept(store):
+    store.record(KEY, "a", "x", "y", "relabeled", "ann")
+    store.record(KEY, "gone", "x", None, "removed", "ann")
+    store.record(KEY, "reset-gone", "x", None, "removed", "ann")
+    store.reset(KEY, "reset-gone", "ann")
+    orphans = store.orphans(KEY, ["a", "b"])
+    assert orphans["example_id"].tolist() == ["gone"]
+    assert orphans["status"].tolist() == ["removed"]
+    assert set(_current(store)) == {"a", "gone"}
+
+
+def test_survives_reopen(tmp_path):
+    path = tmp_path / "d.sqlite"
+    DecisionStore(path).record(KEY, "a", "x", "y", "relabeled", "ann")
+    reopened = DecisionStore(path)
+    assert _current(reopened) == {"a": ("x", "y", "relabeled", "ann")}
+    assert reopened.record(KEY, "b", "x", None, "confirmed", "ann").id == 2
+
+
+def test_file_is_wal_with_current_schema(store):
+    db = sqlite3.connect(store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+V1_SCHEMA = """CREATE TABLE decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, dataset_key TEXT NOT NULL, example_id TEXT NOT NULL,
+    original_label TEXT, new_label TEXT, status TEXT NOT NULL, reviewer TEXT NOT NULL DEFAULT '',
+    decided_at TEXT NOT NULL)"""
+
+
+def test_migrates_a_v1_file_keeping_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(V1_SCHEMA)
+    db.execute(
+        "INSERT INTO decisions (dataset_key, example_id, original_label, new_label, status, "
+        "reviewer, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (KEY, "a", "sport", "tech", "relabeled", "ann", "2024-01-02T03:04:05+00:00"),
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+    store = DecisionStore(path)
+    assert _current(store) == {"a": ("sport", "tech", "relabeled", "ann")}
+    assert store.history(KEY, "a")[0].decided_at == "2024-01-02T03:04:05+00:00"
+    assert store.undo_last(KEY).example_id == "a"  # v2 columns work on migrated rows
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    indexes = {row[1] for row in db.execute("PRAGMA index_list(decisions)")}
+    assert "decisions_by_example" in indexes
+
+
+def test_migrates_an_empty_v0_file(tmp_path):
+    path = tmp_path / "empty.sqlite"
+    path.write_bytes(b"")
+    store = DecisionStore(path)
+    store.record(KEY, "a", "x", None, "confirmed", "ann")
+    assert store.counts(KEY)["confirmed"] == 1
+
+
+def test_a_newer_schema_is_refused_untouched(tmp_path):
+    path = tmp_path / "future.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE decisions (id INTEGER PRIMARY KEY)")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer than this LossLens"):
+        DecisionStore(path)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
