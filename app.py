@@ -12,7 +12,7 @@ from pages import session
 
 st.set_page_config(page_title="LossLens", page_icon="🔎", layout="wide")
 
-session.sync(); print("APP RUN", st.session_state.get("adopted_key","")[:6], flush=True)
+session.sync()
 pages = [
     st.Page("pages/data_model.py", title="Data & model", default=True),
     st.Page("pages/review.py", title="Review"),

@@ -342,12 +342,20 @@ def _digest(arr: np.ndarray) -> str:
     return hashlib.sha256(str(arr.shape).encode() + str(arr.dtype).encode() + arr.tobytes()).hexdigest()
 
 
-def simulation_key(data: MultiAnnotatorData, features: np.ndarray, settings: SimulationSettings,
+def features_identity(data: MultiAnnotatorData, model: str) -> str:
+    """Cheap stand-in for the embeddings' digest: encoder identity + the texts (no model run)."""
+    from core.models import model_identity
+
+    texts = "\x1f".join(map(str, data.texts if data.texts is not None else data.ids))
+    return f"{model_identity(model)}:{hashlib.sha256(texts.encode()).hexdigest()}"
+
+
+def simulation_key(data: MultiAnnotatorData, features_id: str, settings: SimulationSettings,
                    classifier: Classifier) -> str:
-    """Cache key: annotation matrix + features + settings + classifier (+ code version)."""
+    """Cache key: annotation matrix + features identity + settings + classifier (+ code version)."""
     from core.cache import cache_key
 
-    return cache_key(kind="activelab-simulation", labels=_digest(data.labels), features=_digest(features),
+    return cache_key(kind="activelab-simulation", labels=_digest(data.labels), features=features_id,
                      settings=asdict(settings), classifier=repr(classifier))
 
 
@@ -380,17 +388,18 @@ def _save(result: SimulationResult) -> None:
 def run_simulation(data: MultiAnnotatorData, features: np.ndarray,
                    settings: SimulationSettings = SimulationSettings(), *,
                    classifier: Classifier | None = None, progress: ProgressFn | None = None, use_cache: bool = True,
-                   simulated_annotators: bool = False) -> SimulationResult:
+                   simulated_annotators: bool = False, features_id: str | None = None) -> SimulationResult:
     """Run every strategy for seeds 0..S-1; features: (N, D) rows aligned with `data`.
 
     progress(done, total) counts rounds (total = seeds x strategies x rounds). A result with the
-    same data, features, settings and classifier is read back from the cache instead.
+    same data, features, settings and classifier is read back from the cache instead; the
+    features are identified by `features_id` (see `features_identity`) or else by their digest.
     """
     settings.check()
     classifier = classifier or LogisticHead()
     if len(features) != len(data):
         raise SimulationError(f"features have {len(features)} rows but the annotations {len(data)}")
-    key = simulation_key(data, features, settings, classifier) if use_cache else ""
+    key = simulation_key(data, features_id or _digest(features), settings, classifier) if use_cache else ""
     if use_cache and (cached := load_cached_simulation(key)) is not None:
         if progress:
             progress(1, 1)
@@ -418,3 +427,26 @@ def run_simulation(data: MultiAnnotatorData, features: np.ndarray,
     if use_cache:
         _save(result)
     return result
+
+
+def request_key(data: MultiAnnotatorData, settings: SimulationSettings, *, model: str = "bundled:minilm",
+                classifier: Classifier | None = None) -> str:
+    """The cache key `simulate` will use, computed without embedding anything."""
+    return simulation_key(data, features_identity(data, model), settings, classifier or LogisticHead())
+
+
+def cached_simulation(data: MultiAnnotatorData, settings: SimulationSettings, *, model: str = "bundled:minilm",
+                      classifier: Classifier | None = None) -> SimulationResult | None:
+    """The saved result for these inputs; None when not run yet."""
+    return load_cached_simulation(request_key(data, settings, model=model, classifier=classifier))
+
+
+def simulate(data: MultiAnnotatorData, settings: SimulationSettings, *, model: str = "bundled:minilm",
+             classifier: Classifier | None = None, progress: ProgressFn | None = None,
+             use_cache: bool = True, simulated_annotators: bool = False) -> SimulationResult:
+    """Embed the texts with `model` (cached) and run the simulation; a saved result returns at once."""
+    if use_cache and (hit := cached_simulation(data, settings, model=model, classifier=classifier)) is not None:
+        return hit
+    features = embed_annotation_texts(data, model, progress)
+    return run_simulation(data, features, settings, classifier=classifier, progress=progress, use_cache=use_cache,
+                          simulated_annotators=simulated_annotators, features_id=features_identity(data, model))

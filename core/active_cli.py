@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.active import SimulationError, SimulationSettings, embed_annotation_texts, fitted_settings, run_simulation
+from core.active import SimulationError, SimulationSettings, fitted_settings, simulate
 from core.annotations import FORMATS, AnnotationError, load_annotations, simulated_crowd
 
 SIZE_OPTIONS = ("rounds", "batch", "seeds", "initial", "pool", "test", "folds", "max_annotations")
@@ -47,9 +47,8 @@ def simulate_command(args: argparse.Namespace) -> int:
         overrides = {n: getattr(args, n) for n in SIZE_OPTIONS if getattr(args, n) is not None}
         settings = fitted_settings(data, **overrides)
         settings.check()
-        features = embed_annotation_texts(data, args.model, progress=_progress("embedding"))
-        result = run_simulation(data, features, settings, progress=_progress("simulating"),
-                                use_cache=not args.no_cache, simulated_annotators=args.annotations is None)
+        result = simulate(data, settings, model=args.model, progress=_progress("embedding, then simulating"),
+                          use_cache=not args.no_cache, simulated_annotators=args.annotations is None)
         if args.out is not None:
             args.out.write_text(json.dumps(result.to_json(), indent=1))
     except (AnnotationError, SimulationError, DataError, ModelError, OSError) as exc:

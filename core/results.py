@@ -13,6 +13,7 @@ both directions (stable sorts), and NaN values always go last.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,7 +78,8 @@ class ReviewPage:
 class ReviewIndex:
     """Arrays of one results table and its lowercased texts, built once; sort orders made lazily.
 
-    The table is treated as immutable: build a new index for a new table.
+    The table is treated as immutable: build a new index for a new table. One index may serve
+    several threads (Streamlit sessions): its caches are guarded by a lock.
     """
 
     def __init__(self, table: pd.DataFrame) -> None:
@@ -95,20 +97,22 @@ class ReviewIndex:
         self.lower_texts = pc.utf8_lower(pa.array(self.rows_source["text"], from_pandas=True))
         self._searches: OrderedDict[str, np.ndarray] = OrderedDict()
         self._arrow_ids: pa.Array | pa.ChunkedArray | None = None
+        self._lock = threading.Lock()
 
     def order(self, sort_by: str, descending: bool = True) -> np.ndarray:
         """(N,) int64 row positions in the requested order (cached per key and direction)."""
         if sort_by not in SORT_KEYS:
             raise ValueError(f"cannot sort by {sort_by!r}; choose one of {', '.join(SORT_KEYS)}")
         cache_key = (sort_by, bool(descending))
-        if cache_key not in self._orders:
+        order = self._orders.get(cache_key)
+        if order is None:
             values = self._keys[sort_by]
             if values.dtype.kind == "f":
                 values = values.astype(np.float64)
             if SORT_KEYS[sort_by] == bool(descending):  # high first: negate (NaN stays NaN, last)
                 values = -values
-            self._orders[cache_key] = stable_argsort(values)
-        return self._orders[cache_key]
+            order = self._orders[cache_key] = stable_argsort(values)
+        return order
 
     def text_contains(self, needle: str, within: np.ndarray | None = None) -> np.ndarray:
         """(N,) bool: case-insensitive substring match on the text column.
@@ -117,18 +121,21 @@ class ReviewIndex:
         outside it come back False). Full-table results are cached for the last few needles.
         """
         lowered = pc.utf8_lower(pa.scalar(needle, pa.large_string())).as_py()
-        if lowered in self._searches:
-            self._searches.move_to_end(lowered)
-            return self._searches[lowered]
+        with self._lock:
+            cached = self._searches.get(lowered)
+            if cached is not None:
+                self._searches.move_to_end(lowered)
+                return cached
         if within is not None and within.sum() * 4 < self.n_rows:
             rows = np.flatnonzero(within)
             found = np.zeros(self.n_rows, dtype=bool)
             found[rows] = _as_bool(pc.match_substring(self.lower_texts.take(rows), lowered))
             return found
         found = _as_bool(pc.match_substring(self.lower_texts, lowered))
-        self._searches[lowered] = found
-        while len(self._searches) > _SEARCH_CACHE_SIZE:
-            self._searches.popitem(last=False)
+        with self._lock:
+            self._searches[lowered] = found
+            while len(self._searches) > _SEARCH_CACHE_SIZE:
+                self._searches.popitem(last=False)
         return found
 
     def status_codes(self, status_by_id: pd.Series) -> np.ndarray:
@@ -187,19 +194,23 @@ def _as_bool(found: pa.Array | pa.ChunkedArray) -> np.ndarray:
 _SEARCH_CACHE_SIZE = 4
 _INDEXES: OrderedDict[int, ReviewIndex] = OrderedDict()
 _INDEX_CACHE_SIZE = 2
+_INDEXES_LOCK = threading.Lock()
 
 
 def review_index(table: pd.DataFrame | ReviewIndex) -> ReviewIndex:
     """The ReviewIndex of `table`, reused across calls for the same table object (small LRU)."""
     if isinstance(table, ReviewIndex):
         return table
-    index = _INDEXES.get(id(table))
-    if index is None or index.table is not table:
-        index = ReviewIndex(table)
+    with _INDEXES_LOCK:
+        index = _INDEXES.get(id(table))
+        if index is not None and index.table is table:
+            _INDEXES.move_to_end(id(table))
+            return index
+    index = ReviewIndex(table)
+    with _INDEXES_LOCK:
         _INDEXES[id(table)] = index
         while len(_INDEXES) > _INDEX_CACHE_SIZE:
             _INDEXES.popitem(last=False)
-    _INDEXES.move_to_end(id(table))
     return index
 
 

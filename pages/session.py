@@ -193,7 +193,8 @@ def job_progress() -> None:
     job = active_job()
     if job is None:
         return
-    if job_needs_rerun():
+    if job_needs_rerun():   # finished: adopt its outcome here too, so this can never loop
+        sync()
         st.rerun()
     if job.status == "running":
         st.progress(job.fraction, text=format_progress(job))

@@ -25,6 +25,18 @@ def write_fixture(path: Path, n: int = 24) -> Path:
 
 @pytest.fixture
 def app_env(tmp_path, monkeypatch, tiny_classifier_dir):
+    # AppTest re-detects the legacy `pages/` folder before every run (the server does it once
+    # per process, and st.navigation in app.py turns it off); keep it off so each run goes
+    # through app.py's st.navigation like in the real server.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original_init = PagesManager.__init__
+
+    def init_without_legacy_pages(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_without_legacy_pages)
     monkeypatch.setenv("LOSSLENS_DEMO_SOURCE", str(write_fixture(tmp_path / "fixture.csv")))
     monkeypatch.setenv("LOSSLENS_DEFAULT_MODEL", str(tiny_classifier_dir))
     monkeypatch.chdir(ROOT)

@@ -1,0 +1,47 @@
+"""Plotly figures for a simulation result (no Streamlit): accuracy curves and error-rate ratio."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from core.active import SimulationResult
+
+COLORS = {"activelab": "#1f77b4", "random": "#ff7f0e"}
+NAMES = {"activelab": "ActiveLab", "random": "Random"}
+
+
+def _band_color(hex_color: str, alpha: float = 0.18) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def accuracy_figure(result: SimulationResult, target: float | None = None) -> go.Figure:
+    """Test accuracy (%) vs round: mean line and ±1 std band per strategy; dotted target line (%)."""
+    table = result.round_table()
+    fig = go.Figure()
+    x = table["round"].tolist()
+    for s in ("activelab", "random"):
+        mean, std = 100 * table[f"{s}_mean"], 100 * table[f"{s}_std"]
+        fig.add_trace(go.Scatter(x=x + x[::-1], y=(mean + std).tolist() + (mean - std).tolist()[::-1],
+                                 fill="toself", fillcolor=_band_color(COLORS[s]), line={"width": 0},
+                                 hoverinfo="skip", showlegend=False, name=f"{NAMES[s]} ±1 std"))
+        fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=NAMES[s],
+                                 line={"color": COLORS[s], "width": 2},
+                                 customdata=table["annotations"],
+                                 hovertemplate="round %{x} · %{customdata} annotations<br>%{y:.1f}%"))
+    if target is not None:
+        fig.add_hline(y=target, line_dash="dot", line_color="gray",
+                      annotation_text=f"target {target:.0f}%", annotation_position="bottom right")
+    fig.update_layout(xaxis_title="round", yaxis_title="test accuracy (%)", height=380,
+                      margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": 1.08})
+    return fig
+
+
+def ratio_figure(result: SimulationResult) -> go.Figure:
+    """ActiveLab error / random error per round; below the dashed 1.0 line ActiveLab is better."""
+    table = result.round_table()
+    fig = go.Figure(go.Bar(x=table["round"], y=table["error_ratio"], marker_color=COLORS["activelab"],
+                           name="error ratio", hovertemplate="round %{x}: %{y:.2f}"))
+    fig.add_hline(y=1.0, line_dash="dash", line_color="gray")
+    fig.update_layout(xaxis_title="round", yaxis_title="error ratio (ActiveLab / random)", height=300,
+                      margin={"t": 30, "b": 40})
+    return fig

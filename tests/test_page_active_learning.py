@@ -1,0 +1,127 @@
+"""AppTest: the Active learning page runs a tiny simulation in the background and ranks a next batch."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.annotations import simulate_annotators
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `pages` is the app's UI package, not installed
+PAGE = "pages/active_learning.py"
+
+
+def write_scoring_fixture(path: Path, n: int = 24) -> Path:
+    words = "good great fine bad awful poor movie plot actor scene".split()
+    rows = [{"text": " ".join(words[(i * 3 + j) % len(words)] for j in range(3 + i % 5)),
+             "label": "neg" if i % 2 else "pos"} for i in range(n)]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def write_crowd(path: Path, n: int = 200) -> tuple[Path, np.ndarray]:
+    """Wide multi-annotator CSV (8 annotators, 4 labels each) + cluster features by true class."""
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, n)
+    labels, _ = simulate_annotators(truth, 2, n_annotators=8, per_example=4, error_range=(0.05, 0.3))
+    frame = pd.DataFrame({f"ann{m}": pd.array([None if np.isnan(v) else int(v) for v in labels[:, m]], dtype="Int64")
+                          for m in range(8)})
+    frame.insert(0, "text", [f"request number {i}" for i in range(n)])
+    frame.insert(0, "id", [f"r{i}" for i in range(n)])
+    frame.to_csv(path, index=False)
+    return path, rng.normal(size=(n, 4)) + 1.5 * truth[:, None]
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch, tiny_classifier_dir):
+    monkeypatch.setenv("LOSSLENS_DEMO_SOURCE", str(write_scoring_fixture(tmp_path / "fixture.csv")))
+    monkeypatch.setenv("LOSSLENS_DEFAULT_MODEL", str(tiny_classifier_dir))
+    monkeypatch.chdir(ROOT)
+    crowd, features = write_crowd(tmp_path / "crowd.csv")
+    # the encoder is not what this test is about: synthetic embeddings stand in for MiniLM
+    monkeypatch.setattr("core.active.embed_annotation_texts", lambda data, model, progress=None: features)
+    return crowd
+
+
+def wait_for_jobs(timeout: float = 90.0) -> None:
+    from pages.session import job_registry
+
+    deadline = time.monotonic() + timeout
+    while job_registry().running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not job_registry().running(), "background job still running"
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    wait_for_jobs()                       # the default scoring job (tiny classifier)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_simulation_runs_in_background_and_shows_both_curves(app_env):
+    at = open_page()
+    assert at.title[0].value == "Active learning"
+    at.radio(key="al_source").set_value("A multi-annotator file").run()
+    at.text_input(key="al_path").set_value(str(app_env)).run()
+    assert not at.error, [e.value for e in at.error]
+    assert "200 examples" in at.caption[1].value
+    for name, value in {"rounds": 3, "batch": 5, "seeds": 2, "initial": 30, "pool": 100, "test": 50}.items():
+        at.number_input(key=f"al_{name}").set_value(value)
+    next(b for b in at.button if b.label == "Run simulation").click()
+    at.run()
+    wait_for_jobs()
+    at.run()
+    assert not at.exception, at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    import json
+    figure = json.loads(charts[0].proto.spec)
+    names = {trace.get("name") for trace in figure["data"]}
+    assert {"ActiveLab", "Random"} <= names
+    assert any(shape.get("line", {}).get("dash") == "dot" for shape in figure["layout"]["shapes"])
+    table = at.dataframe(key="al_table").value
+    assert table["round"].tolist() == [1, 2, 3]
+    assert table["annotations"].tolist() == [60, 65, 70]
+    assert "Mean error ratio" in at.metric[0].label
+
+    # the same settings in a new session come straight from the cache: no job, result at once
+    again = open_page()
+    again.radio(key="al_source").set_value("A multi-annotator file").run()
+    again.text_input(key="al_path").set_value(str(app_env)).run()
+    again.session_state["al_settings"] = None
+    from core.active import SimulationSettings, cached_simulation
+    from core.annotations import load_annotations
+
+    settings = SimulationSettings(rounds=3, batch=5, seeds=2, initial=30, pool=100, test=50)
+    assert cached_simulation(load_annotations(app_env), settings) is not None
+
+
+def test_bad_file_and_simulated_annotators_are_explained(app_env, tmp_path):
+    at = open_page()
+    at.radio(key="al_source").set_value("A multi-annotator file").run()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,annotator\n1,a\n")
+    at.selectbox(key="al_format").set_value("long").run()
+    at.text_input(key="al_path").set_value(str(bad)).run()
+    assert "needs column(s) label" in at.error[0].value
+    at.radio(key="al_source").set_value("Simulated annotators on the current dataset").run()
+    assert "simulated" in at.warning[0].value.lower()
+
+
+def test_next_batch_links_into_review(app_env):
+    at = open_page()
+    table = at.dataframe(key="al_next_table").value
+    assert len(table) == 24 and table["activelab_score"].is_monotonic_increasing
+    at.button(key="al_to_review").click().run()
+    assert at.session_state["review_focus_ids"] == table["id"].tolist()
+    assert not at.exception, at.exception
