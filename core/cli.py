@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write the corrected dataset with reviewer decisions")
     add_data_arguments(export)
     export.add_argument("--out", type=Path, required=True, help="corrected file, .csv or .parquet")
-    export.add_argument("--changed-only", action="store_true", help="only rows whose label changed")
+    export.add_argument("--changed-only", action="store_true", help="only rows with a reviewer decision (relabeled, confirmed, ambiguous, removed)")
     export.add_argument("--drop-removed", action="store_true", help="leave out rows marked Remove")
     export.add_argument("--labels", choices=["names", "ints"], default="names")
 

@@ -22,7 +22,6 @@ class Batch:
 
     positions: np.ndarray
     inputs: dict[str, torch.Tensor]
-    n_tokens: int
 
 
 def tokenize(model: LoadedModel, texts: Sequence[str], max_length: int) -> dict[str, list[list[int]]]:
@@ -169,7 +168,7 @@ def run_inference(
             start, stop = bounds[index]
             for local in plan_batches(lengths[order[start:stop]], batch_size, max_tokens):
                 rows = order[start + local]
-                yield index, Batch(start + local, _collate(model, tokens, rows), int(lengths[rows].max() * len(rows)))
+                yield index, Batch(start + local, _collate(model, tokens, rows))
 
     pending: dict[int, int] = {i: bounds[i][1] - bounds[i][0] for i in todo}
     with torch.inference_mode():

@@ -74,7 +74,7 @@ def _local_folder(name: str) -> Path | None:
     path = Path(name).expanduser()
     if path.exists():
         return path.resolve()
-    if name.startswith(("/", "./", "../", "~", "\\")) or name.count("/") > 1 or os.sep != "/" and os.sep in name:
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name:
         raise ModelError(f"{name} does not exist: give an existing model folder or a Hub id like 'org/model'")
     return None
 

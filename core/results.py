@@ -138,18 +138,33 @@ class ReviewIndex:
                 self._searches.popitem(last=False)
         return found
 
+    def positions_of(self, ids: list[str]) -> np.ndarray:
+        """(len(ids),) int64 row positions of `ids` in the table (-1 for ids not in it)."""
+        positions = np.full(len(ids), -1, dtype=np.int64)
+        if len(ids):
+            which = self._which(pa.array([str(i) for i in ids], pa.large_string()))
+            rows = np.flatnonzero(which >= 0)
+            positions[which[rows]] = rows
+        return positions
+
     def status_codes(self, status_by_id: pd.Series) -> np.ndarray:
         """(N,) int8 index into STATUSES of each row's review status (0 = unreviewed)."""
         if not len(status_by_id):
             return np.zeros(self.n_rows, dtype=np.int8)
+        which = self._which(pa.array(status_by_id.index.to_numpy(dtype=object), pa.large_string()))
+        codes = np.append(pd.Categorical(status_by_id.to_numpy(), categories=STATUSES).codes, 0)
+        return codes.astype(np.int8)[which]  # which == -1 picks the appended 0 (unreviewed)
+
+    def _which(self, wanted: pa.Array) -> np.ndarray:
+        """(N,) int64: for each table row, the index of its id in `wanted` (-1 when absent).
+
+        One hash pass over the table's ids (Arrow index_in with the small set as the value set).
+        """
         if self._arrow_ids is None:
             ids = self.rows_source["id"]
             self._arrow_ids = pa.array(ids if pd.api.types.is_string_dtype(ids) else ids.astype(str))
-        decided = pa.array(status_by_id.index.to_numpy(dtype=object), pa.large_string())
-        which = pc.index_in(self._arrow_ids, value_set=decided).fill_null(-1)
-        which = np.asarray(which.to_numpy(zero_copy_only=False), dtype=np.int64)
-        codes = np.append(pd.Categorical(status_by_id.to_numpy(), categories=STATUSES).codes, 0)
-        return codes.astype(np.int8)[which]  # which == -1 picks the appended 0 (unreviewed)
+        which = pc.index_in(self._arrow_ids, value_set=wanted).fill_null(-1)
+        return np.asarray(which.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def stable_argsort(values: np.ndarray) -> np.ndarray:

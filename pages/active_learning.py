@@ -117,7 +117,7 @@ def simulation_tab() -> None:
     except (SimulationError, AnnotationError) as exc:
         st.error(str(exc))
         return
-    if result is None and st.session_state.pop("al_run", False):
+    if st.session_state.pop("al_run", False) and result is None:
         start_job(data, settings, simulated, key)
     job = session.job_registry().get(key)
     if result is None and job is not None and job.status == "done":

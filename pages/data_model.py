@@ -83,7 +83,7 @@ def dataset_section(request: ScoreRequest) -> dict | None:
             return None
         source, upload, stamp = file.name, file.getvalue(), 0.0
     else:
-        source = st.text_input("Path to a CSV, TSV, Parquet or JSON Lines file",
+        source = st.text_input("Path to a CSV, TSV, Parquet or JSON Lines file", key="dm_path",
                                value=request.source if source_kind(request) == "path" else "").strip()
         if not source:
             return None

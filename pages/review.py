@@ -99,12 +99,12 @@ def banners() -> None:
             st.rerun()
 
 
-def row(r, names: list[str], dataset_key: str, decision) -> None:
+def row(slot: int, r, names: list[str], dataset_key: str, decision) -> None:
     """One example: header line, literal text, corrected-label control and decision buttons."""
     example_id, given = str(r["id"]), names[int(r["label"])]
     predicted, status = names[int(r["predicted_label"])], r["status"]
     flag = " · ⚑ flagged" if bool(r["is_issue"]) else ""
-    with st.container(border=True):
+    with st.container(border=True, key=f"review_row_{slot}"):
         st.markdown(f"**#{int(r['rank'])}** · id {md(example_id)} · given **{md(given)}** · predicted "
                     f"**{md(predicted)}** ({float(r['p_predicted']):.0%}) · loss {float(r['loss']):.2f}{flag}")
         text = str(r["text"])
@@ -162,9 +162,9 @@ c1.caption(f"{page.total:,} matching examples · page {page.page + 1} of {page.n
            f"reviewer: {md(session.reviewer_name())} (change it in the sidebar)")
 c2.button("Undo last", on_click=on_undo, args=(dataset_key,), help="Undo your latest decision")
 by_id = decisions.set_index("example_id") if len(decisions) else None
-for _, r in page.rows.iterrows():
+for slot, (_, r) in enumerate(page.rows.iterrows()):
     found = by_id is not None and str(r["id"]) in by_id.index
-    row(r, names, dataset_key, by_id.loc[str(r["id"])] if found else None)
+    row(slot, r, names, dataset_key, by_id.loc[str(r["id"])] if found else None)
 c1, c2, c3 = st.columns([1, 2, 1])
 if c1.button("← Previous", disabled=page.page == 0):
     st.session_state["rv_page"] = page.page - 1

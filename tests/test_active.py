@@ -227,7 +227,7 @@ def test_cli_prints_table_and_writes_json(tmp_path, monkeypatch, capsys):
             for n, i in enumerate(data.ids)]
     path = tmp_path / "wide.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    monkeypatch.setattr(active_cli, "embed_annotation_texts", lambda d, model, progress=None: features)
+    monkeypatch.setattr("core.active.embed_annotation_texts", lambda d, model, progress=None: features)
     import argparse
     parser = argparse.ArgumentParser()
     active_cli.add_simulate_arguments(parser)

@@ -80,7 +80,7 @@ def test_data_model_page_scores_default_and_shows_summary(app_env):
 def test_data_model_page_reports_bad_path_without_traceback(app_env):
     at = scored_app()
     at.radio[0].set_value("path").run()
-    at.text_input[1].input(str(app_env / "missing.csv")).run()
+    at.text_input(key="dm_path").input(str(app_env / "missing.csv")).run()
     assert not at.exception
     assert any("no such file" in e.value for e in at.error)
 

@@ -89,21 +89,30 @@ def test_simulation_runs_in_background_and_shows_both_curves(app_env):
     names = {trace.get("name") for trace in figure["data"]}
     assert {"ActiveLab", "Random"} <= names
     assert any(shape.get("line", {}).get("dash") == "dot" for shape in figure["layout"]["shapes"])
-    table = at.dataframe(key="al_table").value
+    table = at.dataframe[0].value      # the round table (the next-batch table comes second)
     assert table["round"].tolist() == [1, 2, 3]
     assert table["annotations"].tolist() == [60, 65, 70]
     assert "Mean error ratio" in at.metric[0].label
 
-    # the same settings in a new session come straight from the cache: no job, result at once
+    # the same settings in a new session come straight from the cache: no new job, charts at once
+    from core.active import SimulationSettings, request_key
+    from core.annotations import load_annotations
+    from pages.session import job_registry
+
+    settings = SimulationSettings(rounds=3, batch=5, seeds=2, initial=30, pool=100, test=50)
+    key = "simulate:" + request_key(load_annotations(app_env), settings)
+    assert job_registry().get(key).status == "done"
+    job_registry().forget(key)
     again = open_page()
     again.radio(key="al_source").set_value("A multi-annotator file").run()
     again.text_input(key="al_path").set_value(str(app_env)).run()
-    again.session_state["al_settings"] = None
-    from core.active import SimulationSettings, cached_simulation
-    from core.annotations import load_annotations
-
-    settings = SimulationSettings(rounds=3, batch=5, seeds=2, initial=30, pool=100, test=50)
-    assert cached_simulation(load_annotations(app_env), settings) is not None
+    for name, value in {"rounds": 3, "batch": 5, "seeds": 2, "initial": 30, "pool": 100, "test": 50}.items():
+        again.number_input(key=f"al_{name}").set_value(value)
+    next(b for b in again.button if b.label == "Run simulation").click()
+    again.run()
+    assert len(again.get("plotly_chart")) == 2
+    assert job_registry().get(key) is None
+    assert again.dataframe[0].value.equals(table)
 
 
 def test_bad_file_and_simulated_annotators_are_explained(app_env, tmp_path):
@@ -120,8 +129,7 @@ def test_bad_file_and_simulated_annotators_are_explained(app_env, tmp_path):
 
 def test_next_batch_links_into_review(app_env):
     at = open_page()
-    table = at.dataframe(key="al_next_table").value
+    table = at.dataframe[0].value      # no simulation shown yet: the next-batch table
     assert len(table) == 24 and table["activelab_score"].is_monotonic_increasing
     at.button(key="al_to_review").click().run()
     assert at.session_state["review_focus_ids"] == table["id"].tolist()
-    assert not at.exception, at.exception

@@ -153,3 +153,9 @@ def test_a_table_read_from_parquet_in_chunks_pages_the_same(table, tmp_path):
         assert got["id"].tolist() == expected["id"].tolist()
         assert got["text"].tolist() == expected["text"].tolist()
         assert got["status"].tolist() == expected["status"].tolist()
+
+
+def test_positions_of_ids(table):
+    index = ReviewIndex(table)
+    assert index.positions_of(["e", "zzz", "a"]).tolist() == [4, -1, 0]
+    assert index.positions_of([]).tolist() == []
