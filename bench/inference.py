@@ -11,7 +11,7 @@ Agreement and Spearman compare per-example predictions of both paths against the
   only from the embeddings. The min / mean cosine similarity between the two embeddings is printed too.
 
 Usage: python bench/inference.py [--model bundled:minilm|tiny-classifier|minilm-classifier|PATH]
-       [--n 512] [--max-length 256] [--precision auto] [--batch-size 128] [--max-tokens 8192]
+       [--n 256] [--max-length 256] [--precision auto] [--batch-size 128] [--max-tokens 8192]
        [--repeat 2] [--levers]
 Last line: ratio=<x> agreement=<fraction> spearman=<rho> ours_eps=<examples/s> baseline_eps=<examples/s>
 """
@@ -174,7 +174,7 @@ def compare(base: Run, ours: Run, kind: str, head, labels: np.ndarray) -> tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="bundled:minilm")
-    parser.add_argument("--n", type=int, default=512, help="number of BBC texts (random subset, seed 0)")
+    parser.add_argument("--n", type=int, default=256, help="number of BBC texts (random subset, seed 0)")
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--batch-size", type=int, default=128, help="row cap per batch (ours)")

@@ -47,7 +47,7 @@ def simulate_command(args: argparse.Namespace) -> int:
         overrides = {n: getattr(args, n) for n in SIZE_OPTIONS if getattr(args, n) is not None}
         settings = fitted_settings(data, **overrides)
         settings.check()
-        result = simulate(data, settings, model=args.model, progress=_progress("embedding, then simulating"),
+        result = simulate(data, settings, model=args.model, progress=_progress("embedding + simulating"),
                           use_cache=not args.no_cache, simulated_annotators=args.annotations is None)
         if args.out is not None:
             args.out.write_text(json.dumps(result.to_json(), indent=1))

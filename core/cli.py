@@ -46,7 +46,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="bundled:minilm", help="bundled:minilm (default), a Hub id or a local folder")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"])
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=128, help="most texts per batch")
+    parser.add_argument("--max-tokens", type=int, default=8192,
+                        help="most padded tokens per batch (long texts get smaller batches)")
     parser.add_argument("--max-length", type=int, default=256, help="tokens per text; longer texts are truncated")
     parser.add_argument("--folds", type=int, default=5, help="K for the out-of-sample head of an encoder")
     parser.add_argument("--quality", default="self_confidence", choices=list(QUALITY_METHODS),
@@ -108,7 +110,7 @@ def score_from_args(args: argparse.Namespace) -> tuple[LabeledTexts, ScoredResul
     data = load_dataset_source(args.dataset, columns=columns if explicit else None, split=args.split)
     spec = ModelSpec(name=args.model, device=args.device, precision=args.precision)
     settings = ScoreSettings(
-        batch_size=args.batch_size, max_length=args.max_length, folds=args.folds,
+        batch_size=args.batch_size, max_tokens=args.max_tokens, max_length=args.max_length, folds=args.folds,
         quality_method=args.quality,
     )
     return data, score_dataset(data, spec, settings, progress=StderrProgress())

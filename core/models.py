@@ -9,10 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where it is used, so a cache hit never loads it
+    import torch
 
 BUNDLED_MINILM = "bundled:minilm"
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -134,6 +136,8 @@ def model_kind(config: dict) -> Literal["classifier", "encoder"]:
 
 def resolve_device(device: str) -> torch.device:
     """auto → cuda > mps > cpu; an explicit device that is missing raises ModelError."""
+    import torch
+
     if device not in DEVICES:
         raise ModelError(f"Unknown device '{device}': use one of {', '.join(DEVICES)}")
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
@@ -149,6 +153,8 @@ def resolve_device(device: str) -> torch.device:
 @lru_cache(maxsize=1)
 def cpu_supports_bf16() -> bool:
     """True when the CPU has native bf16 matmul (AVX512-BF16 or AMX) and oneDNN can use it."""
+    import torch
+
     if not torch.backends.mkldnn.is_available():
         return False
     try:
@@ -165,6 +171,8 @@ def cpu_supports_bf16() -> bool:
 
 def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.dtype]:
     """(precision, weight dtype). auto → bf16 on a bf16-capable CPU or CUDA GPU, else fp32."""
+    import torch
+
     if precision not in PRECISIONS:
         raise ModelError(f"Unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
     if precision == "auto":
@@ -235,6 +243,7 @@ def _quiet_progress_bars() -> Iterator[None]:
 
 def load_model(spec: ModelSpec) -> LoadedModel:
     """Load tokenizer + model on the chosen device and precision, in eval mode."""
+    import torch
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     device = resolve_device(spec.device)

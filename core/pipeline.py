@@ -4,6 +4,12 @@ Cache layout under `losslens_home()`:
   outputs/<key>.npy   raw model outputs (N, K) logits or (N, D) embeddings
   chunks/<key>/       finished inference chunks of a run in progress (resume after a kill)
   probs/<key>.npy     final (N, K) class probabilities, columns in dataset label order
+  probs/<key>.kind    "classifier" or "encoder"
+  scores/<key>.npy    (N, 8) per-example scores (core.scoring.ExampleScores.to_array)
+
+Keys cover the data fingerprint, the model identity, the requested precision, max length and
+head settings (and core.cache.CODE_VERSION), not the device: a GPU box can precompute the
+cache a laptop reads. A cache hit loads neither torch nor cleanlab.
 """
 from __future__ import annotations
 
@@ -18,18 +24,19 @@ import pandas as pd
 
 from core.cache import ChunkStore, cache_key, load_array, losslens_home, save_array
 from core.data import LabeledTexts
-from core.inference import run_inference
 from core.models import LoadedModel, ModelSpec, align_classifier_labels, load_model, model_identity
-from core.scoring import out_of_sample_probs, score_examples, softmax
+from core.scoring import ExampleScores, out_of_sample_probs, score_examples, softmax
 
 Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    """Knobs that change the scores (all part of the cache key)."""
+    """Scoring knobs. batch_size (rows) and max_tokens (padded tokens per batch) only change
+    speed; max_length (tokens per text), folds, quality_method and seed change the scores."""
 
-    batch_size: int = 32
+    batch_size: int = 128
+    max_tokens: int = 8192
     max_length: int = 256
     folds: int = 5
     quality_method: str = "self_confidence"
@@ -80,8 +87,9 @@ def score_dataset(
         seed=settings.seed, label_map=sorted((label_map or {}).items()),
     )
     probs_path = _cache_dir("probs") / f"{probs_key}.npy"
-    kind_path = probs_path.with_suffix(".kind")  # "classifier" or "encoder"
-    probs = load_array(probs_path)
+    kind_path = probs_path.with_suffix(".kind")
+    scores_path = _cache_dir("scores") / f"{cache_key(probs=probs_key, method=settings.quality_method)}.npy"
+    probs, scores_array = load_array(probs_path), load_array(scores_path)
     from_cache = probs is not None and kind_path.exists()
     if from_cache:
         model_kind = kind_path.read_text().strip()
@@ -91,7 +99,11 @@ def score_dataset(
         probs = _compute_probs(model, spec, identity, data, settings, progress, label_map)
         save_array(probs_path, probs)
         kind_path.write_text(model_kind)
-    table = build_results_table(data, probs, settings.quality_method)
+        scores_array = None
+    if scores_array is None or len(scores_array) != len(probs):
+        scores_array = score_examples(probs, data.labels, settings.quality_method).to_array()
+        save_array(scores_path, scores_array)
+    table = build_results_table(data, probs, ExampleScores.from_array(scores_array))
     return ScoredResults(
         table=table,
         label_names=data.label_names,
@@ -108,7 +120,8 @@ def embed_texts(
     spec: ModelSpec = ModelSpec(),
     *,
     max_length: int = 256,
-    batch_size: int = 32,
+    batch_size: int = 128,
+    max_tokens: int | None = 8192,
     progress: Progress | None = None,
 ) -> np.ndarray:
     """(N, D) float32 L2-normalised encoder embeddings of `texts`, cached on disk."""
@@ -119,14 +132,11 @@ def embed_texts(
     if cached is not None:
         return cached
     model = load_model(spec)
-    return _run_cached_inference(model, key, texts, batch_size, max_length, progress)
+    return _run_cached_inference(model, key, texts, batch_size, max_length, progress, max_tokens)
 
 
-def build_results_table(
-    data: LabeledTexts, probs: np.ndarray, quality_method: str = "self_confidence"
-) -> pd.DataFrame:
-    """The results table (one row per example) from (N, K) probabilities."""
-    scores = score_examples(probs, data.labels, method=quality_method)
+def build_results_table(data: LabeledTexts, probs: np.ndarray, scores: ExampleScores) -> pd.DataFrame:
+    """The results table (one row per example) from (N, K) probabilities and their scores."""
     columns = {"id": data.ids, "text": data.texts, "label": data.labels}
     columns.update(asdict(scores))
     table = pd.DataFrame(columns)
@@ -151,7 +161,8 @@ def _compute_probs(
     outputs = load_array(_cache_dir("outputs") / f"{key}.npy")
     if outputs is None:
         outputs = _run_cached_inference(
-            model, key, data.texts, settings.batch_size, settings.max_length, progress
+            model, key, data.texts, settings.batch_size, settings.max_length, progress,
+            settings.max_tokens,
         )
     if model.kind == "classifier":
         probs = softmax(outputs)[:, columns]
@@ -168,12 +179,15 @@ def _run_cached_inference(
     batch_size: int,
     max_length: int,
     progress: Progress | None,
+    max_tokens: int | None = None,
 ) -> np.ndarray:
     """Inference with resumable chunks; the finished array is saved and the chunks dropped."""
+    from core.inference import run_inference  # torch: only when the model runs
+
     chunks = ChunkStore(_cache_dir("chunks") / key)
     outputs = run_inference(
         model, list(texts), batch_size=batch_size, max_length=max_length,
-        progress=progress, chunks=chunks,
+        progress=progress, chunks=chunks, max_tokens=max_tokens,
     )
     save_array(_cache_dir("outputs") / f"{key}.npy", outputs)
     chunks.clear()

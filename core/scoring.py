@@ -1,17 +1,16 @@
 """Per-example scores from class probabilities: loss, cleanlab label quality, issue flags, rank.
 
+cleanlab and scikit-learn are imported inside the functions that use them, so reading
+cached scores stays fast.
+
 Shapes: N examples, K classes. `probs` is float (N, K) with rows summing to 1,
 `labels` is int (N,) in 0..K-1.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
-from cleanlab.filter import find_label_issues
-from cleanlab.rank import get_label_quality_scores
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 
 QUALITY_METHODS = ("self_confidence", "normalized_margin")
 
@@ -42,6 +41,18 @@ class ExampleScores:
     is_issue: np.ndarray
     rank: np.ndarray
 
+    def to_array(self) -> np.ndarray:
+        """(N, 8) float64, one column per field in declaration order (ints and bools exact)."""
+        return np.column_stack([np.asarray(getattr(self, f.name), dtype=np.float64) for f in fields(self)])
+
+    @classmethod
+    def from_array(cls, array: np.ndarray) -> "ExampleScores":
+        """Inverse of `to_array`."""
+        types = {"predicted_label": np.int64, "is_issue": bool, "rank": np.int64}
+        return cls(**{
+            f.name: array[:, i].astype(types.get(f.name, np.float64)) for i, f in enumerate(fields(cls))
+        })
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax of (N, K) logits, computed in float64."""
@@ -64,6 +75,9 @@ def out_of_sample_probs(
 
     Every example's probabilities come from a head that never saw it.
     """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
     counts = np.bincount(labels, minlength=n_classes)
     smallest = counts[counts > 0].min()
     if smallest < 2:
@@ -85,6 +99,8 @@ def score_examples(
     probs: np.ndarray, labels: np.ndarray, method: str = "self_confidence"
 ) -> ExampleScores:
     """All per-example scores for (N, K) probabilities and (N,) given labels."""
+    from cleanlab.rank import get_label_quality_scores
+
     if method not in QUALITY_METHODS:
         raise ScoringError(f"unknown quality method {method!r}; choose one of {QUALITY_METHODS}")
     probs = np.asarray(probs, dtype=np.float64)
@@ -115,6 +131,8 @@ def score_examples(
 
 def _find_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """cleanlab confident-learning issue mask (N,) bool; single-process for use inside the app."""
+    from cleanlab.filter import find_label_issues
+
     present = np.unique(labels)
     if len(present) < 2:
         return np.zeros(len(labels), dtype=bool)

@@ -114,7 +114,7 @@ def row(slot: int, r, names: list[str], dataset_key: str, decision) -> None:
                 st.text(text)
         version = decision["decided_at"] if decision is not None else "none"
         current = decision["new_label"] if decision is not None and status == "relabeled" else None
-        c1, c2, c3, c4, c5, c6 = st.columns([3, 1, 1, 1, 1, 2])
+        c1, c2, c3, c4, c5, c6 = st.columns([3, 1.1, 1.3, 1.1, 1, 2])
         widget_key = f"rl|{example_id}|{version}"
         c1.selectbox("Corrected label", names, index=names.index(current) if current in names else None,
                      placeholder="Relabel as…", key=widget_key, label_visibility="collapsed",

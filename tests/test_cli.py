@@ -98,3 +98,29 @@ def test_killed_scoring_run_resumes_with_identical_results(tmp_path, tiny_classi
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "resumed.csv"), pd.read_csv(tmp_path / "fresh.csv"), rtol=1e-5
     )
+
+
+def test_export_writes_reviewer_decisions(tmp_path, tiny_classifier_dir, losslens_home):
+    from core.store import DecisionStore
+
+    csv = write_reviews_csv(tmp_path / "reviews.csv", n=10)
+    store = DecisionStore()
+    store.record("file:reviews.csv", "r001", "pos", "neg", "relabeled", "ana")
+    store.record("file:reviews.csv", "r002", "neg", "neg", "confirmed", "ben")
+    store.record("file:reviews.csv", "r003", "pos", "pos", "removed", "ana")
+    out = tmp_path / "corrected.csv"
+    result = losslens("export", *review_args(csv, tiny_classifier_dir), "--out", str(out),
+                      "--drop-removed", env_home=losslens_home)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("rows=9 decisions=3")
+    frame = pd.read_csv(out).set_index("id")
+    assert "r003" not in frame.index and len(frame) == 9
+    assert frame.loc["r001", ["sentiment", "corrected_label", "status", "reviewer"]].tolist() == [
+        "pos", "neg", "relabeled", "ana"]
+    assert frame.loc["r002", ["corrected_label", "status", "reviewer"]].tolist() == ["neg", "confirmed", "ben"]
+    assert frame.loc["r000", ["corrected_label", "status"]].tolist() == ["neg", "unreviewed"]
+
+    changed = tmp_path / "changed.csv"
+    losslens("export", *review_args(csv, tiny_classifier_dir), "--out", str(changed), "--changed-only",
+             env_home=losslens_home)
+    assert sorted(pd.read_csv(changed)["id"]) == ["r001", "r002", "r003"]

@@ -137,3 +137,24 @@ def test_embed_texts_with_bundled_encoder_is_cached(monkeypatch):
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)
     monkeypatch.setattr(pipeline, "load_model", lambda *_: pytest.fail("cache miss"))
     np.testing.assert_array_equal(embed_texts(texts, ModelSpec(precision="fp32"), max_length=32), embeddings)
+
+
+def test_cache_hit_loads_neither_torch_nor_cleanlab(tmp_path, tiny_classifier_dir, losslens_home):
+    import subprocess
+    import sys
+
+    csv = write_reviews_csv(tmp_path / "reviews.csv")
+    script = (
+        "import sys\n"
+        "from core.data import ColumnMapping, load_dataset_source\n"
+        "from core.models import ModelSpec\n"
+        "from core.pipeline import score_dataset\n"
+        f"data = load_dataset_source({str(csv)!r}, columns=ColumnMapping('review', 'sentiment', 'id'))\n"
+        f"result = score_dataset(data, ModelSpec({str(tiny_classifier_dir)!r}, precision='fp32'))\n"
+        "print(result.from_cache, sorted(m for m in ('torch', 'cleanlab', 'sklearn') if m in sys.modules))\n"
+    )
+    env = {"LOSSLENS_HOME": str(losslens_home), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    run = lambda: subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,  # noqa: E731
+                                 cwd=Path(__file__).resolve().parents[1], check=True).stdout.strip()
+    assert run().startswith("False")
+    assert run() == "True []"

@@ -40,7 +40,8 @@ def start_app(home: Path, demo_source: str, model: str, log: Path):
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-             f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
+             f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
+             "--server.fileWatcherType=none"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -69,8 +70,10 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     page.wait_for_selector(IDLE, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per test module (module scope: tests/reliability reuses this by path, and
+    two Playwright instances cannot be alive at once in one thread)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} missing (apt-get install -y chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")

@@ -40,9 +40,10 @@ def open_page(page, title: str) -> None:
     wait_idle(page)
 
 
-def choose(page, scope, label_or_placeholder: str, option: str) -> None:
-    """Pick `option` in the selectbox shown with `label_or_placeholder` inside `scope`."""
-    scope.get_by_test_id("stSelectbox").filter(has_text=label_or_placeholder).first.click()
+def choose(page, scope, label: str | None, option: str) -> None:
+    """Pick `option` in the selectbox labelled `label` (or the only one) inside `scope`."""
+    boxes = scope.get_by_test_id("stSelectbox")
+    (boxes.filter(has_text=label) if label else boxes).first.click()
     page.get_by_role("option", name=option, exact=True).click()
     wait_idle(page)
 
@@ -55,7 +56,10 @@ def row_info(row) -> tuple[str, str]:
 
 
 def test_review_flow_survives_reload_and_exports(page, tmp_path, tiny_classifier_dir, artifacts):
+    from playwright.sync_api import expect
+
     csv = write_reviews(tmp_path / "reviews.csv")
+    page.set_default_timeout(20_000)
     with start_app(tmp_path / "home", str(csv), str(tiny_classifier_dir), tmp_path / "app.log") as url:
         page.goto(url)
         page.get_by_text("Flagged as likely label issues").wait_for()
@@ -71,11 +75,12 @@ def test_review_flow_survives_reload_and_exports(page, tmp_path, tiny_classifier
         for row in rows[:2]:
             example_id, given = row_info(row)
             new = "neg" if given == "pos" else "pos"
-            choose(page, row, "Relabel as", new)
+            choose(page, row, None, new)
+            expect(row).to_contain_text(f"relabeled → {new}", timeout=30_000)
             decided[example_id] = ("relabeled", new)
         example_id, given = row_info(rows[2])
         rows[2].get_by_role("button", name="Confirm").click()
-        wait_idle(page)
+        expect(rows[2]).to_contain_text("confirmed by", timeout=30_000)
         decided[example_id] = ("confirmed", given)
         page.screenshot(path=str(artifacts / "review.png"), full_page=True)
 

@@ -1,0 +1,70 @@
+"""ActiveLab vs random selection on the Stanford Politeness Corpus (Wikipedia part).
+
+Runs the default protocol (100 initial examples x 2 annotations, pool 1,900, test 480 unanimous,
+25 rounds x 25 annotations, 5 seeds) with the default classifier (logistic-regression head on
+bundled MiniLM embeddings) and prints the per-round table and the mean error ratio over rounds
+1-8. Binarisation: a worker's label is polite (1) when their 1..25 score is > 13.
+
+The published tutorial (fine-tuned DistilBERT) reports about half the error rate of random
+selection: 91% vs 76% test accuracy at round 4 (275 annotations).
+
+    python bench/activelab_politeness.py [--rounds 25] [--seeds 5] [--csv PATH] [--compare]
+
+--compare also runs the alternative heads tried while choosing the default (same protocol).
+Not a pass/fail test; nothing is cached (the simulation always runs; the embeddings are
+cached by core.pipeline after the first run).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.active import LogisticHead, SimulationSettings, embed_annotation_texts, run_simulation  # noqa: E402
+from core.annotations import load_annotations  # noqa: E402
+
+CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "politeness" / "wikipedia.annotated.csv"
+ALTERNATIVES = {
+    "logreg, standardised, C=1": LogisticHead(C=1.0, standardize=True),
+    "logreg, standardised, C=0.01": LogisticHead(C=0.01, standardize=True),
+    "logreg, raw embeddings, C=10": LogisticHead(C=10.0),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--csv", type=Path, default=CSV)
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--compare", action="store_true", help="also run the alternative heads")
+    args = parser.parse_args()
+    if not args.csv.exists():
+        print(f"politeness data not found at {args.csv}", file=sys.stderr)
+        return 2
+    data = load_annotations(args.csv, "politeness")
+    print(f"{len(data):,} requests, {data.n_annotations:,} annotations by {len(data.annotators)} workers "
+          f"(polite = score > 13)")
+    start = time.perf_counter()
+    features = embed_annotation_texts(data)
+    print(f"embeddings {features.shape} in {time.perf_counter() - start:.1f} s (cached after the first run)")
+    settings = SimulationSettings(rounds=args.rounds, seeds=args.seeds)
+    heads = {"default": LogisticHead(), **(ALTERNATIVES if args.compare else {})}
+    for name, head in heads.items():
+        start = time.perf_counter()
+        result = run_simulation(data, features, settings, classifier=head, use_cache=False)
+        print(f"\n== {name}: {head!r} — {time.perf_counter() - start:.0f} s "
+              f"(ActiveLab {result.seconds['activelab']:.0f} s, random {result.seconds['random']:.0f} s)")
+        print(result.format_table())
+        table = result.round_table()
+        if len(table) >= 4:
+            row = table.iloc[3]
+            print(f"round 4 ({int(row.annotations)} annotations): ActiveLab {100 * row.activelab_mean:.1f}% vs "
+                  f"random {100 * row.random_mean:.1f}% (published: 91% vs 76%, ratio ~0.5)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

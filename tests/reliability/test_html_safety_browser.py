@@ -1,0 +1,43 @@
+"""Real browser: texts with <script> and <b> markup are shown literally, never run or rendered."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.browser
+
+_spec = importlib.util.spec_from_file_location(
+    "browser_conftest", Path(__file__).resolve().parents[1] / "browser" / "conftest.py")
+browser_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(browser_conftest)
+browser, page, artifacts = browser_conftest.browser, browser_conftest.page, browser_conftest.artifacts
+
+SCRIPT = "<script>window.__xss=1</script> breaking news"
+BOLD = "<b>bold</b> claims about the <i>market</i>"
+IMG = '<img src=x onerror="window.__xss=2"> picture caption'
+
+
+def test_markup_in_texts_is_shown_literally(page, tmp_path, tiny_classifier_dir, artifacts):
+    rows = [(SCRIPT, "pos"), (BOLD, "neg"), (IMG, "pos")] + [
+        (f"plain text number {i}", "neg" if i % 2 else "pos") for i in range(9)]
+    csv = tmp_path / "markup.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(csv, index=False)
+    with browser_conftest.start_app(tmp_path / "home", str(csv), str(tiny_classifier_dir),
+                                    tmp_path / "app.log") as url:
+        page.goto(url)
+        page.get_by_text("Flagged as likely label issues").wait_for()
+        page.locator("[data-testid='stSidebarNav'] a", has_text="Review").click()
+        page.get_by_text("matching examples").wait_for()
+        browser_conftest.wait_idle(page)
+        main = page.locator("[data-testid='stMain']")
+        for literal in (SCRIPT, BOLD, IMG):
+            expect_text = main.get_by_text(literal, exact=True)
+            assert expect_text.count() >= 1, f"{literal!r} not shown literally"
+        assert page.evaluate("window.__xss") is None
+        assert main.locator("b", has_text="bold").count() == 0
+        assert main.locator("i", has_text="market").count() == 0
+        assert main.locator("img[src='x']").count() == 0
+        page.screenshot(path=str(artifacts / "html_safety.png"), full_page=True)
