@@ -23,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.active import LogisticHead, SimulationSettings, embed_annotation_texts, run_simulation  # noqa: E402
+from core.active import embed_annotation_texts, run_simulation  # noqa: E402
+from core.active_heads import LogisticHead  # noqa: E402
+from core.active_results import SimulationSettings  # noqa: E402
 from core.annotations import load_annotations  # noqa: E402
 
 CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "politeness" / "wikipedia.annotated.csv"

@@ -25,11 +25,12 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
-import pandas as pd
 
+from core.active_heads import Classifier, LogisticHead, kfold_probs
+from core.active_results import SimulationError, SimulationResult, SimulationSettings
 from core.activelab import activelab_scores, crowdlab_consensus, majority_vote
 from core.annotations import MultiAnnotatorData
 
@@ -37,80 +38,10 @@ STRATEGIES = ("activelab", "random")
 ProgressFn = Callable[[int, int], None]
 
 
-class SimulationError(ValueError):
-    """Settings that the annotation data cannot satisfy (one-line message)."""
-
-
-class FittedHead(Protocol):
-    def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
-
-
-class Classifier(Protocol):
-    """Pluggable model: `fit(features, labels, n_classes, seed)` -> object with predict_proba -> (N, K).
-
-    `features` is whatever row-indexable array the simulation was given: embeddings for the
-    default head, or row numbers into the texts for a fine-tuning classifier (the GPU hook:
-    implement this protocol with a transformer Trainer and pass it as `classifier=`).
-    """
-
-    def fit(self, features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> FittedHead: ...
-
-
-@dataclass(frozen=True)
-class LogisticHead:
-    """Logistic regression on fixed features; probabilities for all K classes.
-
-    Defaults chosen on the politeness benchmark (bench/activelab_politeness.py): raw L2-normalised
-    embeddings with C=3 beat standardised features (C=0.01..1) and shrinkage LDA by a little.
-    """
-
-    C: float = 3.0
-    standardize: bool = False
-
-    def fit(self, features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> FittedHead:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        return _AllClasses(labels, n_classes, lambda: make_pipeline(
-            *([StandardScaler()] if self.standardize else []),
-            LogisticRegression(C=self.C, max_iter=2000, random_state=seed)), features)
-
-
-class _AllClasses:
-    """Fits `make()` on (features, labels) and spreads its probabilities over all K classes."""
-
-    def __init__(self, labels: np.ndarray, n_classes: int, make: Callable, features: np.ndarray) -> None:
-        self.n_classes = n_classes
-        self.classes = np.unique(labels)
-        self.model = make().fit(features, labels) if len(self.classes) > 1 else None
-
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        probs = np.full((len(features), self.n_classes), 1e-6)
-        probs[:, self.classes] = 1.0 if self.model is None else self.model.predict_proba(features)
-        return probs / probs.sum(axis=1, keepdims=True)
-
-
-@dataclass(frozen=True)
-class SimulationSettings:
-    """Sizes are example counts; rounds x batch annotations; seeds 0..seeds-1."""
-
-    rounds: int = 25
-    batch: int = 25
-    seeds: int = 5
-    initial: int = 100
-    pool: int = 1900
-    test: int = 480
-    initial_annotations: int = 2
-    max_annotations: int = 5
-    folds: int = 5
-
-    def check(self) -> None:
-        for name, value in asdict(self).items():
-            if int(value) < (0 if name == "pool" else 1):
-                raise SimulationError(f"--{name} must be at least {0 if name == 'pool' else 1} (got {value})")
-        if self.initial_annotations > self.max_annotations:
-            raise SimulationError("initial annotations per example cannot exceed the maximum per example")
+def unanimous_rows(labels: np.ndarray) -> np.ndarray:
+    """Row numbers of examples with 2+ annotations that all agree."""
+    counts = np.sum(~np.isnan(labels), axis=1)
+    return np.flatnonzero((counts >= 2) & (np.nanmin(labels, axis=1) == np.nanmax(labels, axis=1)))
 
 
 def fitted_settings(data: MultiAnnotatorData, **overrides: int) -> SimulationSettings:
@@ -119,9 +50,7 @@ def fitted_settings(data: MultiAnnotatorData, **overrides: int) -> SimulationSet
     `overrides` (e.g. rounds=10) are applied first and never shrunk.
     """
     base = SimulationSettings(**overrides)
-    counts = data.annotation_counts()
-    lo, hi = np.nanmin(data.labels, axis=1), np.nanmax(data.labels, axis=1)
-    unanimous = int(np.sum((counts >= 2) & (lo == hi)))
+    unanimous = len(unanimous_rows(data.labels))
     test = base.test if "test" in overrides else min(base.test, unanimous, len(data) // 4)
     initial = base.initial if "initial" in overrides else min(base.initial, max(1, (len(data) - test) // 5))
     pool = base.pool if "pool" in overrides else max(0, min(base.pool, len(data) - test - initial))
@@ -139,70 +68,6 @@ def embed_annotation_texts(data: MultiAnnotatorData, model: str = "bundled:minil
     return embed_texts(list(data.texts), ModelSpec(name=model), progress=progress)
 
 
-@dataclass
-class SimulationResult:
-    """accuracy[strategy]: (seeds, rounds) test accuracy; annotations[strategy]: (seeds, rounds) counts."""
-
-    settings: SimulationSettings
-    accuracy: dict[str, np.ndarray]
-    annotations: dict[str, np.ndarray]
-    seconds: dict[str, float]
-    source: str = ""
-    classifier: str = ""
-    simulated_annotators: bool = False
-    key: str = ""
-    from_cache: bool = False
-
-    def round_table(self) -> pd.DataFrame:
-        """Per round: annotations, mean/std accuracy per strategy, error ratio (activelab / random)."""
-        al, rnd = self.accuracy["activelab"], self.accuracy["random"]
-        err_al, err_rnd = 1 - al.mean(axis=0), 1 - rnd.mean(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(err_rnd > 0, err_al / err_rnd, np.nan)
-        return pd.DataFrame({
-            "round": np.arange(1, al.shape[1] + 1),
-            "annotations": self.annotations["activelab"].mean(axis=0).round().astype(int),
-            "activelab_mean": al.mean(axis=0), "activelab_std": al.std(axis=0),
-            "random_mean": rnd.mean(axis=0), "random_std": rnd.std(axis=0),
-            "error_ratio": ratio,
-        })
-
-    def mean_error_ratio(self, first: int = 1, last: int = 8) -> float:
-        """Mean of the per-round error ratio over rounds first..last (1-based, inclusive)."""
-        ratio = self.round_table()["error_ratio"].to_numpy()[first - 1:last]
-        return float(np.nanmean(ratio)) if np.isfinite(ratio).any() else float("nan")
-
-    def format_table(self) -> str:
-        """The per-round table as aligned text (accuracy in %), then the mean ratio over rounds 1-8."""
-        t = self.round_table()
-        lines = [f"{'round':>5} {'annot.':>6} {'ActiveLab %':>14} {'random %':>14} {'error ratio':>11}"]
-        for row in t.itertuples(index=False):
-            lines.append(f"{row.round:>5} {row.annotations:>6} "
-                         f"{100 * row.activelab_mean:>7.1f} ± {100 * row.activelab_std:4.1f} "
-                         f"{100 * row.random_mean:>7.1f} ± {100 * row.random_std:4.1f} {row.error_ratio:>11.2f}")
-        last = min(8, len(t))
-        lines.append(f"mean error ratio (ActiveLab / random), rounds 1-{last}: {self.mean_error_ratio(1, last):.2f}")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict:
-        return {
-            "rounds": self.settings.rounds, "batch": self.settings.batch,
-            "settings": asdict(self.settings),
-            "accuracy": {s: a.tolist() for s, a in self.accuracy.items()},
-            "annotations": {s: a.tolist() for s, a in self.annotations.items()},
-            "seconds": self.seconds, "source": self.source, "classifier": self.classifier,
-            "simulated_annotators": self.simulated_annotators, "key": self.key,
-        }
-
-    @classmethod
-    def from_json(cls, raw: dict) -> "SimulationResult":
-        return cls(SimulationSettings(**raw["settings"]),
-                   {s: np.asarray(a, dtype=float) for s, a in raw["accuracy"].items()},
-                   {s: np.asarray(a, dtype=int) for s, a in raw["annotations"].items()},
-                   dict(raw["seconds"]), raw.get("source", ""), raw.get("classifier", ""),
-                   bool(raw.get("simulated_annotators", False)), raw.get("key", ""))
-
-
 @dataclass(frozen=True)
 class Split:
     """Row numbers into the data: test, train (initial rows first, then pool); test consensus labels."""
@@ -217,8 +82,7 @@ def make_split(labels: np.ndarray, settings: SimulationSettings, seed: int) -> S
     """Draw test (unanimous), initial and pool rows and the initial annotations for one seed."""
     rng = np.random.default_rng([seed, 0])
     counts = np.sum(~np.isnan(labels), axis=1)
-    lo, hi = np.nanmin(labels, axis=1), np.nanmax(labels, axis=1)
-    unanimous = np.flatnonzero((counts >= 2) & (lo == hi))
+    unanimous = unanimous_rows(labels)
     if len(unanimous) < settings.test:
         raise SimulationError(f"only {len(unanimous)} examples have 2+ unanimous annotators; "
                               f"lower --test (asked {settings.test})")
@@ -239,7 +103,7 @@ def make_split(labels: np.ndarray, settings: SimulationSettings, seed: int) -> S
     for n in range(settings.initial):
         given = np.flatnonzero(~np.isnan(labels[train[n]]))
         revealed[n, rng.choice(given, size=settings.initial_annotations, replace=False)] = True
-    return Split(test, train, lo[test].astype(int), revealed)
+    return Split(test, train, np.nanmax(labels[test], axis=1).astype(int), revealed)
 
 
 def available(full: np.ndarray, revealed: np.ndarray, max_annotations: int) -> np.ndarray:
@@ -259,25 +123,6 @@ def collect(rows: np.ndarray, full: np.ndarray, revealed: np.ndarray, max_annota
         known = left[seen[left]]
         who = rng.choice(known if len(known) else left)
         revealed[row, who] = seen[who] = True
-
-
-def kfold_probs(classifier: Classifier, features: np.ndarray, labels: np.ndarray, n_classes: int,
-                folds: int, seed: int, unlabeled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-sample (N, K) probabilities for the labeled rows and the fold-average (U, K) for `unlabeled`."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    smallest = np.bincount(labels, minlength=n_classes)[np.unique(labels)].min()
-    k = max(2, min(folds, len(labels)))
-    splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if smallest >= k else \
-        KFold(k, shuffle=True, random_state=seed)
-    oof = np.zeros((len(labels), n_classes))
-    unl = np.zeros((len(unlabeled), n_classes))
-    for fit_rows, held in splitter.split(features, labels):
-        model = classifier.fit(features[fit_rows], labels[fit_rows], n_classes, seed)
-        oof[held] = model.predict_proba(features[held])
-        if len(unlabeled):
-            unl += model.predict_proba(unlabeled) / k
-    return oof, unl
 
 
 @dataclass(frozen=True)

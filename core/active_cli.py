@@ -10,7 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from core.active import SimulationError, SimulationSettings, fitted_settings, simulate
+from core.active import fitted_settings, simulate
+from core.active_results import SimulationError, SimulationSettings
 from core.annotations import FORMATS, AnnotationError, load_annotations, simulated_crowd
 
 SIZE_OPTIONS = ("rounds", "batch", "seeds", "initial", "pool", "test", "folds", "max_annotations")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.active import SimulationError, SimulationSettings, cached_simulation, fitted_settings, request_key, simulate
+from core.active import cached_simulation, fitted_settings, request_key, simulate
+from core.active_results import SimulationError, SimulationSettings
 from core.active_charts import accuracy_figure, ratio_figure
 from core.activelab import next_batch, review_annotations
 from core.annotations import FORMATS, AnnotationError, MultiAnnotatorData, load_annotations, simulated_crowd

@@ -10,6 +10,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest
 
+from browser_app import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tiny_models import build_tiny_classifier, build_tiny_encoder
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 POLITENESS_CSV = SHARED_DATA / "politeness" / "wikipedia.annotated.csv"
 
@@ -22,49 +25,6 @@ def losslens_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
-def build_tiny_classifier(folder: Path, label_names: list[str], seed: int = 0) -> Path:
-    """Save a random 2-layer BERT sequence classifier (bundled MiniLM tokenizer) into `folder`."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from core.models import bundled_encoder_path
-
-    tokenizer = AutoTokenizer.from_pretrained(bundled_encoder_path())
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=512,
-        num_labels=len(label_names),
-        id2label={i: n for i, n in enumerate(label_names)},
-        label2id={n: i for i, n in enumerate(label_names)},
-    )
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def build_tiny_encoder(folder: Path, seed: int = 0) -> Path:
-    """Save a random 2-layer BERT encoder (no classification head) into `folder`."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from core.models import bundled_encoder_path
-
-    tokenizer = AutoTokenizer.from_pretrained(bundled_encoder_path())
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=2, intermediate_size=37, max_position_embeddings=512,
-    )
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="session")
 def tiny_classifier_dir(tmp_path_factory) -> Path:
     """A random tiny classifier with labels ['neg', 'pos']."""
@@ -75,3 +35,31 @@ def tiny_classifier_dir(tmp_path_factory) -> Path:
 def tiny_encoder_dir(tmp_path_factory) -> Path:
     """A random tiny encoder (no head)."""
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny_enc"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Debian Chromium per test module (two Playwright instances cannot live in one thread)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from core import active_cli
-from core.active import (LogisticHead, SimulationError, SimulationResult, SimulationSettings, Split,
-                         available, collect, fitted_settings, make_split, run_simulation, run_strategy)
+from core.active import Split, available, collect, fitted_settings, make_split, run_simulation, run_strategy
+from core.active_heads import LogisticHead, kfold_probs
+from core.active_results import SimulationError, SimulationResult, SimulationSettings
 from core.activelab import (activelab_scores, crowdlab_consensus, majority_vote, next_batch,
                             review_annotations)
 from core.annotations import MultiAnnotatorData, simulate_annotators
@@ -93,7 +94,6 @@ def test_one_activelab_round_by_hand():
     assert new.sum() == 4 and run.used.tolist() == [80, 84]
     # same choice straight from cleanlab on the same inputs
     known = np.where(split.initial_revealed, labels[:60], NAN)[:40]
-    from core.active import kfold_probs
     oof, unl = kfold_probs(LogisticHead(), features[:40], majority_vote(known, 2), 2, 3, 0, features[40:60])
     scores, scores_unl = activelab_scores(known, oof, unl)
     assert set(np.argsort(np.concatenate([scores, scores_unl]))[:4]) == {0, 1, 2, 3}

@@ -13,7 +13,7 @@ from core.models import (
     LabelMismatchError, ModelError, ModelSpec, align_classifier_labels, bundled_encoder_path,
     load_model, model_identity, resolve_precision,
 )
-from conftest import build_tiny_classifier
+from tiny_models import build_tiny_classifier
 
 
 def test_bundled_encoder_path_is_a_model_folder():

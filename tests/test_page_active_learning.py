@@ -95,7 +95,8 @@ def test_simulation_runs_in_background_and_shows_both_curves(app_env):
     assert "Mean error ratio" in at.metric[0].label
 
     # the same settings in a new session come straight from the cache: no new job, charts at once
-    from core.active import SimulationSettings, request_key
+    from core.active import request_key
+    from core.active_results import SimulationSettings
     from core.annotations import load_annotations
     from pages.session import job_registry
 

@@ -85,7 +85,7 @@ def test_changed_settings_model_or_data_is_a_new_key(tmp_path, tiny_classifier_d
 
 
 def test_changed_weights_are_a_new_key(tmp_path, tiny_classifier_dir):
-    from conftest import build_tiny_classifier
+    from tiny_models import build_tiny_classifier
 
     data = load_reviews(tmp_path)
     other_model = build_tiny_classifier(tmp_path / "other", ["neg", "pos"], seed=7)

@@ -2,17 +2,15 @@
 simulation in the background and see both curves (ActiveLab and Random) and the round table."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import start_app, wait_idle  # noqa: E402
+from browser_app import start_app, wait_idle
 
-from core.annotations import simulate_annotators  # noqa: E402
+from core.annotations import simulate_annotators
 
 pytestmark = pytest.mark.browser
 POLITE = ["Thanks a lot, could you please check this?", "Would you mind having a look? Thank you!",

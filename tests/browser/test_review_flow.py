@@ -10,8 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import start_app, wait_idle  # noqa: E402
+from browser_app import start_app, wait_idle
 
 pytestmark = pytest.mark.browser
 

@@ -1,19 +1,12 @@
 """Real browser: texts with <script> and <b> markup are shown literally, never run or rendered."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.browser
+import browser_app
 
-_spec = importlib.util.spec_from_file_location(
-    "browser_conftest", Path(__file__).resolve().parents[1] / "browser" / "conftest.py")
-browser_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(browser_conftest)
-browser, page, artifacts = browser_conftest.browser, browser_conftest.page, browser_conftest.artifacts
+pytestmark = pytest.mark.browser
 
 SCRIPT = "<script>window.__xss=1</script> breaking news"
 BOLD = "<b>bold</b> claims about the <i>market</i>"
@@ -25,13 +18,13 @@ def test_markup_in_texts_is_shown_literally(page, tmp_path, tiny_classifier_dir,
         (f"plain text number {i}", "neg" if i % 2 else "pos") for i in range(9)]
     csv = tmp_path / "markup.csv"
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(csv, index=False)
-    with browser_conftest.start_app(tmp_path / "home", str(csv), str(tiny_classifier_dir),
+    with browser_app.start_app(tmp_path / "home", str(csv), str(tiny_classifier_dir),
                                     tmp_path / "app.log") as url:
         page.goto(url)
         page.get_by_text("Flagged as likely label issues").wait_for()
         page.locator("[data-testid='stSidebarNav'] a", has_text="Review").click()
         page.get_by_text("matching examples").wait_for()
-        browser_conftest.wait_idle(page)
+        browser_app.wait_idle(page)
         main = page.locator("[data-testid='stMain']")
         for literal in (SCRIPT, BOLD, IMG):
             expect_text = main.get_by_text(literal, exact=True)

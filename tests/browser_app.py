@@ -1,7 +1,6 @@
-"""Real-browser fixtures: `streamlit run app.py` on a free port + Playwright driving /usr/bin/chromium.
+"""Real-browser helpers: `streamlit run app.py` on a free port, waiting for Streamlit to be idle.
 
-`start_app(...)` is a plain function so tests outside this folder (tests/reliability/) can load
-this file by path and reuse it.
+Fixtures that drive /usr/bin/chromium through Playwright are in tests/conftest.py.
 """
 from __future__ import annotations
 
@@ -14,9 +13,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -68,31 +66,3 @@ def start_app(home: Path, demo_source: str, model: str, log: Path):
 def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until Streamlit has finished the current script run."""
     page.wait_for_selector(IDLE, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One Chromium per test module (module scope: tests/reliability reuses this by path, and
-    two Playwright instances cannot be alive at once in one thread)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} missing (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS
