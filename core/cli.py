@@ -42,6 +42,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-col2", default=None, help="second text column joined to the first (e.g. description)")
     parser.add_argument("--label-col", default=None, help="label column (default: label)")
     parser.add_argument("--id-col", default=None, help="id column (default: row number)")
+    parser.add_argument("--drop-empty", action="store_true", help="drop rows whose text is empty instead of refusing")
     parser.add_argument("--split", default="train", help="split of an hf: dataset or save_to_disk folder")
     parser.add_argument("--model", default="bundled:minilm", help="bundled:minilm (default), a Hub id or a local folder")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
@@ -107,7 +108,8 @@ def score_from_args(args: argparse.Namespace) -> tuple[LabeledTexts, ScoredResul
         text2=args.text_col2,
     )
     explicit = any([args.text_col, args.label_col, args.id_col, args.text_col2])
-    data = load_dataset_source(args.dataset, columns=columns if explicit else None, split=args.split)
+    data = load_dataset_source(args.dataset, columns=columns if explicit else None, split=args.split,
+                               drop_empty=args.drop_empty)
     spec = ModelSpec(name=args.model, device=args.device, precision=args.precision)
     settings = ScoreSettings(
         batch_size=args.batch_size, max_tokens=args.max_tokens, max_length=args.max_length, folds=args.folds,

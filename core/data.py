@@ -147,7 +147,7 @@ def labeled_texts_from_frame(frame: pd.DataFrame, columns: ColumnMapping, source
     if empty.any() and not drop_empty:
         raise DataError(f"text column '{columns.text}' is empty or whitespace-only in "
                         f"{_count(empty.sum())} ({_rows(row_numbers[empty])}); "
-                        "fill them in or drop them (drop_empty)")
+                        "fill them in, or drop them (--drop-empty; 'Drop rows with empty text' in the app)")
     if empty.any():
         if empty.all():
             raise DataError(f"every text in column '{columns.text}' is empty")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ BUNDLED_MINILM = "bundled:minilm"
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_LOAD_LOCK = threading.Lock()
 
 
 class ModelError(ValueError):
@@ -242,7 +244,16 @@ def _quiet_progress_bars() -> Iterator[None]:
 
 
 def load_model(spec: ModelSpec) -> LoadedModel:
-    """Load tokenizer + model on the chosen device and precision, in eval mode."""
+    """Load tokenizer + model on the chosen device and precision, in eval mode.
+
+    Thread-safe: background jobs may load models at the same time, and transformers' lazy
+    imports are not safe to run concurrently.
+    """
+    with _LOAD_LOCK:
+        return _load_model(spec)
+
+
+def _load_model(spec: ModelSpec) -> LoadedModel:
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 

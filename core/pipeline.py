@@ -168,7 +168,7 @@ def _compute_probs(
         probs = softmax(outputs)[:, columns]
         return probs / probs.sum(axis=1, keepdims=True)
     return out_of_sample_probs(
-        outputs, data.labels, len(data.label_names), settings.folds, settings.seed
+        outputs, data.labels, data.label_names, settings.folds, settings.seed
     )
 
 

@@ -9,6 +9,7 @@ Shapes: N examples, K classes. `probs` is float (N, K) with rows summing to 1,
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Sequence
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def per_example_loss(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def out_of_sample_probs(
-    features: np.ndarray, labels: np.ndarray, n_classes: int, folds: int = 5, seed: int = 0
+    features: np.ndarray, labels: np.ndarray, label_names: Sequence[str], folds: int = 5, seed: int = 0
 ) -> np.ndarray:
     """Stratified K-fold logistic regression on (N, D) features; returns out-of-sample (N, K) probs.
 
@@ -78,12 +79,14 @@ def out_of_sample_probs(
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
+    n_classes = len(label_names)
     counts = np.bincount(labels, minlength=n_classes)
     smallest = counts[counts > 0].min()
     if smallest < 2:
+        singles = [label_names[k] for k in np.flatnonzero(counts == 1)]
         raise ScoringError(
-            f"class {int(np.argmin(np.where(counts > 0, counts, np.inf)))} has a single example; "
-            "K-fold scoring needs at least 2 per class (merge or remove it)"
+            f"label(s) {singles} have a single example; K-fold scoring needs at least 2 per label "
+            "(fix, merge or remove those rows)"
         )
     n_splits = int(min(folds, smallest))
     probs = np.zeros((len(labels), n_classes), dtype=np.float64)

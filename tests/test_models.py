@@ -127,3 +127,12 @@ def test_explicit_label_map():
 def test_bad_label_map_is_explained(mapping, problem):
     with pytest.raises(LabelMismatchError, match=problem):
         align_classifier_labels(["LABEL_0", "LABEL_1"], ["neg", "pos"], mapping)
+
+
+def test_two_threads_loading_models_at_once_both_succeed(tiny_classifier_dir, tiny_encoder_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    specs = [ModelSpec(str(tiny_classifier_dir), precision="fp32"), ModelSpec(str(tiny_encoder_dir), precision="fp32")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        kinds = [m.kind for m in pool.map(load_model, specs)]
+    assert kinds == ["classifier", "encoder"]

@@ -66,9 +66,9 @@ def test_out_of_sample_probs_separable_clusters_and_small_class_error():
     rng = np.random.default_rng(1)
     labels = np.repeat([0, 1], 30)
     features = rng.normal(size=(60, 4)) + labels[:, None] * 4.0
-    probs = out_of_sample_probs(features, labels, n_classes=2, folds=5)
+    probs = out_of_sample_probs(features, labels, ["a", "b"], folds=5)
     assert probs.shape == (60, 2)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert (probs.argmax(axis=1) == labels).mean() == 1.0
-    with pytest.raises(ScoringError, match="single example"):
-        out_of_sample_probs(features[:31], np.r_[labels[:30], 1], n_classes=2)
+    with pytest.raises(ScoringError, match=r"\['b'\] have a single example"):
+        out_of_sample_probs(features[:31], np.r_[labels[:30], 1], ["a", "b"])

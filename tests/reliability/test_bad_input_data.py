@@ -115,7 +115,7 @@ def test_empty_and_whitespace_texts_named_or_dropped(tmp_path):
     content = b'text,label\nfine,a\n,b\n"   ",a\nok,b\n" \n\t",a\n'
     message = error_of(load_bytes, tmp_path, "e.csv", content)
     assert "empty or whitespace-only in 3 rows (row 1, 2, 4; row 0 is the first data row)" in message
-    assert "drop_empty" in message
+    assert "--drop-empty" in message
     data = load_bytes(tmp_path, "e.csv", content, drop_empty=True)
     assert list(data.texts) == ["fine", "ok"] and list(data.ids) == ["0", "3"]
     assert data.frame["text"].tolist() == ["fine", "ok"] and list(data.frame.index) == [0, 1]
