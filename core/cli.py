@@ -127,7 +127,8 @@ def score_command(args: argparse.Namespace) -> int:
     print(
         f"rows={len(results.table)} accuracy={results.accuracy:.4f} issues={results.n_issues} "
         f"seconds={results.seconds:.2f} cache={'hit' if results.from_cache else 'miss'} "
-        f"probabilities={'out-of-sample' if results.out_of_sample else 'in-sample'}"
+        f"probabilities={'out-of-sample' if results.out_of_sample else 'in-sample'} "
+        f"truncated={results.n_truncated}"
         + (f" out={args.out}" if args.out else "")
     )
     return 0

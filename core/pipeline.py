@@ -48,7 +48,7 @@ class ScoredResults:
     """One results table per (dataset, model, settings).
 
     table columns: id, text, label, predicted_label, loss, p_given, p_predicted, margin,
-    quality, is_issue, rank, prob_<name> per class (see core.scoring.ExampleScores).
+    quality, is_issue, rank, truncated, prob_<name> per class (see core.scoring.ExampleScores).
     out_of_sample: True when every probability came from a head that did not see the example
     (encoder + K-fold); False for a classifier scored on data it may have been trained on.
     """
@@ -70,6 +70,11 @@ class ScoredResults:
     def n_issues(self) -> int:
         return int(self.table["is_issue"].sum())
 
+    @property
+    def n_truncated(self) -> int:
+        """Texts longer than max_length tokens: scored on their beginning only."""
+        return int(self.table["truncated"].sum())
+
 
 def score_dataset(
     data: LabeledTexts,
@@ -88,22 +93,26 @@ def score_dataset(
     )
     probs_path = _cache_dir("probs") / f"{probs_key}.npy"
     kind_path = probs_path.with_suffix(".kind")
+    truncated_path = probs_path.with_suffix(".truncated.npy")
     scores_path = _cache_dir("scores") / f"{cache_key(probs=probs_key, method=settings.quality_method)}.npy"
     probs, scores_array = load_array(probs_path), load_array(scores_path)
-    from_cache = probs is not None and kind_path.exists()
+    truncated = load_array(truncated_path)
+    from_cache = probs is not None and truncated is not None and kind_path.exists()
     if from_cache:
         model_kind = kind_path.read_text().strip()
     else:
         model = load_model(spec)
         model_kind = model.kind
+        truncated = truncated_mask(model.tokenizer, data.texts, settings.max_length)
         probs = _compute_probs(model, spec, identity, data, settings, progress, label_map)
+        save_array(truncated_path, truncated)
         save_array(probs_path, probs)
         kind_path.write_text(model_kind)
         scores_array = None
     if scores_array is None or len(scores_array) != len(probs):
         scores_array = score_examples(probs, data.labels, settings.quality_method).to_array()
         save_array(scores_path, scores_array)
-    table = build_results_table(data, probs, ExampleScores.from_array(scores_array))
+    table = build_results_table(data, probs, ExampleScores.from_array(scores_array), truncated)
     return ScoredResults(
         table=table,
         label_names=data.label_names,
@@ -135,14 +144,27 @@ def embed_texts(
     return _run_cached_inference(model, key, texts, batch_size, max_length, progress, max_tokens)
 
 
-def build_results_table(data: LabeledTexts, probs: np.ndarray, scores: ExampleScores) -> pd.DataFrame:
-    """The results table (one row per example) from (N, K) probabilities and their scores."""
+def build_results_table(
+    data: LabeledTexts, probs: np.ndarray, scores: ExampleScores, truncated: np.ndarray
+) -> pd.DataFrame:
+    """The results table (one row per example) from (N, K) probabilities, their scores and the
+    (N,) bool mask of texts longer than max_length tokens (the model saw only their start)."""
     columns = {"id": data.ids, "text": data.texts, "label": data.labels}
     columns.update(asdict(scores))
+    columns["truncated"] = truncated.astype(bool)
     table = pd.DataFrame(columns)
     for k, name in enumerate(data.label_names):
         table[f"prob_{name}"] = probs[:, k].astype(np.float32)
     return table
+
+
+def truncated_mask(tokenizer, texts: Sequence[str], max_length: int) -> np.ndarray:
+    """(N,) bool: texts with more than max_length tokens (special tokens included)."""
+    counts = tokenizer(
+        list(texts), truncation=True, max_length=max_length + 1, return_attention_mask=False,
+        return_token_type_ids=False,
+    )["input_ids"]
+    return np.fromiter((len(ids) > max_length for ids in counts), dtype=bool, count=len(counts))
 
 
 def _compute_probs(

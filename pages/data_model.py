@@ -176,6 +176,9 @@ def summary(results) -> None:
                if results.out_of_sample else
                "In-sample: this classifier may have been trained on these very examples, "
                "so it can be confident about labels it memorised, wrong ones included.")
+    if results.n_truncated:
+        st.caption(f"{results.n_truncated:,} texts are longer than the max length in tokens: "
+                   "the model saw only their beginning (raise Max length to see more).")
     k = len(names)
     counts = np.bincount(table["label"].to_numpy() * k + table["predicted_label"].to_numpy(),
                          minlength=k * k).reshape(k, k)

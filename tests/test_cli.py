@@ -15,7 +15,7 @@ from test_pipeline import write_reviews_csv
 
 SUMMARY = re.compile(
     r"^rows=(\d+) accuracy=([\d.]+) issues=(\d+) seconds=([\d.]+) cache=(hit|miss) "
-    r"probabilities=(in-sample|out-of-sample)"
+    r"probabilities=(in-sample|out-of-sample) truncated=(\d+)"
 )
 
 
@@ -37,8 +37,8 @@ def test_score_writes_results_and_second_run_hits_cache(tmp_path, tiny_classifie
     out = tmp_path / "results.csv"
     first = losslens("score", *review_args(csv, tiny_classifier_dir), "--out", str(out), env_home=losslens_home)
     assert first.returncode == 0, first.stderr
-    rows, accuracy, issues, _, cache, probs = SUMMARY.match(first.stdout).groups()
-    assert (rows, cache, probs) == ("30", "miss", "in-sample")
+    rows, accuracy, issues, _, cache, probs, truncated = SUMMARY.match(first.stdout).groups()
+    assert (rows, cache, probs, truncated) == ("30", "miss", "in-sample", "0")
     table = pd.read_csv(out)
     assert len(table) == 30 and list(table["id"][:2]) == ["r000", "r001"]
     assert float(accuracy) == pytest.approx((table["predicted_label"] == table["label"]).mean(), abs=1e-4)

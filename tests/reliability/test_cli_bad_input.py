@@ -105,3 +105,5 @@ def test_100k_character_text_is_truncated_not_fatal(capsys, tmp_path, ab_classif
     assert code == 0 and out.startswith("rows=5 ")
     table = pd.read_csv(out_file)
     assert table["text"][0] == huge and table["loss"].notna().all()
+    assert table["truncated"].tolist() == [True, False, False, False, False]
+    assert " truncated=1 " in out
