@@ -31,7 +31,7 @@ def cache_key(**parts) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then os.replace: readers see old or new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -52,7 +52,7 @@ def save_array(path: str | Path, arr: np.ndarray) -> None:
     np.save(buf, np.asarray(arr), allow_pickle=False)
     body = buf.getvalue()
     digest = hashlib.sha256(body).hexdigest().encode("ascii")
-    _atomic_write(Path(path), _MAGIC + digest + b"\n" + body)
+    atomic_write(Path(path), _MAGIC + digest + b"\n" + body)
 
 
 def load_array(path: str | Path) -> np.ndarray | None:

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 from core.data import ColumnMapping, DataError, LabeledTexts, load_dataset_source
+from core.export import ExportError, build_corrected_frame, check_export_path, write_export
 from core.models import ModelError, ModelSpec
 from core.pipeline import ScoreSettings, ScoredResults, score_dataset
 from core.scoring import QUALITY_METHODS, ScoringError
 
-USER_ERRORS = (DataError, ModelError, ScoringError, FileNotFoundError, PermissionError)
+USER_ERRORS = (DataError, ModelError, ScoringError, ExportError, FileNotFoundError, PermissionError)
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
 
 
@@ -120,10 +121,10 @@ def score_from_args(args: argparse.Namespace) -> tuple[LabeledTexts, ScoredResul
 
 def score_command(args: argparse.Namespace) -> int:
     if args.out:
-        check_table_suffix(args.out)
+        check_export_path(args.out)
     _, results = score_from_args(args)
     if args.out:
-        write_table(results.table, args.out)
+        write_export(results.table, args.out)
     print(
         f"rows={len(results.table)} accuracy={results.accuracy:.4f} issues={results.n_issues} "
         f"seconds={results.seconds:.2f} cache={'hit' if results.from_cache else 'miss'} "
@@ -135,10 +136,9 @@ def score_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from core.export import build_corrected_frame, write_export
     from core.store import DecisionStore
 
-    check_table_suffix(args.out)
+    check_export_path(args.out)
     data, results = score_from_args(args)
     decisions = DecisionStore().current(data.source_key)
     frame = build_corrected_frame(
@@ -157,21 +157,6 @@ def app_command(args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats=false",
     ]
     return subprocess.call(command)
-
-
-def check_table_suffix(path: Path) -> None:
-    """Refuse an --out name we cannot write, before any work is done."""
-    if path.suffix not in (".parquet", ".csv"):
-        raise DataError(f"--out must end in .parquet or .csv, got {path.name!r}")
-
-
-def write_table(table, path: Path) -> None:
-    """Write a results table as .parquet or .csv (by extension)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".parquet":
-        table.to_parquet(path, index=False)
-    else:
-        table.to_csv(path, index=False)
 
 
 if __name__ == "__main__":

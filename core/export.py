@@ -4,13 +4,14 @@ The same function is behind the Export page and `losslens export`.
 """
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
+
+from core.cache import atomic_write
 
 ADDED_COLUMNS = (
     "corrected_label", "status", "reviewer", "reviewed_at", "loss", "quality", "is_issue", "rank"
@@ -89,26 +90,24 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
+def check_export_path(path: str | Path) -> Path:
+    """`path` as a Path; ExportError unless it ends in .csv or .parquet."""
+    path = Path(path)
+    if path.suffix.lower() not in EXPORT_FORMATS:
+        raise ExportError(f"cannot write {path.name!r}: use a .csv or .parquet file name")
+    return path
+
+
 def write_export(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write `frame` as .csv or .parquet (chosen by the extension), atomically (temp + rename)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in EXPORT_FORMATS:
-        raise ExportError(f"cannot export to {path.name!r}: use a .csv or .parquet file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as tmp:
-            if suffix == ".csv":
-                tmp.write(to_csv_bytes(frame))
-            else:
-                frame.to_parquet(tmp, index=False)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    path = check_export_path(path)
+    if path.suffix.lower() == ".csv":
+        data = to_csv_bytes(frame)
+    else:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        data = buffer.getvalue()
+    atomic_write(path, data)
     return path
 
 

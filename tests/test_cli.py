@@ -57,7 +57,7 @@ def test_score_writes_results_and_second_run_hits_cache(tmp_path, tiny_classifie
     [
         (["--text-col", "body"], "body"),
         (["--model", "/nonexistent/model"], "/nonexistent/model"),
-        (["--out", "results.xlsx"], ".parquet or .csv"),
+        (["--out", "results.xlsx"], "use a .csv or .parquet file name"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, tiny_classifier_dir, losslens_home, args, message):
