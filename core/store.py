@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -121,6 +122,19 @@ def _check_label(value: object, name: str) -> str | None:
     raise StoreError(f"{name} must be a label name (str) or None, got {value!r}")
 
 
+def _enable_wal(db: sqlite3.Connection, attempts: int = 300) -> None:
+    """Switch the file to WAL. SQLite answers "database is locked" at once (no busy wait) while
+    another process is switching or migrating the same new file, so retry for up to ~30 s."""
+    for attempt in range(attempts):
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+
+
 class DecisionStore:
     """Label decisions of reviewers, in one SQLite file (default losslens_home()/decisions.sqlite).
 
@@ -131,7 +145,7 @@ class DecisionStore:
         self.path = Path(path) if path is not None else default_store_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(db)
             migrate(db)
 
     # --- connections ---------------------------------------------------------------------------

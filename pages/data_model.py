@@ -178,7 +178,7 @@ def summary(results) -> None:
                "so it can be confident about labels it memorised, wrong ones included.")
     if results.n_truncated:
         st.caption(f"{results.n_truncated:,} texts are longer than the max length in tokens: "
-                   "the model saw only their beginning (raise "Max tokens per text" to see more).")
+                   "the model saw only their beginning (raise 'Max tokens per text' to see more).")
     k = len(names)
     counts = np.bincount(table["label"].to_numpy() * k + table["predicted_label"].to_numpy(),
                          minlength=k * k).reshape(k, k)

@@ -1,4 +1,4 @@
-"""AppTest for every page I own: Data & model, Review, Export (tiny classifier, fixture CSV)."""
+"""AppTest for the Data & model, Review and Export pages (tiny classifier, fixture CSV)."""
 from __future__ import annotations
 
 import sys
