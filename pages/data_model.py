@@ -207,6 +207,10 @@ def summary(results) -> None:
 
 
 st.title("Data & model")
+if (ready := session.current_results()) is not None:
+    st.page_link("pages/review.py",
+                 label=f"Results ready: {len(ready.table):,} examples, {ready.n_issues:,} flagged. "
+                       "Review the top losses →")
 request: ScoreRequest = st.session_state.get("request") or session.default_request()
 st.subheader("1. Dataset")
 data_fields = dataset_section(request)
