@@ -179,7 +179,7 @@ def _compute_probs(
     """Run (or resume) inference, then turn outputs into (N, K) dataset-ordered probabilities."""
     if model.kind == "classifier":
         columns = align_classifier_labels(model.model_labels, data.label_names, label_map)
-    key = _outputs_key(identity, spec, data.fingerprint, settings.max_length)
+    key = _outputs_key(identity, spec, _texts_digest(data.texts), settings.max_length)
     outputs = load_array(_cache_dir("outputs") / f"{key}.npy")
     if outputs is None:
         outputs = _run_cached_inference(

@@ -159,3 +159,19 @@ def test_cache_hit_loads_neither_torch_nor_cleanlab(tmp_path, tiny_classifier_di
                                  cwd=Path(__file__).resolve().parents[1], check=True).stdout.strip()
     assert run().startswith("False")
     assert run() == "True []"
+
+
+def test_changed_labels_rescore_without_rerunning_the_model(tmp_path, tiny_encoder_dir, monkeypatch):
+    import core.inference
+
+    data = load_reviews(tmp_path, n=30)
+    spec = ModelSpec(str(tiny_encoder_dir), precision="fp32")
+    first = score_dataset(data, spec, ScoreSettings(folds=3))
+    csv = tmp_path / "reviews.csv"
+    frame = pd.read_csv(csv)
+    frame.loc[0, "sentiment"] = "pos" if frame.loc[0, "sentiment"] == "neg" else "neg"
+    frame.to_csv(csv, index=False)
+    relabeled = load_dataset_source(str(csv), columns=ColumnMapping(text="review", label="sentiment", id="id"))
+    monkeypatch.setattr(core.inference, "run_inference", lambda *a, **k: pytest.fail("texts did not change"))
+    second = score_dataset(relabeled, spec, ScoreSettings(folds=3))
+    assert second.key != first.key and second.table["label"][0] != first.table["label"][0]
