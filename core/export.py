@@ -90,6 +90,13 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """`frame` as a Parquet file's bytes (no index)."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
 def check_export_path(path: str | Path) -> Path:
     """`path` as a Path; ExportError unless it ends in .csv or .parquet."""
     path = Path(path)
@@ -101,12 +108,7 @@ def check_export_path(path: str | Path) -> Path:
 def write_export(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write `frame` as .csv or .parquet (chosen by the extension), atomically (temp + rename)."""
     path = check_export_path(path)
-    if path.suffix.lower() == ".csv":
-        data = to_csv_bytes(frame)
-    else:
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        data = buffer.getvalue()
+    data = to_csv_bytes(frame) if path.suffix.lower() == ".csv" else parquet_bytes(frame)
     atomic_write(path, data)
     return path
 

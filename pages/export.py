@@ -1,12 +1,11 @@
 """Export: the corrected dataset (original columns + review outcome) as CSV or Parquet."""
 from __future__ import annotations
 
-import io
 import re
 
 import streamlit as st
 
-from core.export import ExportError, build_corrected_frame, to_csv_bytes
+from core.export import ExportError, build_corrected_frame, parquet_bytes, to_csv_bytes
 from pages import session
 
 st.title("Export")
@@ -39,11 +38,10 @@ if labels_as == "ints":
 
 stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", data.source_key).strip("_.") or "dataset"
 c1, c2 = st.columns(2)
-c1.download_button("Download CSV", to_csv_bytes(frame), file_name=f"{stem}_corrected.csv",
+# Callables: the file is built when the button is clicked, not on every rerun.
+c1.download_button("Download CSV", lambda: to_csv_bytes(frame), file_name=f"{stem}_corrected.csv",
                    mime="text/csv", type="primary", on_click="ignore")
-buffer = io.BytesIO()
-frame.to_parquet(buffer, index=False)
-c2.download_button("Download Parquet", buffer.getvalue(), file_name=f"{stem}_corrected.parquet",
+c2.download_button("Download Parquet", lambda: parquet_bytes(frame), file_name=f"{stem}_corrected.parquet",
                    mime="application/octet-stream", on_click="ignore")
 st.caption("Preview (first 100 rows)")
 st.dataframe(frame.head(100), hide_index=True)
