@@ -131,3 +131,17 @@ def test_export_page_counts_and_download(app_env):
     at.checkbox[0].check().run()       # changed rows only
     assert {m.label: m.value for m in at.metric}["Rows exported"] == "1"
     assert not at.exception
+
+
+def test_review_page_focus_ids_from_active_learning(app_env):
+    at = scored_app("pages/review.py")
+    ids = [str(i) for i in at.session_state["data"].ids[[5, 2, 9]]]
+    at.session_state["review_focus_ids"] = ids
+    at.run()
+    assert not at.exception, at.exception
+    shown = {s.key.split("|")[1] for s in at.selectbox if s.key and s.key.startswith("rl|")}
+    assert shown == set(ids)
+    clear = next(b for b in at.button if "clear" in b.label.lower() or "show all" in b.label.lower())
+    clear.click().run()
+    assert "review_focus_ids" not in at.session_state
+    assert len([s for s in at.selectbox if s.key and s.key.startswith("rl|")]) == 24
