@@ -10,9 +10,13 @@ Agreement and Spearman compare per-example predictions of both paths against the
   both embedding sets (the pipeline's head is of that kind), so argmax/loss differences come
   only from the embeddings. The min / mean cosine similarity between the two embeddings is printed too.
 
+Ours runs with the pipeline's defaults (core.pipeline.ScoreSettings: batch_size, max_tokens,
+max_length) unless overridden. --texts articles: BBC demo articles (long, ~480 tokens, most
+truncated at 256); --texts short: two-sentence windows of them (~50 tokens, like AG News).
+
 Usage: python bench/inference.py [--model bundled:minilm|tiny-classifier|minilm-classifier|PATH]
-       [--n 256] [--max-length 256] [--precision auto] [--batch-size 128] [--max-tokens 8192]
-       [--repeat 2] [--levers]
+       [--texts articles|short] [--n 256] [--max-length 256] [--precision auto] [--batch-size 128]
+       [--max-tokens 8192] [--repeat 2] [--levers]
 Last line: ratio=<x> agreement=<fraction> spearman=<rho> ours_eps=<examples/s> baseline_eps=<examples/s>
 """
 from __future__ import annotations
@@ -36,6 +40,7 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from core.inference import forward, run_inference, tokenize  # noqa: E402
 from core.models import LoadedModel, ModelSpec, bundled_encoder_path, load_model  # noqa: E402
+from core.pipeline import ScoreSettings  # noqa: E402
 
 
 @dataclass
@@ -64,6 +69,18 @@ def bbc_texts() -> tuple[list[str], np.ndarray, list[str]]:
                 texts.append(f.read_text(encoding="utf-8", errors="replace"))
                 labels.append(k)
         return texts, np.asarray(labels), names
+
+
+def short_texts(n: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """n two-sentence windows of the BBC articles (bench/score_100k.py), labels = article topic."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from score_100k import short_news_texts
+
+    from core.data import load_demo_bbc
+
+    names = list(load_demo_bbc().label_names)
+    frame = short_news_texts(n)
+    return list(frame["text"]), np.asarray([names.index(x) for x in frame["label"]]), names
 
 
 def build_classifier(kind: str, label_names: list[str], folder: Path) -> Path:
@@ -173,19 +190,25 @@ def compare(base: Run, ours: Run, kind: str, head, labels: np.ndarray) -> tuple[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    defaults = ScoreSettings()
     parser.add_argument("--model", default="bundled:minilm")
-    parser.add_argument("--n", type=int, default=256, help="number of BBC texts (random subset, seed 0)")
-    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--texts", choices=["articles", "short"], default="articles")
+    parser.add_argument("--n", type=int, default=256, help="number of texts (random subset, seed 0)")
+    parser.add_argument("--max-length", type=int, default=defaults.max_length)
     parser.add_argument("--precision", default="auto")
-    parser.add_argument("--batch-size", type=int, default=128, help="row cap per batch (ours)")
-    parser.add_argument("--max-tokens", type=int, default=8192, help="token budget per batch (0: none)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="row cap per batch (ours)")
+    parser.add_argument("--max-tokens", type=int, default=defaults.max_tokens,
+                        help="token budget per batch (0: none)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each path; the fastest counts")
     parser.add_argument("--levers", action="store_true", help="also time each lever separately (one run each)")
     args = parser.parse_args()
 
-    texts, labels, names = bbc_texts()
-    pick = np.sort(np.random.default_rng(0).permutation(len(texts))[: args.n])
-    texts, labels = [texts[i] for i in pick], labels[pick]
+    if args.texts == "short":
+        texts, labels, names = short_texts(args.n)
+    else:
+        texts, labels, names = bbc_texts()
+        pick = np.sort(np.random.default_rng(0).permutation(len(texts))[: args.n])
+        texts, labels = [texts[i] for i in pick], labels[pick]
     tmp = tempfile.TemporaryDirectory()
     name = args.model
     if name in ("tiny-classifier", "minilm-classifier"):
@@ -197,7 +220,7 @@ def main() -> None:
     lengths = [len(x) for x in tokenize(ours_model, texts, args.max_length)["input_ids"]]
     tokens = int(sum(lengths))
     flops_per_token = 2.0 * non_embedding_params(baseline_model)
-    print(f"model={args.model} kind={kind} n={len(texts)} max_length={args.max_length} "
+    print(f"model={args.model} texts={args.texts} kind={kind} n={len(texts)} max_length={args.max_length} "
           f"mean_tokens={tokens / len(texts):.1f} truncated={np.mean(np.asarray(lengths) == args.max_length):.0%} "
           f"threads={torch.get_num_threads()} ours_precision={ours_model.precision} "
           f"batch_size={args.batch_size} max_tokens={args.max_tokens or None}")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -122,6 +123,7 @@ class Session:
 
     def __init__(self, browser, url: str):
         self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.page.set_default_timeout(60_000)
         self.received = 0
         self.page.on("websocket", lambda ws: ws.on("framereceived", self._count))
 
@@ -135,6 +137,7 @@ class Session:
         start = time.perf_counter()
         if via_root:
             self.page.goto(url)
+            self.nav_link("Data & model").wait_for(timeout=timeout_ms)  # st.navigation's sidebar
             self.nav_link("Review").click(timeout=timeout_ms)
         else:
             self.page.goto(f"{url}/review")
@@ -142,28 +145,37 @@ class Session:
         return time.perf_counter() - start
 
     def nav_link(self, title: str):
-        return self.page.locator("[data-testid='stSidebarNav'] a", has_text=title)
+        return self.page.locator("[data-testid='stSidebarNav'] a", has_text=re.compile(f"^{re.escape(title)}$"))
 
     def signature(self) -> str | None:
         return self.page.evaluate(SIGNATURE_JS)
 
-    def act(self, action) -> tuple[float, int]:
-        """(seconds from the action to the changed, idle page; bytes received meanwhile)."""
+    def act(self, action, prepare=None) -> tuple[float, int]:
+        """(seconds from the action to the changed, idle page; bytes received meanwhile).
+        prepare: untimed step before it (e.g. open a selectbox's list)."""
         before = self.signature()
+        if prepare is not None:
+            prepare()
         self.received = 0
         start = time.perf_counter()
         action()
         self.page.wait_for_function(
             f"(before) => {{ const s = ({SIGNATURE_JS})(); return s !== null && s !== before; }}",
-            arg=before, timeout=120_000)
+            arg=before, timeout=60_000)
         return time.perf_counter() - start, self.received
 
     def rows_in_dom(self) -> int:
         return self.page.locator(ROWS_SELECTOR).count()
 
-    def choose(self, container: str, option: str) -> None:
-        self.page.locator(f"{container} [data-baseweb='select']").first.click()
-        self.page.get_by_role("option", name=option, exact=True).click()
+    def choose(self, container: str, option: str) -> tuple[float, int]:
+        """Open the selectbox inside `container` (untimed), then time the click on `option`."""
+        choice = self.page.get_by_role("option", name=option, exact=True)
+
+        def open_list() -> None:
+            self.page.locator(f"{container} [data-testid='stSelectbox']").first.click()
+            choice.wait_for()
+
+        return self.act(choice.click, prepare=open_list)
 
 
 def measure(browser, url: str, repeat: int, screenshot: Path | None) -> dict[str, dict[str, float]]:
@@ -185,7 +197,7 @@ def measure(browser, url: str, repeat: int, screenshot: Path | None) -> dict[str
         out.setdefault("sidebar -> Review", []).append(tab.act(lambda: tab.nav_link("Review").click()))
     sort_keys = ["Margin", "Loss"]
     for i in range(repeat * 2):
-        out.setdefault("sort key", []).append(tab.act(lambda: tab.choose(".st-key-rv_sort", sort_keys[i % 2])))
+        out.setdefault("sort key", []).append(tab.choose(".st-key-rv_sort", sort_keys[i % 2]))
     for _ in range(repeat * 2):
         out.setdefault("flagged only", []).append(tab.act(lambda: tab.page.locator(".st-key-rv_flagged label").click()))
     for _ in range(repeat):
@@ -198,7 +210,7 @@ def measure(browser, url: str, repeat: int, screenshot: Path | None) -> dict[str
     out.setdefault("clear search", []).append(tab.act(lambda: (search.fill(""), search.press("Enter"))))
     for i in range(repeat):
         label = LABEL_NAMES[i % len(LABEL_NAMES)]
-        out.setdefault("relabel", []).append(tab.act(lambda: tab.choose(".st-key-review_row_0", label)))
+        out.setdefault("relabel", []).append(tab.choose(".st-key-review_row_0", label))
     rows_after = tab.rows_in_dom()
     if screenshot is not None:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
