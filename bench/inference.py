@@ -255,10 +255,12 @@ def main() -> None:
         for label, precision, bs, mt in levers:
             m = load_model(ModelSpec(name, "cpu", precision))
             run_inference(m, texts[:32], batch_size=bs, max_length=args.max_length)
-            run = timed(label, lambda: run_inference(m, texts, batch_size=bs, max_length=args.max_length, max_tokens=mt))
+            run = timed(label, lambda: run_inference(m, texts, batch_size=bs, max_length=args.max_length,
+                                                     max_tokens=mt))
             report(run, len(texts), tokens, flops_per_token)
             agreement, rho, extra = compare(base, run, kind, head, labels)
-            print(f"    vs baseline: ratio={base.seconds / run.seconds:.2f} agreement={agreement:.4f} spearman={rho:.4f}{extra}")
+            print(f"    vs baseline: ratio={base.seconds / run.seconds:.2f} agreement={agreement:.4f} "
+                  f"spearman={rho:.4f}{extra}")
 
     agreement, rho, extra = compare(base, ours, kind, head, labels)
     print(f"compared: {'argmax of logits' if kind == 'classifier' else 'logistic head fitted on baseline embeddings'};"

@@ -121,7 +121,7 @@ def prepare(rows: int, folder: Path) -> tuple[Path, Path, Path, dict[str, float]
 class Session:
     """One browser tab on the Review page, counting websocket bytes received."""
 
-    def __init__(self, browser, url: str):
+    def __init__(self, browser):
         self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
         self.page.set_default_timeout(60_000)
         self.received = 0
@@ -181,12 +181,12 @@ class Session:
 def measure(browser, url: str, repeat: int, screenshot: Path | None) -> dict[str, dict[str, float]]:
     """Median seconds and bytes per action (see the module docstring)."""
     out: dict[str, list[tuple[float, int]]] = {}
-    tab = Session(browser, url)
+    tab = Session(browser)
     tab.received = 0
     out["cold first load"] = [(tab.open(url, 600_000, via_root=True), tab.received)]
     rows_shown = tab.rows_in_dom()
     for _ in range(repeat):
-        other = Session(browser, url)
+        other = Session(browser)
         out.setdefault("new tab", []).append((other.open(url, 120_000), other.received))
         other.page.close()
     for _ in range(repeat):

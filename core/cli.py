@@ -18,6 +18,15 @@ from core.scoring import QUALITY_METHODS, ScoringError
 
 USER_ERRORS = (DataError, ModelError, ScoringError, ExportError, FileNotFoundError, PermissionError)
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
+# Streamlit treats a folder named pages/ beside the entry script as a legacy multipage app
+# until some session has run app.py's st.navigation; a bookmarked /review opened first after a
+# restart would then run pages/review.py without app.py. Starting the server with the legacy
+# mode already off makes every URL go through app.py.
+SERVE_STREAMLIT = (
+    "import sys; from streamlit.runtime.pages_manager import PagesManager; "
+    "PagesManager.uses_pages_directory = False; from streamlit.web.cli import main; "
+    "sys.argv[0] = 'streamlit'; sys.exit(main())"
+)
 
 
 class StderrProgress:
@@ -152,7 +161,7 @@ def export_command(args: argparse.Namespace) -> int:
 
 def app_command(args: argparse.Namespace) -> int:
     command = [
-        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
+        sys.executable, "-c", SERVE_STREAMLIT, "run", str(APP_PATH),
         f"--server.port={args.port}", f"--server.address={args.address}",
         "--browser.gatherUsageStats=false",
     ]

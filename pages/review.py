@@ -45,6 +45,11 @@ def on_undo(dataset_key: str) -> None:
                                         else "Nothing of yours to undo.")
 
 
+def go_to_page(number: int) -> None:
+    """Previous/Next callback: set the page before the rerun (one script run per click, not two)."""
+    st.session_state["rv_page"] = number
+
+
 def filters(names: list[str]) -> ReviewQuery:
     """Sort, order, label/status/text filters and page size; returns the query (page set later)."""
     c1, c2, c3, c4 = st.columns([2, 2, 3, 1])
@@ -66,18 +71,21 @@ def filters(names: list[str]) -> ReviewQuery:
                        cell=st.session_state.get("review_cell"), page_size=int(page_size))
 
 
-def progress(results, dataset_key: str, decisions) -> None:
-    """Reviewed / flagged, relabeled and other counts, orphaned decisions."""
-    table = results.table
+def progress(index: ReviewIndex, decisions) -> None:
+    """Reviewed / flagged, relabeled and other counts, orphaned decisions (ids not in the table).
+
+    Looks the decided ids up in the index (one hash pass, ~10 ms at 1M rows) instead of
+    turning the 1M table ids into Python strings on every rerun (~0.9 s)."""
     counts = decisions["status"].value_counts()
-    flagged_ids = set(table.loc[table["is_issue"], "id"].astype(str))
-    done_flagged = len(flagged_ids & set(decisions["example_id"]))
-    text = (f"Flagged examples reviewed: {done_flagged} / {len(flagged_ids)} · all decisions: "
+    positions = index.positions_of(decisions["example_id"].astype(str).tolist())
+    n_flagged = int(index.is_issue.sum())
+    done_flagged = int(index.is_issue[positions[positions >= 0]].sum())
+    text = (f"Flagged examples reviewed: {done_flagged} / {n_flagged} · all decisions: "
             f"{len(decisions)} · " + " · ".join(f"{s} {int(counts.get(s, 0))}" for s in DECIDED_STATUSES))
-    st.progress(done_flagged / len(flagged_ids) if flagged_ids else 0.0, text=text)
-    orphans = session.decision_store().orphans(dataset_key, table["id"].astype(str))
-    if len(orphans):
-        st.info(f"{len(orphans)} earlier decision(s) are for ids not in this dataset; they are kept.")
+    st.progress(done_flagged / n_flagged if n_flagged else 0.0, text=text)
+    orphans = int((positions < 0).sum())
+    if orphans:
+        st.info(f"{orphans} earlier decision(s) are for ids not in this dataset; they are kept.")
 
 
 def banners() -> None:
@@ -144,10 +152,10 @@ if toast := st.session_state.pop("review_toast", None):
     st.toast(toast)
 names, dataset_key = list(results.label_names), data.source_key
 decisions = session.decision_store().current(dataset_key)
-progress(results, dataset_key, decisions)
+index: ReviewIndex = review_index(results.table)   # built once per results table, shared
+progress(index, decisions)
 banners()
 query = filters(names)
-index: ReviewIndex = review_index(results.table)
 if focus := st.session_state.get("review_focus_ids"):
     positions = index.positions_of([str(i) for i in focus])
     index = ReviewIndex(results.table.iloc[positions[positions >= 0]])
@@ -166,10 +174,6 @@ for slot, (_, r) in enumerate(page.rows.iterrows()):
     found = by_id is not None and str(r["id"]) in by_id.index
     row(slot, r, names, dataset_key, by_id.loc[str(r["id"])] if found else None)
 c1, c2, c3 = st.columns([1, 2, 1])
-if c1.button("← Previous", disabled=page.page == 0):
-    st.session_state["rv_page"] = page.page - 1
-    st.rerun()
+c1.button("← Previous", disabled=page.page == 0, on_click=go_to_page, args=(page.page - 1,))
 c2.caption(f"Page {page.page + 1} of {page.n_pages}")
-if c3.button("Next →", disabled=page.page >= page.n_pages - 1):
-    st.session_state["rv_page"] = page.page + 1
-    st.rerun()
+c3.button("Next →", disabled=page.page >= page.n_pages - 1, on_click=go_to_page, args=(page.page + 1,))

@@ -13,6 +13,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.cli import SERVE_STREAMLIT
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -30,16 +31,16 @@ def free_port() -> int:
 
 @contextmanager
 def start_app(home: Path, demo_source: str, model: str, log: Path):
-    """Run the app on a free localhost port with its own LOSSLENS_HOME; yield its URL."""
+    """Run the app as `losslens app` does, on a free localhost port with its own LOSSLENS_HOME;
+    yield its URL."""
     port = free_port()
     env = {**os.environ, "LOSSLENS_HOME": str(home), "LOSSLENS_DEMO_SOURCE": demo_source,
            "LOSSLENS_DEFAULT_MODEL": model, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1"}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-             f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
-             "--server.fileWatcherType=none"],
+            [sys.executable, "-c", SERVE_STREAMLIT, "run", "app.py", "--server.headless=true",
+             f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
