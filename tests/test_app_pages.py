@@ -145,3 +145,29 @@ def test_review_page_focus_ids_from_active_learning(app_env):
     clear.click().run()
     assert "review_focus_ids" not in at.session_state
     assert len([s for s in at.selectbox if s.key and s.key.startswith("rl|")]) == 24
+
+
+def shown_ids(at: AppTest) -> list[str]:
+    return [s.key.split("|")[1] for s in at.selectbox if s.key and s.key.startswith("rl|")]
+
+
+def test_review_paging_and_orphaned_decisions(app_env, monkeypatch):
+    monkeypatch.setenv("LOSSLENS_DEMO_SOURCE", str(write_fixture(app_env / "sixty.csv", n=60)))
+    at = scored_app("pages/review.py")
+    data = at.session_state["data"]
+    from pages.session import decision_store
+
+    decision_store().record(data.source_key, "gone-42", "neg", "pos", "relabeled", "tester")
+    at.selectbox(key="rv_size").set_value(25).run()
+    table = at.session_state["results"].table
+    expected = table.sort_values("loss", ascending=False, kind="stable")["id"].astype(str).tolist()
+    assert shown_ids(at) == expected[:25]
+    assert any("1 earlier decision(s) are for ids not in this dataset" in i.value for i in at.info)
+    next_button = next(b for b in at.button if b.label == "Next →")
+    next_button.click().run()
+    assert shown_ids(at) == expected[25:50]
+    next(b for b in at.button if b.label == "Next →").click().run()
+    assert shown_ids(at) == expected[50:]
+    assert next(b for b in at.button if b.label == "Next →").disabled
+    next(b for b in at.button if b.label == "← Previous").click().run()
+    assert shown_ids(at) == expected[25:50]
