@@ -280,7 +280,13 @@ def run_simulation(data: MultiAnnotatorData, features: np.ndarray,
 def request_key(data: MultiAnnotatorData, settings: SimulationSettings, *, model: str = "bundled:minilm",
                 classifier: Classifier | None = None) -> str:
     """The cache key `simulate` will use, computed without embedding anything."""
-    return simulation_key(data, features_identity(data, model), settings, classifier or LogisticHead())
+    classifier = classifier or LogisticHead()
+    return simulation_key(data, _features_id(data, model, classifier), settings, classifier)
+
+
+def _features_id(data: MultiAnnotatorData, model: str, classifier: Classifier) -> str:
+    """Row numbers for a classifier that reads the texts itself, else the encoder's embeddings."""
+    return "text-rows" if getattr(classifier, "takes_text_rows", False) else features_identity(data, model)
 
 
 def cached_simulation(data: MultiAnnotatorData, settings: SimulationSettings, *, model: str = "bundled:minilm",
@@ -295,6 +301,13 @@ def simulate(data: MultiAnnotatorData, settings: SimulationSettings, *, model: s
     """Embed the texts with `model` (cached) and run the simulation; a saved result returns at once."""
     if use_cache and (hit := cached_simulation(data, settings, model=model, classifier=classifier)) is not None:
         return hit
-    features = embed_annotation_texts(data, model, progress)
+    classifier = classifier or LogisticHead()
+    if getattr(classifier, "takes_text_rows", False):
+        from core.finetune_head import text_rows
+
+        features = text_rows(len(data))
+    else:
+        features = embed_annotation_texts(data, model, progress)
     return run_simulation(data, features, settings, classifier=classifier, progress=progress, use_cache=use_cache,
-                          simulated_annotators=simulated_annotators, features_id=features_identity(data, model))
+                          simulated_annotators=simulated_annotators,
+                          features_id=_features_id(data, model, classifier))

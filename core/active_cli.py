@@ -28,7 +28,12 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     for name in SIZE_OPTIONS:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=None,
                             help=f"default {getattr(defaults, name)}")
-    parser.add_argument("--model", default="bundled:minilm", help="encoder whose embeddings feed the classifier")
+    parser.add_argument("--model", default="bundled:minilm",
+                        help="encoder whose embeddings feed the head (or the model to fine-tune)")
+    parser.add_argument("--classifier", choices=["head", "finetune"], default="head",
+                        help="head: logistic regression on cached embeddings (fast on CPU); "
+                             "finetune: fine-tune --model every round (the tutorial's setting; use a GPU)")
+    parser.add_argument("--finetune-epochs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="write the raw results as JSON")
     parser.add_argument("--no-cache", action="store_true", help="recompute even if a saved result exists")
 
@@ -48,7 +53,8 @@ def simulate_command(args: argparse.Namespace) -> int:
         overrides = {n: getattr(args, n) for n in SIZE_OPTIONS if getattr(args, n) is not None}
         settings = fitted_settings(data, **overrides)
         settings.check()
-        result = simulate(data, settings, model=args.model, progress=_progress("embedding + simulating"),
+        result = simulate(data, settings, model=args.model, classifier=_classifier(args, data),
+                          progress=_progress("embedding + simulating"),
                           use_cache=not args.no_cache, simulated_annotators=args.annotations is None)
         if args.out is not None:
             args.out.write_text(json.dumps(result.to_json(), indent=1))
@@ -61,6 +67,17 @@ def simulate_command(args: argparse.Namespace) -> int:
           f"{' (cached)' if result.from_cache else ''}")
     print(result.format_table())
     return 0
+
+
+def _classifier(args: argparse.Namespace, data):
+    """None (the default head) or a FineTunedTransformer over the annotated texts."""
+    if args.classifier == "head":
+        return None
+    from core.finetune_head import FineTunedTransformer
+
+    if data.texts is None:
+        raise SimulationError("--classifier finetune needs a text column in the annotation file")
+    return FineTunedTransformer(tuple(str(t) for t in data.texts), model=args.model, epochs=args.finetune_epochs)
 
 
 def _progress(label: str):

@@ -230,7 +230,7 @@ def model_identity(name: str) -> str:
 
 
 @contextmanager
-def _quiet_progress_bars() -> Iterator[None]:
+def quiet_progress_bars() -> Iterator[None]:
     """Hide transformers' "Loading weights" bar (noise in the CLI and logs)."""
     from transformers.utils import logging as hf_logging
 
@@ -268,7 +268,7 @@ def _load_model(spec: ModelSpec) -> LoadedModel:
     model_cls = AutoModelForSequenceClassification if kind == "classifier" else AutoModel
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-        with _quiet_progress_bars():
+        with quiet_progress_bars():
             model = model_cls.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
     except OSError as exc:
         if folder is None:
