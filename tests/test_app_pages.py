@@ -1,68 +1,15 @@
 """AppTest for the Data & model, Review and Export pages (tiny classifier, fixture CSV)."""
 from __future__ import annotations
 
-import sys
-import time
-from pathlib import Path
-
-import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `pages` (the app's UI package) is not installed, core is
-WORDS = "good great fine bad awful poor movie plot actor scene".split()
-
-
-def write_fixture(path: Path, n: int = 24) -> Path:
-    """text,label CSV with neg/pos labels (the tiny classifier's labels)."""
-    rows = [{"text": " ".join(WORDS[(i * 3 + j) % len(WORDS)] for j in range(3 + i % 5)),
-             "label": "neg" if i % 2 else "pos"} for i in range(n)]
-    rows[0]["text"] = "<script>window.__xss=1</script> and <b>bold</b>"
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return path
+from app_harness import scored_app, use_app_defaults, write_review_fixture
 
 
 @pytest.fixture
 def app_env(tmp_path, monkeypatch, tiny_classifier_dir):
-    # AppTest re-detects the legacy `pages/` folder before every run (the server does it once
-    # per process, and st.navigation in app.py turns it off); keep it off so each run goes
-    # through app.py's st.navigation like in the real server.
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original_init = PagesManager.__init__
-
-    def init_without_legacy_pages(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_legacy_pages)
-    monkeypatch.setenv("LOSSLENS_DEMO_SOURCE", str(write_fixture(tmp_path / "fixture.csv")))
-    monkeypatch.setenv("LOSSLENS_DEFAULT_MODEL", str(tiny_classifier_dir))
-    monkeypatch.chdir(ROOT)
+    use_app_defaults(monkeypatch, write_review_fixture(tmp_path / "fixture.csv", markup=True), tiny_classifier_dir)
     return tmp_path
-
-
-def run_until_scored(at: AppTest, timeout: float = 60.0) -> AppTest:
-    """Run the app, wait for the background scoring job, run again so the page shows results."""
-    from pages.session import job_registry
-
-    at.run(timeout=60)
-    job = job_registry().get(at.session_state["job_key"])
-    deadline = time.monotonic() + timeout
-    while job.status == "running" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert job.status == "done", job.error
-    return at.run(timeout=60)
-
-
-def scored_app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    run_until_scored(at)
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def test_data_model_page_scores_default_and_shows_summary(app_env):
@@ -147,12 +94,12 @@ def test_review_page_focus_ids_from_active_learning(app_env):
     assert len([s for s in at.selectbox if s.key and s.key.startswith("rl|")]) == 24
 
 
-def shown_ids(at: AppTest) -> list[str]:
+def shown_ids(at) -> list[str]:
     return [s.key.split("|")[1] for s in at.selectbox if s.key and s.key.startswith("rl|")]
 
 
 def test_review_paging_and_orphaned_decisions(app_env, monkeypatch):
-    monkeypatch.setenv("LOSSLENS_DEMO_SOURCE", str(write_fixture(app_env / "sixty.csv", n=60)))
+    monkeypatch.setenv("LOSSLENS_DEMO_SOURCE", str(write_review_fixture(app_env / "sixty.csv", n=60)))
     at = scored_app("pages/review.py")
     data = at.session_state["data"]
     from pages.session import decision_store

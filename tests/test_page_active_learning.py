@@ -1,28 +1,16 @@
 """AppTest: the Active learning page runs a tiny simulation in the background and ranks a next batch."""
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
+from app_harness import scored_app, use_app_defaults, wait_for_jobs, write_review_fixture
 from core.annotations import simulate_annotators
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `pages` is the app's UI package, not installed
 PAGE = "pages/active_learning.py"
-
-
-def write_scoring_fixture(path: Path, n: int = 24) -> Path:
-    words = "good great fine bad awful poor movie plot actor scene".split()
-    rows = [{"text": " ".join(words[(i * 3 + j) % len(words)] for j in range(3 + i % 5)),
-             "label": "neg" if i % 2 else "pos"} for i in range(n)]
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return path
 
 
 def write_crowd(path: Path, n: int = 200) -> tuple[Path, np.ndarray]:
@@ -40,32 +28,15 @@ def write_crowd(path: Path, n: int = 200) -> tuple[Path, np.ndarray]:
 
 @pytest.fixture
 def app_env(tmp_path, monkeypatch, tiny_classifier_dir):
-    monkeypatch.setenv("LOSSLENS_DEMO_SOURCE", str(write_scoring_fixture(tmp_path / "fixture.csv")))
-    monkeypatch.setenv("LOSSLENS_DEFAULT_MODEL", str(tiny_classifier_dir))
-    monkeypatch.chdir(ROOT)
+    use_app_defaults(monkeypatch, write_review_fixture(tmp_path / "fixture.csv"), tiny_classifier_dir)
     crowd, features = write_crowd(tmp_path / "crowd.csv")
     # the encoder is not what this test is about: synthetic embeddings stand in for MiniLM
     monkeypatch.setattr("core.active.embed_annotation_texts", lambda data, model, progress=None: features)
     return crowd
 
 
-def wait_for_jobs(timeout: float = 90.0) -> None:
-    from pages.session import job_registry
-
-    deadline = time.monotonic() + timeout
-    while job_registry().running() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not job_registry().running(), "background job still running"
-
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    wait_for_jobs()                       # the default scoring job (tiny classifier)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+def open_page():
+    return scored_app(PAGE)
 
 
 def test_simulation_runs_in_background_and_shows_both_curves(app_env):

@@ -1,0 +1,65 @@
+"""AppTest helpers shared by the page tests: a small scoring fixture, the app's defaults pointed
+at it, and an app whose default scoring job has finished."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `pages` (the app's UI package) is not installed, core is
+WORDS = "good great fine bad awful poor movie plot actor scene".split()
+MARKUP = "<script>window.__xss=1</script> and <b>bold</b>"
+
+
+def write_review_fixture(path: Path, n: int = 24, markup: bool = False) -> Path:
+    """text,label CSV with neg/pos labels (the tiny classifier's); row 0 holds MARKUP if asked."""
+    rows = [{"text": " ".join(WORDS[(i * 3 + j) % len(WORDS)] for j in range(3 + i % 5)),
+             "label": "neg" if i % 2 else "pos"} for i in range(n)]
+    if markup:
+        rows[0]["text"] = MARKUP
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def use_app_defaults(monkeypatch, dataset: Path, model_dir: Path) -> None:
+    """Point the app's first-load defaults at `dataset` + `model_dir`, run from the repo root, and
+    keep Streamlit's legacy pages/ mode off (AppTest re-detects it before every run; the server
+    started by `losslens app` has it off), so each run goes through app.py's st.navigation."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original_init = PagesManager.__init__
+
+    def init_without_legacy_pages(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_without_legacy_pages)
+    monkeypatch.setenv("LOSSLENS_DEMO_SOURCE", str(dataset))
+    monkeypatch.setenv("LOSSLENS_DEFAULT_MODEL", str(model_dir))
+    monkeypatch.chdir(ROOT)
+
+
+def wait_for_jobs(timeout: float = 90.0) -> None:
+    """Block until no background job of the app is running."""
+    from pages.session import job_registry
+
+    deadline = time.monotonic() + timeout
+    while job_registry().running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not job_registry().running(), "background job still running"
+
+
+def scored_app(page: str | None = None) -> AppTest:
+    """The app after its default scoring job finished, switched to `page` when given."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    wait_for_jobs()
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
