@@ -8,18 +8,24 @@ bundled MiniLM embeddings) and prints the per-round table and the mean error rat
 The published tutorial (fine-tuned DistilBERT) reports about half the error rate of random
 selection: 91% vs 76% test accuracy at round 4 (275 annotations).
 
-    python bench/activelab_politeness.py [--rounds 25] [--seeds 5] [--csv PATH] [--compare]
+    python bench/activelab_politeness.py [--rounds 25] [--seeds 5] [--csv PATH] [--compare] [--markers]
 
 --compare also runs the alternative heads tried while choosing the default (same protocol).
+--markers appends 23 politeness-strategy indicators (please, thanks, could you, why, ...) to the
+embeddings: politeness-specific, so not the library default; it gave a ratio of 0.84 vs 0.92 and
+ActiveLab 75.7% vs random 69.6% at round 4 (embeddings alone: 69.3% vs 65.0%).
 Not a pass/fail test; nothing is cached (the simulation always runs; the embeddings are
 cached by core.pipeline after the first run).
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -36,12 +42,33 @@ ALTERNATIVES = {
 }
 
 
+# Politeness strategies (after Danescu-Niculescu-Mizil et al., 2013), as case-insensitive regexes.
+POLITENESS_MARKERS: tuple[str, ...] = (
+    r"\bplease\b", r"\bthanks?\b|\bthank you\b|\bappreciate", r"\bsorry\b|\bapolog",
+    r"^\s*(could|would|can|will) you\b", r"\b(could|would) you\b", r"\bcan you\b",
+    r"\bi think\b|\bi believe\b|\bi guess\b|\bperhaps\b|\bmaybe\b|\bmight\b",
+    r"^\s*(hi|hello|hey|dear)\b", r"\bgreat\b|\bgood\b|\bnice\b|\bawesome\b|\bexcellent\b",
+    r"^\s*(why|what)\b", r"\bwhy\b", r"\byou\b", r"^\s*you\b", r"\bi\b|\bmy\b|\bme\b",
+    r"\bwe\b|\bour\b|\bus\b", r"\bby the way\b|\bbtw\b", r"\bno\b|\bnot\b|n't\b",
+    r"\bactually\b|\breally\b|\bin fact\b|\bobviously\b", r"\?", r"!", r"\bwonder(ing)?\b", r"\bhelp\b",
+    r"\bhow about\b|\bwhat about\b",
+)
+
+
+def politeness_markers(texts) -> np.ndarray:
+    """(N, 23) float32 0/1: which politeness strategies each text uses."""
+    patterns = [re.compile(p, re.IGNORECASE) for p in POLITENESS_MARKERS]
+    return np.array([[float(bool(p.search(str(t)))) for p in patterns] for t in texts], dtype=np.float32)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", type=Path, default=CSV)
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--compare", action="store_true", help="also run the alternative heads")
+    parser.add_argument("--markers", action="store_true",
+                        help="append politeness-strategy indicators to the embeddings")
     args = parser.parse_args()
     if not args.csv.exists():
         print(f"politeness data not found at {args.csv}", file=sys.stderr)
@@ -51,6 +78,8 @@ def main() -> int:
           f"(polite = score > 13)")
     start = time.perf_counter()
     features = embed_annotation_texts(data)
+    if args.markers:
+        features = np.hstack([features, politeness_markers(data.texts)])
     print(f"embeddings {features.shape} in {time.perf_counter() - start:.1f} s (cached after the first run)")
     settings = SimulationSettings(rounds=args.rounds, seeds=args.seeds)
     heads = {"default": LogisticHead(), **(ALTERNATIVES if args.compare else {})}
