@@ -13,7 +13,7 @@ selection: 91% vs 76% test accuracy at round 4 (275 annotations).
 --compare also runs the alternative heads tried while choosing the default (same protocol).
 --markers appends 23 politeness-strategy indicators (please, thanks, could you, why, ...) to the
 embeddings: politeness-specific, so not the library default; it gave a ratio of 0.84 vs 0.92 and
-ActiveLab 75.7% vs random 69.6% at round 4 (embeddings alone: 69.3% vs 65.0%).
+ActiveLab 75.8% vs random 69.6% at round 4 (embeddings alone: 69.3% vs 65.0%).
 Not a pass/fail test; nothing is cached (the simulation always runs; the embeddings are
 cached by core.pipeline after the first run).
 """
