@@ -22,6 +22,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _LOAD_LOCK = threading.Lock()
+SMALL_MODEL_PARAMS = 5_000_000  # precision "auto" keeps models smaller than this in fp32
 
 
 class ModelError(ValueError):
@@ -277,6 +278,8 @@ def _load_model(spec: ModelSpec) -> LoadedModel:
     except (ValueError, KeyError) as exc:
         raise ModelError(f"{source} could not be loaded: {str(exc).splitlines()[0]}") from exc
     model.eval()
+    if spec.precision == "auto" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
+        precision, dtype = "fp32", torch.float32  # bf16 buys no speed there, only rounding
     if precision == "int8":
         from torch.ao.quantization import quantize_dynamic
 

@@ -136,3 +136,14 @@ def test_two_threads_loading_models_at_once_both_succeed(tiny_classifier_dir, ti
     with ThreadPoolExecutor(max_workers=2) as pool:
         kinds = [m.kind for m in pool.map(load_model, specs)]
     assert kinds == ["classifier", "encoder"]
+
+
+def test_auto_precision_keeps_tiny_models_in_fp32(tiny_classifier_dir, monkeypatch):
+    from core import models
+
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: True)
+    tiny = load_model(ModelSpec(str(tiny_classifier_dir), precision="auto"))
+    assert (tiny.precision, tiny.dtype) == ("fp32", torch.float32)
+    assert load_model(ModelSpec(str(tiny_classifier_dir), precision="bf16")).precision == "bf16"
+    bundled = load_model(ModelSpec(precision="auto"))  # 22M parameters
+    assert (bundled.precision, bundled.dtype) == ("bf16", torch.bfloat16)
