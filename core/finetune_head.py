@@ -61,7 +61,7 @@ class FineTunedTransformer:
             hf_logging.set_verbosity(verbosity)
         network = network.to(device)
         optimizer = torch.optim.AdamW(network.parameters(), lr=self.learning_rate)
-        rows, targets = np.asarray(features)[:, 0], torch.as_tensor(labels, dtype=torch.long)
+        rows, targets = np.asarray(features)[:, 0], torch.tensor(np.asarray(labels), dtype=torch.long)
         order_rng = np.random.default_rng(seed)
         network.train()
         for _ in range(self.epochs):
