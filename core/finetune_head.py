@@ -1,7 +1,7 @@
 """A fine-tuned transformer as the ActiveLab simulation's classifier (the tutorial's setting).
 
-Each `fit` fine-tunes a fresh copy of the model on the given rows, so it is meant for a machine
-with a GPU (on this project's 2-core CPU one MiniLM fit on ~300 short texts takes about a minute).
+Each `fit` fine-tunes a fresh copy of the model on the given rows, and a simulation fits
+hundreds of times (K folds × rounds × seeds × strategies), so it is meant for a machine with a GPU.
 The "features" handed to `fit` / `predict_proba` are row numbers into `texts`, shape (N, 1)
 (`core.active.simulate` passes them when the classifier says `takes_text_rows`).
 """
