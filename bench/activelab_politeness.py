@@ -15,7 +15,7 @@ selection: 91% vs 76% test accuracy at round 4 (275 annotations).
 embeddings: politeness-specific, so not the library default; it gave a ratio of 0.84 vs 0.92 and
 ActiveLab 75.8% vs random 69.6% at round 4 (embeddings alone: 69.3% vs 65.0%).
 Not a pass/fail test; nothing is cached (the simulation always runs; the embeddings are
-cached by core.pipeline after the first run).
+cached by losslens.pipeline after the first run).
 """
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.active import embed_annotation_texts, run_simulation  # noqa: E402
-from core.active_heads import LogisticHead  # noqa: E402
-from core.active_results import SimulationSettings  # noqa: E402
-from core.annotations import load_annotations  # noqa: E402
+from losslens.activelab.simulation import embed_annotation_texts, run_simulation  # noqa: E402
+from losslens.activelab.heads import LogisticHead  # noqa: E402
+from losslens.activelab.results import SimulationSettings  # noqa: E402
+from losslens.activelab.annotations import load_annotations  # noqa: E402
 
 CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "politeness" / "wikipedia.annotated.csv"
 ALTERNATIVES = {

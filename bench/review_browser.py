@@ -2,7 +2,7 @@
 
 For each size it writes a CSV (id, text, label; 5 classes; short random texts), builds a tiny
 random classifier, and fills a fresh LOSSLENS_HOME with that dataset's scores by calling
-core.pipeline.score_dataset in this process with the model replaced by random Dirichlet
+losslens.pipeline.score_dataset in this process with the model replaced by random Dirichlet
 probabilities (90% of given labels agree with the argmax). The app is then started on that home
 with the CSV and the tiny model as its defaults, so its first load is a cache hit, and Chromium
 (/usr/bin/chromium, Playwright) measures, median of --repeat runs each:
@@ -72,7 +72,7 @@ def write_dataset(rows: int, path: Path, seed: int = 0) -> None:
 
 
 def fake_probs(model, spec, identity, data, settings, progress, label_map) -> np.ndarray:
-    """Stand-in for core.pipeline._compute_probs: (N, K) Dirichlet rows, 90% argmax = given label."""
+    """Stand-in for losslens.pipeline._compute_probs: (N, K) Dirichlet rows, 90% argmax = given label."""
     rng = np.random.default_rng(1)
     n, k = len(data), len(data.label_names)
     probs = rng.dirichlet(np.full(k, 0.3), size=n).astype(np.float32)
@@ -96,9 +96,9 @@ def prepare(rows: int, folder: Path) -> tuple[Path, Path, Path, dict[str, float]
     seconds["write_csv"] = time.perf_counter() - start
     build_tiny_classifier(model_dir, LABEL_NAMES)
     os.environ["LOSSLENS_HOME"] = str(home)
-    import core.pipeline as pipeline
-    from core.data import load_dataset_source
-    from core.models import ModelSpec
+    import losslens.pipeline as pipeline
+    from losslens.data import load_dataset_source
+    from losslens.models import ModelSpec
 
     original, pipeline._compute_probs = pipeline._compute_probs, fake_probs
     try:

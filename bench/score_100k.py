@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.data import load_demo_bbc
+from losslens.data import load_demo_bbc
 
 
 def short_news_texts(n: int) -> pd.DataFrame:
@@ -42,7 +42,7 @@ def timed_score(csv: Path, home: Path, precision: str, max_length: int | None) -
     extra = ["--max-length", str(max_length)] if max_length else []
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "score", str(csv), "--id-col", "id", "--precision", precision,
+        [sys.executable, "-m", "losslens.cli", "score", str(csv), "--id-col", "id", "--precision", precision,
          *extra, "--out", str(home / "results.parquet")],
         env=env, capture_output=True, text=True, check=True,
     )

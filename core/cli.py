@@ -5,16 +5,20 @@ Bad input exits with code 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from core.data import ColumnMapping, DataError, LabeledTexts, load_dataset_source
-from core.export import ExportError, build_corrected_frame, check_export_path, write_export
-from core.models import ModelError, ModelSpec
-from core.pipeline import ScoreSettings, ScoredResults, score_dataset
-from core.scoring import QUALITY_METHODS, ScoringError
+from losslens.activelab.annotations import FORMATS, AnnotationError, load_annotations, simulated_crowd
+from losslens.activelab.results import SimulationError, SimulationSettings
+from losslens.activelab.simulation import fitted_settings, simulate
+from losslens.data import ColumnMapping, DataError, LabeledTexts, load_dataset_source
+from losslens.export import ExportError, build_corrected_frame, check_export_path, write_export
+from losslens.models import ModelError, ModelSpec
+from losslens.pipeline import ScoreSettings, ScoredResults, score_dataset
+from losslens.scoring import QUALITY_METHODS, ScoringError
 
 USER_ERRORS = (DataError, ModelError, ScoringError, ExportError, FileNotFoundError, PermissionError)
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
@@ -81,8 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--drop-removed", action="store_true", help="leave out rows marked Remove")
     export.add_argument("--labels", choices=["names", "ints"], default="names")
 
-    from core.active_cli import add_simulate_arguments
-
     add_simulate_arguments(commands.add_parser("simulate", help="ActiveLab vs random selection"))
 
     app = commands.add_parser("app", help="start the web app")
@@ -99,8 +101,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             return export_command(args)
         if args.command == "simulate":
-            from core.active_cli import simulate_command
-
             return simulate_command(args)
         return app_command(args)
     except USER_ERRORS as error:
@@ -145,7 +145,7 @@ def score_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from core.store import DecisionStore
+    from losslens.store import DecisionStore
 
     check_export_path(args.out)
     data, results = score_from_args(args)
@@ -157,6 +157,69 @@ def export_command(args: argparse.Namespace) -> int:
     write_export(frame, args.out)
     print(f"rows={len(frame)} decisions={len(decisions)} out={args.out}")
     return 0
+
+
+SIZE_OPTIONS = ("rounds", "batch", "seeds", "initial", "pool", "test", "folds", "max_annotations")
+
+
+def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `losslens simulate` (defaults: the published protocol, shrunk to fit small data)."""
+    parser.add_argument("--annotations", type=Path, default=None,
+                        help="multi-annotator file (CSV/TSV/Parquet/JSONL); omitted: simulated annotators on --dataset")
+    parser.add_argument("--format", default="auto", choices=list(FORMATS),
+                        help="wide (column per annotator), long (id, annotator, label), politeness (Stanford CSV)")
+    parser.add_argument("--dataset", default="demo:bbc", help="dataset for simulated annotators (no --annotations)")
+    defaults = SimulationSettings()
+    for name in SIZE_OPTIONS:
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=None,
+                            help=f"default {getattr(defaults, name)}")
+    parser.add_argument("--model", default="bundled:minilm",
+                        help="encoder whose embeddings feed the head (or the model to fine-tune)")
+    parser.add_argument("--classifier", choices=["head", "finetune"], default="head",
+                        help="head: logistic regression on cached embeddings (fast on CPU); "
+                             "finetune: fine-tune --model every round (the tutorial's setting; use a GPU)")
+    parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None, help="write the raw results as JSON")
+    parser.add_argument("--no-cache", action="store_true", help="recompute even if a saved result exists")
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    """Run the simulation described by `args`; print the table; 0 on success, 2 on bad input."""
+    try:
+        if args.annotations is not None:
+            data = load_annotations(args.annotations, args.format)
+        else:
+            data = simulated_crowd(load_dataset_source(args.dataset))
+            print("annotators are SIMULATED (20 annotators, error rates 5%..40%) on "
+                  f"{args.dataset}", file=sys.stderr)
+        overrides = {n: getattr(args, n) for n in SIZE_OPTIONS if getattr(args, n) is not None}
+        settings = fitted_settings(data, **overrides)
+        settings.check()
+        result = simulate(data, settings, model=args.model, classifier=_classifier(args, data),
+                          progress=StderrProgress("embedding + simulating"),
+                          use_cache=not args.no_cache, simulated_annotators=args.annotations is None)
+        if args.out is not None:
+            args.out.write_text(json.dumps(result.to_json(), indent=1))
+    except (AnnotationError, SimulationError, DataError, ModelError, OSError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"losslens simulate: error: {message}", file=sys.stderr)
+        return 2
+    print(f"{len(data)} examples, {data.n_annotations} annotations, {len(data.annotators)} annotators; "
+          f"{settings.seeds} seeds x {settings.rounds} rounds x {settings.batch} annotations"
+          f"{' (cached)' if result.from_cache else ''}")
+    print(result.format_table())
+    return 0
+
+
+def _classifier(args: argparse.Namespace, data):
+    """None (the default head) or a FineTunedTransformer over the annotated texts."""
+    if args.classifier == "head":
+        return None
+    from losslens.finetune import FineTunedTransformer
+
+    if data.texts is None:
+        raise SimulationError("--classifier finetune needs a text column in the annotation file")
+    return FineTunedTransformer(tuple(str(t) for t in data.texts), model=args.model, epochs=args.finetune_epochs)
 
 
 def app_command(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from core.tables import (
+from losslens.tables import (
     MAX_UPLOAD_BYTES,
     DataError,
     decode_bytes,

@@ -11,7 +11,7 @@ from typing import Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from core.cache import atomic_write
+from losslens.cache import atomic_write
 
 ADDED_COLUMNS = (
     "corrected_label", "status", "reviewer", "reviewed_at", "loss", "quality", "is_issue", "rank"

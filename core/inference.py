@@ -10,8 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.cache import ChunkStore
-from core.models import LoadedModel
+from losslens.cache import ChunkStore
+from losslens.models import LoadedModel
 
 T = TypeVar("T")
 

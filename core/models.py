@@ -45,7 +45,7 @@ class ModelSpec:
 
 @dataclass
 class LoadedModel:
-    """A model ready for `core.inference.run_inference`.
+    """A model ready for `losslens.inference.run_inference`.
 
     dtype is the dtype of the weights (float32 for fp32 and int8 dynamic quantisation).
     model_labels is the classifier's id2label in logit-column order, None for an encoder.

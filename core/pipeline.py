@@ -5,10 +5,10 @@ Cache layout under `losslens_home()`:
   chunks/<key>/       finished inference chunks of a run in progress (resume after a kill)
   probs/<key>.npy     final (N, K) class probabilities, columns in dataset label order
   probs/<key>.kind    "classifier" or "encoder"
-  scores/<key>.npy    (N, 8) per-example scores (core.scoring.ExampleScores.to_array)
+  scores/<key>.npy    (N, 8) per-example scores (losslens.scoring.ExampleScores.to_array)
 
 Keys cover the data fingerprint, the model identity, the requested precision, max length and
-head settings (and core.cache.CODE_VERSION), not the device: a GPU box can precompute the
+head settings (and losslens.cache.CODE_VERSION), not the device: a GPU box can precompute the
 cache a laptop reads. A cache hit loads neither torch nor cleanlab.
 """
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from core.cache import ChunkStore, cache_key, load_array, losslens_home, save_array
-from core.data import LabeledTexts
-from core.models import LoadedModel, ModelSpec, align_classifier_labels, load_model, model_identity
-from core.scoring import ExampleScores, out_of_sample_probs, score_examples, softmax
+from losslens.cache import ChunkStore, cache_key, load_array, losslens_home, save_array
+from losslens.data import LabeledTexts
+from losslens.models import LoadedModel, ModelSpec, align_classifier_labels, load_model, model_identity
+from losslens.scoring import ExampleScores, out_of_sample_probs, score_examples, softmax
 
 Progress = Callable[[int, int], None]
 
@@ -48,7 +48,7 @@ class ScoredResults:
     """One results table per (dataset, model, settings).
 
     table columns: id, text, label, predicted_label, loss, p_given, p_predicted, margin,
-    quality, is_issue, rank, truncated, prob_<name> per class (see core.scoring.ExampleScores).
+    quality, is_issue, rank, truncated, prob_<name> per class (see losslens.scoring.ExampleScores).
     out_of_sample: True when every probability came from a head that did not see the example
     (encoder + K-fold); False for a classifier scored on data it may have been trained on.
     """
@@ -204,7 +204,7 @@ def _run_cached_inference(
     max_tokens: int | None = None,
 ) -> np.ndarray:
     """Inference with resumable chunks; the finished array is saved and the chunks dropped."""
-    from core.inference import run_inference  # torch: only when the model runs
+    from losslens.inference import run_inference  # torch: only when the model runs
 
     chunks = ChunkStore(_cache_dir("chunks") / key)
     outputs = run_inference(

@@ -84,8 +84,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 def default_store_path() -> Path:
     """losslens_home()/decisions.sqlite."""
     try:
-        from core.cache import losslens_home
-    except ImportError:  # pragma: no cover - core.cache is part of the package
+        from losslens.cache import losslens_home
+    except ImportError:  # pragma: no cover - losslens.cache is part of the package
         home = Path(os.environ.get("LOSSLENS_HOME") or Path.home() / ".cache" / "losslens")
         home.mkdir(parents=True, exist_ok=True)
         return home / "decisions.sqlite"

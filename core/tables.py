@@ -1,8 +1,8 @@
 """Read one table file (CSV / TSV / Parquet / JSON Lines) into a DataFrame.
 
 Also holds the two safety rules for user-supplied inputs: local paths are confined to
-``$LOSSLENS_DATA_DIR`` when it is set, and uploads have a size limit. ``core.data``
-re-exports everything public here; import from ``core.data``.
+``$LOSSLENS_DATA_DIR`` when it is set, and uploads have a size limit. ``losslens.data``
+re-exports everything public here; import from ``losslens.data``.
 """
 from __future__ import annotations
 

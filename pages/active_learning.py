@@ -7,11 +7,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.active import cached_simulation, fitted_settings, request_key, simulate
-from core.active_results import SimulationError, SimulationSettings
-from core.active_charts import accuracy_figure, ratio_figure
-from core.activelab import next_batch, review_annotations
-from core.annotations import FORMATS, AnnotationError, MultiAnnotatorData, load_annotations, simulated_crowd
+from losslens.activelab.simulation import cached_simulation, fitted_settings, request_key, simulate
+from losslens.activelab.results import SimulationError, SimulationSettings
+from losslens.activelab.charts import accuracy_figure, ratio_figure
+from losslens.activelab.crowd import next_batch, review_annotations
+from losslens.activelab.annotations import FORMATS, AnnotationError, MultiAnnotatorData, load_annotations, simulated_crowd
 from pages import session
 
 SIMULATED, FILE = "Simulated annotators on the current dataset", "A multi-annotator file"

@@ -9,9 +9,9 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
-from core.data import ColumnMapping, DataError, read_table
-from core.models import DEVICES, PRECISIONS, ModelSpec
-from core.pipeline import ScoreSettings
+from losslens.data import ColumnMapping, DataError, read_table
+from losslens.models import DEVICES, PRECISIONS, ModelSpec
+from losslens.pipeline import ScoreSettings
 from pages import session
 from pages.session import LabelMappingNeeded, ScoreRequest
 

@@ -5,7 +5,7 @@ import re
 
 import streamlit as st
 
-from core.export import ExportError, build_corrected_frame, parquet_bytes, to_csv_bytes
+from losslens.export import ExportError, build_corrected_frame, parquet_bytes, to_csv_bytes
 from pages import session
 
 st.title("Export")

@@ -9,8 +9,8 @@ import re
 
 import streamlit as st
 
-from core.results import PAGE_SIZES, SORT_KEYS, ReviewIndex, ReviewQuery, query_results, review_index
-from core.store import DECIDED_STATUSES, STATUSES
+from losslens.review import PAGE_SIZES, SORT_KEYS, ReviewIndex, ReviewQuery, query_results, review_index
+from losslens.store import DECIDED_STATUSES, STATUSES
 from pages import session
 
 SORT_NAMES = {"loss": "Loss", "rank": "cleanlab rank", "quality": "Label quality", "margin": "Margin",

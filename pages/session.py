@@ -24,12 +24,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.cache import losslens_home
-from core.data import ColumnMapping, LabeledTexts, load_dataset_source
-from core.jobs import Job, JobRegistry
-from core.models import LabelMismatchError, ModelSpec
-from core.pipeline import ScoredResults, ScoreSettings, score_dataset
-from core.store import DecisionStore
+from losslens.cache import losslens_home
+from losslens.data import ColumnMapping, LabeledTexts, load_dataset_source
+from losslens.jobs import Job, JobRegistry
+from losslens.models import LabelMismatchError, ModelSpec
+from losslens.pipeline import ScoredResults, ScoreSettings, score_dataset
+from losslens.store import DecisionStore
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import active_cli
-from core.active import Split, available, collect, fitted_settings, make_split, run_simulation, run_strategy
-from core.active_heads import LogisticHead, kfold_probs
-from core.active_results import SimulationError, SimulationResult, SimulationSettings
-from core.activelab import (activelab_scores, crowdlab_consensus, majority_vote, next_batch,
+from losslens import cli as active_cli
+from losslens.activelab.simulation import Split, available, collect, fitted_settings, make_split, run_simulation, run_strategy
+from losslens.activelab.heads import LogisticHead, kfold_probs
+from losslens.activelab.results import SimulationError, SimulationResult, SimulationSettings
+from losslens.activelab.crowd import (activelab_scores, crowdlab_consensus, majority_vote, next_batch,
                             review_annotations)
-from core.annotations import MultiAnnotatorData, simulate_annotators
+from losslens.activelab.annotations import MultiAnnotatorData, simulate_annotators
 
 NAN = np.nan
 
@@ -227,7 +227,7 @@ def test_cli_prints_table_and_writes_json(tmp_path, monkeypatch, capsys):
             for n, i in enumerate(data.ids)]
     path = tmp_path / "wide.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    monkeypatch.setattr("core.active.embed_annotation_texts", lambda d, model, progress=None: features)
+    monkeypatch.setattr("losslens.activelab.simulation.embed_annotation_texts", lambda d, model, progress=None: features)
     import argparse
     parser = argparse.ArgumentParser()
     active_cli.add_simulate_arguments(parser)

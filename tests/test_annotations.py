@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.annotations import (AnnotationError, detect_format, from_long, from_politeness, from_wide,
+from losslens.activelab.annotations import (AnnotationError, detect_format, from_long, from_politeness, from_wide,
                               load_annotations, simulate_annotators, simulated_crowd)
 
 POLITENESS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "politeness" / "wikipedia.annotated.csv"

@@ -1,9 +1,9 @@
-"""core.cache: keys, atomic checksummed arrays, chunk store."""
+"""losslens.cache: keys, atomic checksummed arrays, chunk store."""
 from __future__ import annotations
 
 import numpy as np
 
-from core.cache import CODE_VERSION, ChunkStore, cache_key, load_array, losslens_home, save_array
+from losslens.cache import CODE_VERSION, ChunkStore, cache_key, load_array, losslens_home, save_array
 
 
 def test_losslens_home_created(tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ SUMMARY = re.compile(
 def losslens(*args: str, env_home: Path, timeout: int = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "LOSSLENS_HOME": str(env_home), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args], capture_output=True, text=True,
+        [sys.executable, "-m", "losslens.cli", *args], capture_output=True, text=True,
         env=env, timeout=timeout, cwd=Path(__file__).resolve().parents[1],
     )
 
@@ -79,7 +79,7 @@ def test_killed_scoring_run_resumes_with_identical_results(tmp_path, tiny_classi
     args = ["score", *review_args(csv, tiny_classifier_dir), "--batch-size", "4", "--max-length", "64"]
     env = {**os.environ, "LOSSLENS_HOME": str(losslens_home), "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", *args], env=env, stdout=subprocess.DEVNULL,
+        [sys.executable, "-m", "losslens.cli", *args], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1],
     )
     chunks = losslens_home / "chunks"
@@ -101,7 +101,7 @@ def test_killed_scoring_run_resumes_with_identical_results(tmp_path, tiny_classi
 
 
 def test_export_writes_reviewer_decisions(tmp_path, tiny_classifier_dir, losslens_home):
-    from core.store import DecisionStore
+    from losslens.store import DecisionStore
 
     csv = write_reviews_csv(tmp_path / "reviews.csv", n=10)
     store = DecisionStore()

@@ -1,4 +1,4 @@
-"""core.data: every dataset source, label mapping and the fingerprint."""
+"""losslens.data: every dataset source, label mapping and the fingerprint."""
 from __future__ import annotations
 
 import collections
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.data import (
+from losslens.data import (
     ColumnMapping, DataError, LabeledTexts, labeled_texts_from_frame, load_dataset_source, load_demo_bbc,
     read_table,
 )

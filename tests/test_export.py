@@ -1,4 +1,4 @@
-"""core.export: exact CSV content, options, file formats, and a byte-for-byte round trip."""
+"""losslens.export: exact CSV content, options, file formats, and a byte-for-byte round trip."""
 from __future__ import annotations
 
 import io
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.export import ExportError, build_corrected_frame, to_csv_bytes, write_export
-from core.store import DecisionStore
+from losslens.export import ExportError, build_corrected_frame, to_csv_bytes, write_export
+from losslens.store import DecisionStore
 
 LABEL_NAMES = ("neg", "pos")
 IDS = ["r1", "r2", "r3"]

@@ -1,11 +1,11 @@
-"""core.finetune_head: the fine-tuning classifier learns, plugs into the simulation, and is cached
+"""losslens.finetune: the fine-tuning classifier learns, plugs into the simulation, and is cached
 under its own key (tiny random BERT from a config, so it runs on the CPU in seconds)."""
 import numpy as np
 
-from core.active import request_key, simulate
-from core.active_results import SimulationSettings
-from core.annotations import MultiAnnotatorData, simulate_annotators
-from core.finetune_head import FineTunedTransformer, text_rows
+from losslens.activelab.simulation import request_key, simulate
+from losslens.activelab.results import SimulationSettings
+from losslens.activelab.annotations import MultiAnnotatorData, simulate_annotators
+from losslens.finetune import FineTunedTransformer, text_rows
 
 POSITIVE = ["great lovely superb film", "wonderful acting great plot", "superb lovely cast", "great fun"]
 NEGATIVE = ["awful boring mess", "terrible dull plot", "boring awful acting", "dull terrible film"]
@@ -32,7 +32,7 @@ def test_fine_tuning_learns_separable_texts(tiny_encoder_dir):
 
 
 def test_simulation_with_fine_tuning_uses_text_rows_and_its_own_cache_key(tiny_encoder_dir, monkeypatch):
-    import core.active
+    import losslens.activelab.simulation
 
     texts, truth = texts_and_truth(80)
     labels, _ = simulate_annotators(truth, 2, n_annotators=5, per_example=4, error_range=(0.05, 0.2), seed=0)
@@ -41,7 +41,7 @@ def test_simulation_with_fine_tuning_uses_text_rows_and_its_own_cache_key(tiny_e
     settings = SimulationSettings(rounds=2, batch=4, seeds=1, initial=10, pool=30, test=20, folds=2)
     classifier = FineTunedTransformer(texts, model=str(tiny_encoder_dir), epochs=2, batch_size=8,
                                       learning_rate=2e-3, device="cpu")
-    monkeypatch.setattr(core.active, "embed_annotation_texts", lambda *a, **k: (_ for _ in ()).throw(
+    monkeypatch.setattr(losslens.activelab.simulation, "embed_annotation_texts", lambda *a, **k: (_ for _ in ()).throw(
         AssertionError("a fine-tuning classifier reads the texts itself")))
     result = simulate(data, settings, classifier=classifier)
     assert result.accuracy["activelab"].shape == (1, 2) and result.accuracy["random"].shape == (1, 2)

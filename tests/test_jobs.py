@@ -1,9 +1,9 @@
-"""core.jobs: background jobs with progress, dedup of running keys, failures recorded."""
+"""losslens.jobs: background jobs with progress, dedup of running keys, failures recorded."""
 from __future__ import annotations
 
 import threading
 
-from core.jobs import Job, JobRegistry
+from losslens.jobs import Job, JobRegistry
 
 
 def _wait(job: Job, timeout: float = 5.0) -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from app_harness import scored_app, use_app_defaults, wait_for_jobs, write_review_fixture
-from core.annotations import simulate_annotators
+from losslens.activelab.annotations import simulate_annotators
 
 PAGE = "pages/active_learning.py"
 
@@ -31,7 +31,7 @@ def app_env(tmp_path, monkeypatch, tiny_classifier_dir):
     use_app_defaults(monkeypatch, write_review_fixture(tmp_path / "fixture.csv"), tiny_classifier_dir)
     crowd, features = write_crowd(tmp_path / "crowd.csv")
     # the encoder is not what this test is about: synthetic embeddings stand in for MiniLM
-    monkeypatch.setattr("core.active.embed_annotation_texts", lambda data, model, progress=None: features)
+    monkeypatch.setattr("losslens.activelab.simulation.embed_annotation_texts", lambda data, model, progress=None: features)
     return crowd
 
 
@@ -66,9 +66,9 @@ def test_simulation_runs_in_background_and_shows_both_curves(app_env):
     assert "Mean error ratio" in at.metric[0].label
 
     # the same settings in a new session come straight from the cache: no new job, charts at once
-    from core.active import request_key
-    from core.active_results import SimulationSettings
-    from core.annotations import load_annotations
+    from losslens.activelab.simulation import request_key
+    from losslens.activelab.results import SimulationSettings
+    from losslens.activelab.annotations import load_annotations
     from pages.session import job_registry
 
     settings = SimulationSettings(rounds=3, batch=5, seeds=2, initial=30, pool=100, test=50)

@@ -1,14 +1,14 @@
-"""core.pipeline: dataset + model → results table, cache hits/misses, label alignment."""
+"""losslens.pipeline: dataset + model → results table, cache hits/misses, label alignment."""
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import core.pipeline as pipeline
-from core.data import ColumnMapping, load_dataset_source
-from core.models import LabelMismatchError, ModelSpec
-from core.pipeline import ScoreSettings, embed_texts, score_dataset
+import losslens.pipeline as pipeline
+from losslens.data import ColumnMapping, load_dataset_source
+from losslens.models import LabelMismatchError, ModelSpec
+from losslens.pipeline import ScoreSettings, embed_texts, score_dataset
 
 WORDS = "good great fine bad awful poor movie plot actor scene long short".split()
 
@@ -147,9 +147,9 @@ def test_cache_hit_loads_neither_torch_nor_cleanlab(tmp_path, tiny_classifier_di
     csv = write_reviews_csv(tmp_path / "reviews.csv")
     script = (
         "import sys\n"
-        "from core.data import ColumnMapping, load_dataset_source\n"
-        "from core.models import ModelSpec\n"
-        "from core.pipeline import score_dataset\n"
+        "from losslens.data import ColumnMapping, load_dataset_source\n"
+        "from losslens.models import ModelSpec\n"
+        "from losslens.pipeline import score_dataset\n"
         f"data = load_dataset_source({str(csv)!r}, columns=ColumnMapping('review', 'sentiment', 'id'))\n"
         f"result = score_dataset(data, ModelSpec({str(tiny_classifier_dir)!r}, precision='fp32'))\n"
         "print(result.from_cache, sorted(m for m in ('torch', 'cleanlab', 'sklearn') if m in sys.modules))\n"
@@ -162,7 +162,7 @@ def test_cache_hit_loads_neither_torch_nor_cleanlab(tmp_path, tiny_classifier_di
 
 
 def test_changed_labels_rescore_without_rerunning_the_model(tmp_path, tiny_encoder_dir, monkeypatch):
-    import core.inference
+    import losslens.inference
 
     data = load_reviews(tmp_path, n=30)
     spec = ModelSpec(str(tiny_encoder_dir), precision="fp32")
@@ -172,6 +172,6 @@ def test_changed_labels_rescore_without_rerunning_the_model(tmp_path, tiny_encod
     frame.loc[0, "sentiment"] = "pos" if frame.loc[0, "sentiment"] == "neg" else "neg"
     frame.to_csv(csv, index=False)
     relabeled = load_dataset_source(str(csv), columns=ColumnMapping(text="review", label="sentiment", id="id"))
-    monkeypatch.setattr(core.inference, "run_inference", lambda *a, **k: pytest.fail("texts did not change"))
+    monkeypatch.setattr(losslens.inference, "run_inference", lambda *a, **k: pytest.fail("texts did not change"))
     second = score_dataset(relabeled, spec, ScoreSettings(folds=3))
     assert second.key != first.key and second.table["label"][0] != first.table["label"][0]

@@ -1,8 +1,8 @@
-"""core.scoring: losses, margins, ranks and cleanlab flags checked against hand-computed values."""
+"""losslens.scoring: losses, margins, ranks and cleanlab flags checked against hand-computed values."""
 import numpy as np
 import pytest
 
-from core.scoring import ScoringError, out_of_sample_probs, per_example_loss, score_examples, softmax
+from losslens.scoring import ScoringError, out_of_sample_probs, per_example_loss, score_examples, softmax
 
 
 def test_softmax_rows_sum_to_one_and_match_hand_values():

@@ -1,11 +1,11 @@
-"""core.store: record, current state, history, undo, reset, counts, orphans, migrations."""
+"""losslens.store: record, current state, history, undo, reset, counts, orphans, migrations."""
 from __future__ import annotations
 
 import sqlite3
 
 import pytest
 
-from core.store import SCHEMA_VERSION, DecisionStore, StoreError
+from losslens.store import SCHEMA_VERSION, DecisionStore, StoreError
 
 KEY = "file:train.csv"
 

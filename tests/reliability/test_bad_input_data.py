@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import core.tables
-from core.data import ColumnMapping, DataError, load_dataset_source, read_table, resolve_local_path
+import losslens.tables
+from losslens.data import ColumnMapping, DataError, load_dataset_source, read_table, resolve_local_path
 
 
 def load_bytes(tmp_path, name: str, content: bytes, **kwargs):
-    """Write `content` to tmp_path/name and load it with core.data."""
+    """Write `content` to tmp_path/name and load it with losslens.data."""
     path = tmp_path / name
     path.write_bytes(content)
     return load_dataset_source(str(path), **kwargs)
@@ -216,7 +216,7 @@ def test_without_data_dir_paths_are_free(tmp_path, monkeypatch):
 
 
 def test_upload_size_limit(monkeypatch):
-    monkeypatch.setattr(core.tables, "MAX_UPLOAD_BYTES", 2**20)
+    monkeypatch.setattr(losslens.tables, "MAX_UPLOAD_BYTES", 2**20)
     payload = b"text,label\n" + b"some text,a\n" * 110_000
     message = error_of(load_dataset_source, "big.csv", upload=payload)
     assert "upload 'big.csv' is 1.3 MB, over the 1 MB limit (LOSSLENS_MAX_UPLOAD_MB)" in message
@@ -226,11 +226,11 @@ def test_upload_size_limit(monkeypatch):
 def test_default_upload_limit_is_200_mb():
     if "LOSSLENS_MAX_UPLOAD_MB" in os.environ:
         pytest.skip("LOSSLENS_MAX_UPLOAD_MB is set in this environment")
-    assert core.tables.MAX_UPLOAD_BYTES == 200 * 1024 * 1024
+    assert losslens.tables.MAX_UPLOAD_BYTES == 200 * 1024 * 1024
 
 
 def test_upload_size_limit_applies_to_read_table(monkeypatch):
-    monkeypatch.setattr(core.tables, "MAX_UPLOAD_BYTES", 10)
+    monkeypatch.setattr(losslens.tables, "MAX_UPLOAD_BYTES", 10)
     assert "over the 0 MB limit" in error_of(read_table, b"text,label\na,x\n", "preview.csv")
 
 

@@ -3,7 +3,7 @@ inputs that are merely awkward (quoted newlines, BOM, Latin-1, huge texts) score
 import pandas as pd
 import pytest
 
-from core.cli import main
+from losslens.cli import main
 from tiny_models import build_tiny_classifier
 
 GOOD_ROWS = "hello there,a\nfoo bar,b\nbaz qux,a\nquux corge,b\n"

@@ -3,11 +3,11 @@ and restarting (a new DecisionStore on the same file) keep every decision; decis
 disappeared are kept and reported, not dropped."""
 import pandas as pd
 
-from core.data import ColumnMapping, load_dataset_source
-from core.export import build_corrected_frame
-from core.models import ModelSpec
-from core.pipeline import score_dataset
-from core.store import DecisionStore
+from losslens.data import ColumnMapping, load_dataset_source
+from losslens.export import build_corrected_frame
+from losslens.models import ModelSpec
+from losslens.pipeline import score_dataset
+from losslens.store import DecisionStore
 from test_pipeline import write_reviews_csv
 from tiny_models import build_tiny_classifier
 

@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.data import ColumnMapping, load_dataset_source
+from losslens.data import ColumnMapping, load_dataset_source
 
 # Any printable unicode plus the characters that break naive CSV/JSON handling; no surrogates
 # (not encodable as UTF-8) and no other control characters (those mark a file as binary).

@@ -15,7 +15,7 @@ class Classifier(Protocol):
     """Pluggable model: `fit(features, labels, n_classes, seed)` -> object with predict_proba -> (N, K).
 
     `features` is whatever row-indexable array the simulation was given: embeddings for the
-    default head, or row numbers into the texts for core.finetune_head.FineTunedTransformer.
+    default head, or row numbers into the texts for losslens.finetune.FineTunedTransformer.
     """
 
     def fit(self, features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> FittedHead: ...

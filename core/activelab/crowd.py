@@ -71,7 +71,7 @@ def review_annotations(ids: np.ndarray, given: np.ndarray, decisions: pd.DataFra
                        label_names: tuple[str, ...]) -> np.ndarray:
     """(N, 1 + R) annotations: the given label, then one column per reviewer's latest decision.
 
-    decisions: core.store frame [example_id, original_label, new_label, status, reviewer, ...]
+    decisions: losslens.store frame [example_id, original_label, new_label, status, reviewer, ...]
     with labels as names; only `relabeled` / `confirmed` rows count (confirmed without a new
     label repeats the original). Unknown ids or label names are ignored.
     """

@@ -3,7 +3,7 @@
 Each `fit` fine-tunes a fresh copy of the model on the given rows, and a simulation fits
 hundreds of times (K folds × rounds × seeds × strategies), so it is meant for a machine with a GPU.
 The "features" handed to `fit` / `predict_proba` are row numbers into `texts`, shape (N, 1)
-(`core.active.simulate` passes them when the classifier says `takes_text_rows`).
+(`losslens.activelab.simulation.simulate` passes them when the classifier says `takes_text_rows`).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class FineTunedTransformer:
     max_length: int = 64
     device: str = "auto"
     texts_digest: str = field(init=False, default="")
-    takes_text_rows = True  # core.active.simulate passes row numbers instead of embeddings
+    takes_text_rows = True  # losslens.activelab.simulation.simulate passes row numbers instead of embeddings
 
     def __post_init__(self) -> None:
         digest = hashlib.sha256("\x00".join(self.texts).encode("utf-8", "surrogatepass")).hexdigest()
@@ -46,7 +46,7 @@ class FineTunedTransformer:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        from core.models import bundled_encoder_path, quiet_progress_bars, resolve_device
+        from losslens.models import bundled_encoder_path, quiet_progress_bars, resolve_device
 
         source = str(bundled_encoder_path()) if self.model == "bundled:minilm" else self.model
         device = resolve_device(self.device)

@@ -29,10 +29,10 @@ from typing import Callable
 
 import numpy as np
 
-from core.active_heads import Classifier, LogisticHead, kfold_probs
-from core.active_results import SimulationError, SimulationResult, SimulationSettings
-from core.activelab import activelab_scores, crowdlab_consensus, majority_vote
-from core.annotations import MultiAnnotatorData
+from losslens.activelab.heads import Classifier, LogisticHead, kfold_probs
+from losslens.activelab.results import SimulationError, SimulationResult, SimulationSettings
+from losslens.activelab.crowd import activelab_scores, crowdlab_consensus, majority_vote
+from losslens.activelab.annotations import MultiAnnotatorData
 
 STRATEGIES = ("activelab", "random")
 ProgressFn = Callable[[int, int], None]
@@ -59,9 +59,9 @@ def fitted_settings(data: MultiAnnotatorData, **overrides: int) -> SimulationSet
 
 def embed_annotation_texts(data: MultiAnnotatorData, model: str = "bundled:minilm",
                            progress: ProgressFn | None = None) -> np.ndarray:
-    """(N, D) float32 encoder embeddings of the annotated texts (cached on disk by core.pipeline)."""
-    from core.models import ModelSpec
-    from core.pipeline import embed_texts
+    """(N, D) float32 encoder embeddings of the annotated texts (cached on disk by losslens.pipeline)."""
+    from losslens.models import ModelSpec
+    from losslens.pipeline import embed_texts
 
     if data.texts is None:
         raise SimulationError("the annotation file has no text column; add one (e.g. 'text') to simulate")
@@ -192,7 +192,7 @@ def _digest(arr: np.ndarray) -> str:
 
 def features_identity(data: MultiAnnotatorData, model: str) -> str:
     """Cheap stand-in for the embeddings' digest: encoder identity + the texts (no model run)."""
-    from core.models import model_identity
+    from losslens.models import model_identity
 
     texts = "\x1f".join(map(str, data.texts if data.texts is not None else data.ids))
     return f"{model_identity(model)}:{hashlib.sha256(texts.encode()).hexdigest()}"
@@ -201,14 +201,14 @@ def features_identity(data: MultiAnnotatorData, model: str) -> str:
 def simulation_key(data: MultiAnnotatorData, features_id: str, settings: SimulationSettings,
                    classifier: Classifier) -> str:
     """Cache key: annotation matrix + features identity + settings + classifier (+ code version)."""
-    from core.cache import cache_key
+    from losslens.cache import cache_key
 
     return cache_key(kind="activelab-simulation", labels=_digest(data.labels), features=features_id,
                      settings=asdict(settings), classifier=repr(classifier))
 
 
 def simulations_dir() -> Path:
-    from core.cache import losslens_home
+    from losslens.cache import losslens_home
 
     folder = losslens_home() / "simulations"
     folder.mkdir(parents=True, exist_ok=True)
@@ -303,7 +303,7 @@ def simulate(data: MultiAnnotatorData, settings: SimulationSettings, *, model: s
         return hit
     classifier = classifier or LogisticHead()
     if getattr(classifier, "takes_text_rows", False):
-        from core.finetune_head import text_rows
+        from losslens.finetune import text_rows
 
         features = text_rows(len(data))
     else:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from core.active_results import SimulationResult
+from losslens.activelab.results import SimulationResult
 
 COLORS = {"activelab": "#1f77b4", "random": "#ff7f0e"}
 NAMES = {"activelab": "ActiveLab", "random": "Random"}

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.store import STATUSES
+from losslens.store import STATUSES
 
 # sort key -> True when a HIGHER value is more suspicious
 SORT_KEYS: dict[str, bool] = {

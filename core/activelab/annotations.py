@@ -250,7 +250,7 @@ def simulate_annotators(true_labels: np.ndarray, n_classes: int, *, n_annotators
 
 def simulated_crowd(dataset, *, n_annotators: int = 20, per_example: int = 5,
                     error_range: tuple[float, float] = (0.05, 0.4), seed: int = 0) -> MultiAnnotatorData:
-    """Simulated annotators for a singly-labeled `core.data.LabeledTexts` (its labels taken as truth).
+    """Simulated annotators for a singly-labeled `losslens.data.LabeledTexts` (its labels taken as truth).
 
     The annotators are NOT real people: annotator "sim-01" has the lowest error rate, the last one
     the highest (rates spread evenly over `error_range`).
