@@ -97,13 +97,13 @@ def prepare(rows: int, folder: Path) -> tuple[Path, Path, Path, dict[str, float]
     build_tiny_classifier(model_dir, LABEL_NAMES)
     os.environ["LOSSLENS_HOME"] = str(home)
     import losslens.pipeline as pipeline
-    from losslens.data import load_dataset_source
+    from losslens.data import DatasetSource, load_dataset
     from losslens.models import ModelSpec
 
     original, pipeline._compute_probs = pipeline._compute_probs, fake_probs
     try:
         start = time.perf_counter()
-        data = load_dataset_source(str(csv))
+        data = load_dataset(DatasetSource.parse(str(csv)))
         seconds["load_csv"] = time.perf_counter() - start
         start = time.perf_counter()
         results = pipeline.score_dataset(data, ModelSpec(name=str(model_dir)), pipeline.ScoreSettings())

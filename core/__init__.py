@@ -1,1 +1,22 @@
-"""LossLens core library: data, models, inference, scoring, review store, export (no UI)."""
+"""LossLens: find and fix mislabeled examples in text-classification datasets (no UI here).
+
+    from losslens import DatasetSource, ModelSpec, ScoreRequest, score
+    data, results = score(ScoreRequest(DatasetSource.parse("demo:bbc"), model=ModelSpec("bundled:minilm")))
+    results.table.sort_values("loss", ascending=False).head()
+
+Every error a user can cause is a LossLensError with a one-line message.
+"""
+from losslens.data import ColumnMapping, DatasetSource, LabeledTexts, load_dataset
+from losslens.decisions import BoundDecisions, bind_decisions
+from losslens.errors import LossLensError
+from losslens.export import corrected_frame, write_export
+from losslens.models import ModelSpec
+from losslens.pipeline import ScoredResults, ScoreRequest, ScoreSettings, score
+from losslens.review import ReviewQuery, query_results
+from losslens.store import DecisionStore
+
+__all__ = [
+    "BoundDecisions", "ColumnMapping", "DatasetSource", "DecisionStore", "LabeledTexts", "LossLensError",
+    "ModelSpec", "ReviewQuery", "ScoreRequest", "ScoreSettings", "ScoredResults", "bind_decisions",
+    "corrected_frame", "load_dataset", "query_results", "score", "write_export",
+]

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
+from losslens import config
+
 CODE_VERSION = "1"
 _MAGIC = b"LOSSLENS-ARRAY-1\n"
 _DIGEST_LEN = 64  # sha256 hex
 _STALE_TMP_SECONDS = 600
 
 
-def losslens_home() -> Path:
-    """$LOSSLENS_HOME or ~/.cache/losslens, created if missing."""
-    home = Path(os.environ.get("LOSSLENS_HOME") or Path.home() / ".cache" / "losslens").expanduser()
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+def cache_dir(name: str) -> Path:
+    """The folder `name` (outputs, chunks, probs, scores, simulations) under LOSSLENS_HOME, created."""
+    return config.writable_folder(config.home() / name)
 
 
 def cache_key(**parts) -> str:

@@ -1,4 +1,4 @@
-"""`losslens score | export | simulate | app` — the same core the web app uses.
+"""`losslens score | export | simulate | app` — the same use cases the web app runs.
 
 Bad input exits with code 2 and one line on stderr, never a traceback.
 """
@@ -6,31 +6,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
-from losslens.activelab.annotations import FORMATS, AnnotationError, load_annotations, simulated_crowd
-from losslens.activelab.results import SimulationError, SimulationSettings
+from losslens import config
+from losslens.activelab.annotations import FORMATS, load_annotations, simulated_crowd
+from losslens.activelab.results import SimulationSettings
 from losslens.activelab.simulation import fitted_settings, simulate
-from losslens.data import ColumnMapping, DataError, LabeledTexts, load_dataset_source
-from losslens.export import ExportError, build_corrected_frame, check_export_path, write_export
-from losslens.models import ModelError, ModelSpec
-from losslens.pipeline import ScoreSettings, ScoredResults, score_dataset
-from losslens.scoring import QUALITY_METHODS, ScoringError
+from losslens.data import ColumnMapping, DatasetSource, load_dataset
+from losslens.decisions import bind_decisions
+from losslens.errors import LossLensError, ScoringError, SimulationError, one_line
+from losslens.export import check_export_path, corrected_frame, write_export
+from losslens.models import DEVICES, PRECISIONS, ModelSpec
+from losslens.pipeline import ScoreRequest, ScoreSettings, score
+from losslens.scoring import QUALITY_METHODS
 
-USER_ERRORS = (DataError, ModelError, ScoringError, ExportError, FileNotFoundError, PermissionError)
-APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
-# Streamlit treats a folder named pages/ beside the entry script as a legacy multipage app
-# until some session has run app.py's st.navigation; a bookmarked /review opened first after a
-# restart would then run pages/review.py without app.py. Starting the server with the legacy
-# mode already off makes every URL go through app.py.
+# Streamlit treats a folder named pages/ beside the entry script as a legacy multipage app until
+# some session has run app.py's st.navigation; a bookmarked /review opened first after a restart
+# would then run pages/review.py without app.py. Starting the server with that mode already off
+# makes every URL go through app.py. This is the one place that patch lives.
 SERVE_STREAMLIT = (
     "import sys; from streamlit.runtime.pages_manager import PagesManager; "
     "PagesManager.uses_pages_directory = False; from streamlit.web.cli import main; "
     "sys.argv[0] = 'streamlit'; sys.exit(main())"
 )
+SIZE_OPTIONS = ("rounds", "batch", "seeds", "initial", "pool", "test", "folds", "max_annotations")
 
 
 class StderrProgress:
@@ -48,40 +52,50 @@ class StderrProgress:
         print(f"\r{self.label} [{bar}] {done}/{total} {rate:.1f}/s", end=end, file=sys.stderr, flush=True)
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """DATASET plus column/model options shared by `score` and `export`."""
+def add_request_arguments(parser: argparse.ArgumentParser) -> None:
+    """DATASET plus the column, model and settings options shared by `score` and `export`."""
+    defaults = ScoreSettings()
     parser.add_argument("dataset", nargs="?", default="demo:bbc",
-                        help="demo:bbc (default), a CSV/TSV/Parquet/JSONL file, a save_to_disk folder, or hf:NAME[:CONFIG]")
+                        help="demo:bbc (default), a CSV/TSV/Parquet/JSONL file, a save_to_disk folder, "
+                             "or hf:NAME[:CONFIG]")
+    parser.add_argument("--split", default="train", help="split of an hf: dataset or save_to_disk folder")
+    parser.add_argument("--name", default=None,
+                        help="the dataset's name, which groups its review decisions (default: the file's "
+                             "name, the demo's, or the Hub name + split)")
     parser.add_argument("--text-col", default=None, help="text column (default: text)")
     parser.add_argument("--text-col2", default=None, help="second text column joined to the first (e.g. description)")
     parser.add_argument("--label-col", default=None, help="label column (default: label)")
-    parser.add_argument("--id-col", default=None, help="id column (default: row number)")
+    parser.add_argument("--id-col", default=None, help="id column (default: ids derived from the texts)")
     parser.add_argument("--drop-empty", action="store_true", help="drop rows whose text is empty instead of refusing")
-    parser.add_argument("--split", default="train", help="split of an hf: dataset or save_to_disk folder")
     parser.add_argument("--model", default="bundled:minilm", help="bundled:minilm (default), a Hub id or a local folder")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"])
-    parser.add_argument("--batch-size", type=int, default=128, help="most texts per batch")
-    parser.add_argument("--max-tokens", type=int, default=8192,
+    parser.add_argument("--device", default="auto", choices=list(DEVICES))
+    parser.add_argument("--precision", default="auto", choices=list(PRECISIONS))
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="most texts per batch")
+    parser.add_argument("--max-tokens", type=int, default=defaults.max_tokens,
                         help="most padded tokens per batch (long texts get smaller batches)")
-    parser.add_argument("--max-length", type=int, default=256, help="tokens per text; longer texts are truncated")
-    parser.add_argument("--folds", type=int, default=5, help="K for the out-of-sample head of an encoder")
-    parser.add_argument("--quality", default="self_confidence", choices=list(QUALITY_METHODS),
+    parser.add_argument("--max-length", type=int, default=defaults.max_length,
+                        help="tokens per text; longer texts are truncated")
+    parser.add_argument("--folds", type=int, default=defaults.folds, help="K for the out-of-sample head of an encoder")
+    parser.add_argument("--quality", default=defaults.quality_method, choices=list(QUALITY_METHODS),
                         help="cleanlab label-quality method")
+    parser.add_argument("--label-map", default=None, metavar="MODEL=DATASET,...",
+                        help="for a classifier whose labels differ from the dataset's: each model label "
+                             "and the dataset label it means")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="losslens", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    score = commands.add_parser("score", help="score a dataset and write the results table")
-    add_data_arguments(score)
-    score.add_argument("--out", type=Path, help="results table, .parquet or .csv")
+    score_parser = commands.add_parser("score", help="score a dataset and write the results table")
+    add_request_arguments(score_parser)
+    score_parser.add_argument("--out", type=Path, help="results table, .parquet or .csv")
 
     export = commands.add_parser("export", help="write the corrected dataset with reviewer decisions")
-    add_data_arguments(export)
+    add_request_arguments(export)
     export.add_argument("--out", type=Path, required=True, help="corrected file, .csv or .parquet")
-    export.add_argument("--changed-only", action="store_true", help="only rows with a reviewer decision (relabeled, confirmed, ambiguous, removed)")
+    export.add_argument("--changed-only", action="store_true",
+                        help="only rows with a reviewer decision (relabeled, confirmed, ambiguous, removed)")
     export.add_argument("--drop-removed", action="store_true", help="leave out rows marked Remove")
     export.add_argument("--labels", choices=["names", "ints"], default="names")
 
@@ -95,43 +109,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    commands = {"score": score_command, "export": export_command, "simulate": simulate_command,
+                "app": app_command}
     try:
-        if args.command == "score":
-            return score_command(args)
-        if args.command == "export":
-            return export_command(args)
-        if args.command == "simulate":
-            return simulate_command(args)
-        return app_command(args)
-    except USER_ERRORS as error:
-        print(f"losslens: error: {error}", file=sys.stderr)
-        return 2
+        return commands[args.command](args)
+    except LossLensError as error:
+        return _fail(str(error))
+    except OSError as error:  # a file the user named cannot be read or written
+        where = f" ({error.filename})" if error.filename else ""
+        return _fail(f"{error.strerror or error}{where}")
 
 
-def score_from_args(args: argparse.Namespace) -> tuple[LabeledTexts, ScoredResults]:
-    """Load the dataset named by `args` and score it (cache hit when nothing changed)."""
-    defaults = ColumnMapping()
-    columns = ColumnMapping(
-        text=args.text_col or defaults.text,
-        label=args.label_col or defaults.label,
-        id=args.id_col,
-        text2=args.text_col2,
-    )
+def _fail(message: str) -> int:
+    print(f"losslens: error: {one_line(message)}", file=sys.stderr)
+    return 2
+
+
+def request_from_args(args: argparse.Namespace) -> ScoreRequest:
+    """The ScoreRequest that `score` and `export` run (validated before anything is loaded)."""
     explicit = any([args.text_col, args.label_col, args.id_col, args.text_col2])
-    data = load_dataset_source(args.dataset, columns=columns if explicit else None, split=args.split,
-                               drop_empty=args.drop_empty)
-    spec = ModelSpec(name=args.model, device=args.device, precision=args.precision)
-    settings = ScoreSettings(
-        batch_size=args.batch_size, max_tokens=args.max_tokens, max_length=args.max_length, folds=args.folds,
-        quality_method=args.quality,
-    )
-    return data, score_dataset(data, spec, settings, progress=StderrProgress())
+    defaults = ColumnMapping()
+    columns = ColumnMapping(text=args.text_col or defaults.text, label=args.label_col or defaults.label,
+                            id=args.id_col, text2=args.text_col2) if explicit else None
+    settings = ScoreSettings(batch_size=args.batch_size, max_tokens=args.max_tokens, max_length=args.max_length,
+                             folds=args.folds, quality_method=args.quality)
+    settings.check()
+    return ScoreRequest(source=DatasetSource.parse(args.dataset, split=args.split), columns=columns,
+                        drop_empty=args.drop_empty, name=args.name,
+                        model=ModelSpec(name=args.model, device=args.device, precision=args.precision),
+                        settings=settings, label_map=parse_label_map(args.label_map))
+
+
+def parse_label_map(text: str | None) -> tuple[tuple[str, str], ...]:
+    """"neg=negative,pos=positive" -> (("neg", "negative"), ("pos", "positive"))."""
+    if not text:
+        return ()
+    pairs = []
+    for item in text.split(","):
+        model_label, sep, dataset_label = item.partition("=")
+        if not sep or not model_label.strip() or not dataset_label.strip():
+            raise ScoringError(f"--label-map takes MODEL=DATASET pairs separated by commas, not {item[:40]!r}")
+        pairs.append((model_label.strip(), dataset_label.strip()))
+    return tuple(pairs)
 
 
 def score_command(args: argparse.Namespace) -> int:
     if args.out:
         check_export_path(args.out)
-    _, results = score_from_args(args)
+    _, results = score(request_from_args(args), StderrProgress())
     if args.out:
         write_export(results.table, args.out)
     print(
@@ -148,18 +173,13 @@ def export_command(args: argparse.Namespace) -> int:
     from losslens.store import DecisionStore
 
     check_export_path(args.out)
-    data, results = score_from_args(args)
-    decisions = DecisionStore().current(data.source_key)
-    frame = build_corrected_frame(
-        data.frame, data.ids, data.labels, data.label_names, results.table, decisions,
-        labels_as=args.labels, changed_only=args.changed_only, drop_removed=args.drop_removed,
-    )
+    data, results = score(request_from_args(args), StderrProgress())
+    bound = bind_decisions(data, DecisionStore().current(data.name))
+    frame = corrected_frame(data, results.table, bound, labels_as=args.labels,
+                            changed_only=args.changed_only, drop_removed=args.drop_removed)
     write_export(frame, args.out)
-    print(f"rows={len(frame)} decisions={len(decisions)} out={args.out}")
+    print(f"rows={len(frame)} decisions={len(bound.applied)} stale={len(bound.stale)} out={args.out}")
     return 0
-
-
-SIZE_OPTIONS = ("rounds", "batch", "seeds", "initial", "pool", "test", "folds", "max_annotations")
 
 
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -184,26 +204,20 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def simulate_command(args: argparse.Namespace) -> int:
-    """Run the simulation described by `args`; print the table; 0 on success, 2 on bad input."""
-    try:
-        if args.annotations is not None:
-            data = load_annotations(args.annotations, args.format)
-        else:
-            data = simulated_crowd(load_dataset_source(args.dataset))
-            print("annotators are SIMULATED (20 annotators, error rates 5%..40%) on "
-                  f"{args.dataset}", file=sys.stderr)
-        overrides = {n: getattr(args, n) for n in SIZE_OPTIONS if getattr(args, n) is not None}
-        settings = fitted_settings(data, **overrides)
-        settings.check()
-        result = simulate(data, settings, model=args.model, classifier=_classifier(args, data),
-                          progress=StderrProgress("embedding + simulating"),
-                          use_cache=not args.no_cache, simulated_annotators=args.annotations is None)
-        if args.out is not None:
-            args.out.write_text(json.dumps(result.to_json(), indent=1))
-    except (AnnotationError, SimulationError, DataError, ModelError, OSError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"losslens simulate: error: {message}", file=sys.stderr)
-        return 2
+    """Run the simulation described by `args` and print the per-round table."""
+    if args.annotations is not None:
+        data = load_annotations(args.annotations, args.format)
+    else:
+        data = simulated_crowd(load_dataset(DatasetSource.parse(args.dataset)))
+        print(f"annotators are SIMULATED (20 annotators, error rates 5%..40%) on {args.dataset}", file=sys.stderr)
+    overrides = {n: getattr(args, n) for n in SIZE_OPTIONS if getattr(args, n) is not None}
+    settings = fitted_settings(data, **overrides)
+    settings.check()
+    result = simulate(data, settings, model=args.model, classifier=_classifier(args, data),
+                      progress=StderrProgress("embedding + simulating"),
+                      use_cache=not args.no_cache, simulated_annotators=args.annotations is None)
+    if args.out is not None:
+        args.out.write_text(json.dumps(result.to_json(), indent=1))
     print(f"{len(data)} examples, {data.n_annotations} annotations, {len(data.annotators)} annotators; "
           f"{settings.seeds} seeds x {settings.rounds} rounds x {settings.batch} annotations"
           f"{' (cached)' if result.from_cache else ''}")
@@ -222,13 +236,38 @@ def _classifier(args: argparse.Namespace, data):
     return FineTunedTransformer(tuple(str(t) for t in data.texts), model=args.model, epochs=args.finetune_epochs)
 
 
+def app_script() -> Path:
+    """app.py of the web app: losslens/webapp/app.py in an installed wheel, the checkout's app.py
+    (beside core/) in an editable install. pages/ sits beside it either way."""
+    package = Path(__file__).resolve().parent
+    for app in (package / "webapp" / "app.py", package.parent / "app.py"):
+        if app.is_file() and (app.parent / "pages" / "session.py").is_file():
+            return app
+    raise LossLensError("the web app (app.py + pages/) is not installed with this losslens; reinstall it")
+
+
+def server_flags(app: Path) -> list[str]:
+    """The app's .streamlit/config.toml as command-line flags: Streamlit reads that file from the
+    current folder only, and `losslens app` may be started anywhere."""
+    settings = tomllib.loads((app.parent / ".streamlit" / "config.toml").read_text())
+    return [f"--{section}.{key}={str(value).lower() if isinstance(value, bool) else value}"
+            for section, values in settings.items() for key, value in values.items()]
+
+
 def app_command(args: argparse.Namespace) -> int:
-    command = [
-        sys.executable, "-c", SERVE_STREAMLIT, "run", str(APP_PATH),
-        f"--server.port={args.port}", f"--server.address={args.address}",
-        "--browser.gatherUsageStats=false",
-    ]
-    return subprocess.call(command)
+    """Serve the app until it exits; SIGTERM / SIGINT are passed on to the server."""
+    config.home()  # a bad LOSSLENS_HOME is reported here, not in the browser
+    app = app_script()
+    command = [sys.executable, "-c", SERVE_STREAMLIT, "run", str(app), *server_flags(app),
+               f"--server.port={args.port}", f"--server.address={args.address}"]
+    server = subprocess.Popen(command)
+    forward = lambda signum, _frame: server.send_signal(signum)  # noqa: E731
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return server.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

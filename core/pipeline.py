@@ -1,6 +1,7 @@
-"""Dataset + model → cached results table. The one entry point the app and the CLI share.
+"""The scoring use case: `score(request, progress)` loads a dataset and scores it with a model,
+from cache when it can. The app's background job and `losslens score` / `export` call exactly it.
 
-Cache layout under `losslens_home()`:
+Cache layout under LOSSLENS_HOME (`config.home()`):
   outputs/<key>.npy   raw model outputs (N, K) logits or (N, D) embeddings
   chunks/<key>/       finished inference chunks of a run in progress (resume after a kill)
   probs/<key>.npy     final (N, K) class probabilities, columns in dataset label order
@@ -14,20 +15,23 @@ cache a laptop reads. A cache hit loads neither torch nor cleanlab.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from losslens.cache import ChunkStore, cache_key, load_array, losslens_home, save_array
-from losslens.data import LabeledTexts
-from losslens.models import LoadedModel, ModelSpec, align_classifier_labels, load_model, model_identity
-from losslens.scoring import ExampleScores, out_of_sample_probs, score_examples, softmax
-
-Progress = Callable[[int, int], None]
+from losslens import config
+from losslens.cache import ChunkStore, cache_dir, cache_key, load_array, save_array
+from losslens.data import ColumnMapping, DatasetSource, LabeledTexts, load_dataset
+from losslens.errors import ScoringError
+from losslens.jobs import Progress
+from losslens.models import (LoadedModel, ModelSpec, align_classifier_labels, load_model, model_identity,
+                             model_kind_of)
+from losslens.scoring import QUALITY_METHODS, ExampleScores, kfold_splits, out_of_sample_probs, score_examples, softmax
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,64 @@ class ScoreSettings:
     quality_method: str = "self_confidence"
     seed: int = 0
 
+    def check(self) -> None:
+        """ScoringError for a value no run can use (checked before anything is loaded)."""
+        for name in ("batch_size", "max_tokens", "max_length"):
+            if int(getattr(self, name)) < 1:
+                raise ScoringError(f"{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        if self.folds < 2:
+            raise ScoringError(f"folds must be at least 2 (got {self.folds})")
+        if self.quality_method not in QUALITY_METHODS:
+            raise ScoringError(f"unknown quality method {self.quality_method[:40]!r}; "
+                               f"choose one of {', '.join(QUALITY_METHODS)}")
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Everything that decides a results table: the dataset (source, columns, drop_empty and the
+    name its decisions are grouped under; None = the source's default), the model, the settings,
+    and for a classifier whose labels differ from the dataset's, label_map: (model label,
+    dataset label) pairs."""
+
+    source: DatasetSource
+    columns: ColumnMapping | None = None
+    drop_empty: bool = False
+    name: str | None = None
+    model: ModelSpec = ModelSpec()
+    settings: ScoreSettings = ScoreSettings()
+    label_map: tuple[tuple[str, str], ...] = ()
+
+    def job_key(self) -> str:
+        """sha256 hex naming this request's background job: it changes with anything that changes
+        the outcome, an edited local file (mtime, size) and LOSSLENS_HOME included."""
+        parts = asdict(self)
+        parts["source"] = {**parts["source"], "upload": None}
+        upload = self.source.upload
+        parts["upload_sha"] = hashlib.sha256(upload).hexdigest() if upload is not None else None
+        parts["home"] = str(config.home())
+        location = Path(self.source.location).expanduser()
+        if self.source.kind in ("file", "disk") and location.exists():
+            stat = location.stat()
+            parts["file"] = (stat.st_mtime_ns, stat.st_size)
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def default_request() -> ScoreRequest:
+    """What the app scores on first load: $LOSSLENS_DEMO_SOURCE with $LOSSLENS_DEFAULT_MODEL."""
+    return ScoreRequest(source=DatasetSource.parse(config.demo_source()), model=ModelSpec(config.default_model()))
+
+
+def score(request: ScoreRequest, progress: Progress | None = None) -> tuple[LabeledTexts, ScoredResults]:
+    """Load the requested dataset and score it (cache hit when nothing changed).
+
+    Raises a LossLensError for anything the user can fix; a classifier whose labels differ
+    from the dataset's raises LabelMismatchError carrying both label lists.
+    """
+    request.settings.check()
+    data = load_dataset(request.source, request.columns, drop_empty=request.drop_empty, name=request.name)
+    results = score_dataset(data, request.model, request.settings, progress=progress,
+                            label_map=dict(request.label_map) or None)
+    return data, results
 
 @dataclass
 class ScoredResults:
@@ -75,6 +137,15 @@ class ScoredResults:
         """Texts longer than max_length tokens: scored on their beginning only."""
         return int(self.table["truncated"].sum())
 
+    def probs(self) -> np.ndarray:
+        """(N, K) float64 class probabilities, columns in label_names order."""
+        return self.table[probability_columns(self.label_names)].to_numpy(dtype=np.float64)
+
+
+def probability_columns(label_names: Sequence[str]) -> list[str]:
+    """The results table's probability columns, one per class: prob_<name>."""
+    return [f"prob_{name}" for name in label_names]
+
 
 def score_dataset(
     data: LabeledTexts,
@@ -85,22 +156,25 @@ def score_dataset(
 ) -> ScoredResults:
     """Score every example of `data` with the model of `spec`; loads from cache when it can."""
     started = time.perf_counter()
+    settings.check()
     identity = model_identity(spec.name)
     probs_key = cache_key(
         kind="probs", data=data.fingerprint, model=identity, precision=spec.precision,
         max_length=settings.max_length, folds=settings.folds,
         seed=settings.seed, label_map=sorted((label_map or {}).items()),
     )
-    probs_path = _cache_dir("probs") / f"{probs_key}.npy"
+    probs_path = cache_dir("probs") / f"{probs_key}.npy"
     kind_path = probs_path.with_suffix(".kind")
     truncated_path = probs_path.with_suffix(".truncated.npy")
-    scores_path = _cache_dir("scores") / f"{cache_key(probs=probs_key, method=settings.quality_method)}.npy"
+    scores_path = cache_dir("scores") / f"{cache_key(probs=probs_key, method=settings.quality_method)}.npy"
     probs, scores_array = load_array(probs_path), load_array(scores_path)
     truncated = load_array(truncated_path)
     from_cache = probs is not None and truncated is not None and kind_path.exists()
     if from_cache:
         model_kind = kind_path.read_text().strip()
     else:
+        if model_kind_of(spec.name) == "encoder":  # knowable from the labels: check before inference
+            kfold_splits(data.labels, data.label_names, settings.folds)
         model = load_model(spec)
         model_kind = model.kind
         truncated = truncated_mask(model.tokenizer, data.texts, settings.max_length)
@@ -136,7 +210,7 @@ def embed_texts(
     """(N, D) float32 L2-normalised encoder embeddings of `texts`, cached on disk."""
     identity = model_identity(spec.name)
     key = _outputs_key(identity, spec, _texts_digest(texts), max_length)
-    path = _cache_dir("outputs") / f"{key}.npy"
+    path = cache_dir("outputs") / f"{key}.npy"
     cached = load_array(path)
     if cached is not None:
         return cached
@@ -153,8 +227,8 @@ def build_results_table(
     columns.update(asdict(scores))
     columns["truncated"] = truncated.astype(bool)
     table = pd.DataFrame(columns)
-    for k, name in enumerate(data.label_names):
-        table[f"prob_{name}"] = probs[:, k].astype(np.float32)
+    for k, column in enumerate(probability_columns(data.label_names)):
+        table[column] = probs[:, k].astype(np.float32)
     return table
 
 
@@ -180,7 +254,7 @@ def _compute_probs(
     if model.kind == "classifier":
         columns = align_classifier_labels(model.model_labels, data.label_names, label_map)
     key = _outputs_key(identity, spec, _texts_digest(data.texts), settings.max_length)
-    outputs = load_array(_cache_dir("outputs") / f"{key}.npy")
+    outputs = load_array(cache_dir("outputs") / f"{key}.npy")
     if outputs is None:
         outputs = _run_cached_inference(
             model, key, data.texts, settings.batch_size, settings.max_length, progress,
@@ -206,12 +280,12 @@ def _run_cached_inference(
     """Inference with resumable chunks; the finished array is saved and the chunks dropped."""
     from losslens.inference import run_inference  # torch: only when the model runs
 
-    chunks = ChunkStore(_cache_dir("chunks") / key)
+    chunks = ChunkStore(cache_dir("chunks") / key)
     outputs = run_inference(
         model, list(texts), batch_size=batch_size, max_length=max_length,
         progress=progress, chunks=chunks, max_tokens=max_tokens,
     )
-    save_array(_cache_dir("outputs") / f"{key}.npy", outputs)
+    save_array(cache_dir("outputs") / f"{key}.npy", outputs)
     chunks.clear()
     return outputs
 
@@ -229,9 +303,3 @@ def _texts_digest(texts: Sequence[str]) -> str:
         digest.update(text.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
     return digest.hexdigest()
-
-
-def _cache_dir(name: str) -> Path:
-    path = losslens_home() / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -1,4 +1,5 @@
-"""Server-side sort / filter / page over a results table, fast at 1M rows (numpy + pyarrow).
+"""The review queue: server-side sort / filter / page over a results table, fast at 1M rows
+(numpy + pyarrow), plus the counts the pages show (confusion matrix, review progress).
 
 Build a `ReviewIndex` once per results table (the Review page keeps one per results key) and
 call `query_results` for every rerun; only the requested page of rows leaves this module.
@@ -23,7 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from losslens.store import STATUSES
+from losslens.decisions import BoundDecisions
+from losslens.store import DECIDED_STATUSES, STATUSES
 
 # sort key -> True when a HIGHER value is more suspicious
 SORT_KEYS: dict[str, bool] = {
@@ -298,3 +300,49 @@ def _filter_mask(index: ReviewIndex, query: ReviewQuery, statuses: pd.Series) ->
     if query.search:  # last: the other filters narrow the rows it has to scan
         keep(index.text_contains(query.search, within=mask))
     return mask
+
+
+def confusion_counts(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """(K, K) int64 example counts, row = given label, column = predicted label."""
+    k = n_classes
+    cells = np.asarray(labels, dtype=np.int64) * k + np.asarray(predicted, dtype=np.int64)
+    return np.bincount(cells, minlength=k * k).reshape(k, k)
+
+
+def most_confused_cell(counts: np.ndarray) -> tuple[int, int]:
+    """(given, predicted) of the largest off-diagonal count of a (K, K) confusion matrix."""
+    off = counts - np.diag(np.diag(counts))
+    given, predicted = np.unravel_index(int(off.argmax()), off.shape)
+    return int(given), int(predicted)
+
+
+@dataclass(frozen=True)
+class ReviewProgress:
+    """Counts for the progress line: flagged examples and how many of them have a decision,
+    decisions in force per status, and stale decisions (kept, not applied)."""
+
+    n_flagged: int
+    flagged_reviewed: int
+    by_status: dict[str, int]
+    n_stale: int
+
+    @property
+    def n_decisions(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def fraction(self) -> float:
+        """Share of flagged examples reviewed, 0..1 (0 when none is flagged)."""
+        return self.flagged_reviewed / self.n_flagged if self.n_flagged else 0.0
+
+
+def review_progress(index: ReviewIndex, bound: BoundDecisions) -> ReviewProgress:
+    """Progress of the review of `index`'s table under the decisions `bound` to its dataset."""
+    positions = bound.applied["position"].to_numpy(dtype=np.int64)
+    counts = bound.applied["status"].value_counts()
+    return ReviewProgress(
+        n_flagged=int(index.is_issue.sum()),
+        flagged_reviewed=int(index.is_issue[positions].sum()),
+        by_status={status: int(counts.get(status, 0)) for status in DECIDED_STATUSES},
+        n_stale=len(bound.stale),
+    )

@@ -13,11 +13,9 @@ from typing import Sequence
 
 import numpy as np
 
+from losslens.errors import ScoringError
+
 QUALITY_METHODS = ("self_confidence", "normalized_margin")
-
-
-class ScoringError(ValueError):
-    """A dataset that cannot be scored (e.g. a class too small for K-fold)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,21 @@ def per_example_loss(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return -np.log(np.clip(p_given, 1e-12, 1.0))
 
 
+def kfold_splits(labels: np.ndarray, label_names: Sequence[str], folds: int) -> int:
+    """How many folds K-fold scoring uses: min(folds, smallest class). Knowable from the labels
+    alone, so it is checked before any inference; ScoringError when it cannot work."""
+    if folds < 2:
+        raise ScoringError(f"folds must be at least 2 (got {folds}): each example's probability comes "
+                           "from a head fitted on the other folds")
+    counts = np.bincount(labels, minlength=len(label_names))
+    singles = [str(label_names[k]) for k in np.flatnonzero(counts == 1)]
+    if singles:
+        shown = ", ".join(repr(s[:40]) for s in singles[:5]) + (f" and {len(singles) - 5} more" if len(singles) > 5 else "")
+        raise ScoringError(f"{len(singles)} label(s) have a single example ({shown}); K-fold scoring needs at "
+                           "least 2 per label (fix, merge or remove those rows)")
+    return int(min(folds, counts[counts > 0].min()))
+
+
 def out_of_sample_probs(
     features: np.ndarray, labels: np.ndarray, label_names: Sequence[str], folds: int = 5, seed: int = 0
 ) -> np.ndarray:
@@ -79,17 +92,8 @@ def out_of_sample_probs(
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    n_classes = len(label_names)
-    counts = np.bincount(labels, minlength=n_classes)
-    smallest = counts[counts > 0].min()
-    if smallest < 2:
-        singles = [label_names[k] for k in np.flatnonzero(counts == 1)]
-        raise ScoringError(
-            f"label(s) {singles} have a single example; K-fold scoring needs at least 2 per label "
-            "(fix, merge or remove those rows)"
-        )
-    n_splits = int(min(folds, smallest))
-    probs = np.zeros((len(labels), n_classes), dtype=np.float64)
+    n_splits = kfold_splits(labels, label_names, folds)
+    probs = np.zeros((len(labels), len(label_names)), dtype=np.float64)
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for train_idx, test_idx in splitter.split(features, labels):
         head = LogisticRegression(C=10.0, max_iter=2000)

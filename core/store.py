@@ -1,8 +1,9 @@
 """Reviewer decisions in SQLite: every change is a row, the current state is the latest row.
 
-One table, `decisions`, keyed by the dataset's identity (`LabeledTexts.source_key`, not its
-content hash) and the example id, so a decision follows its example across re-scoring with
-another model and reloads of an edited file. Labels are stored as NAMES, so decisions survive a
+One table, `decisions`, keyed by the dataset's name (`LabeledTexts.name`, not its content hash)
+and the example id, with the example's text hash and given label, so a decision follows its
+example across re-scoring with another model and reloads of an edited file, and never lands on
+another example (see losslens.decisions). Labels are stored as NAMES, so decisions survive a
 re-encoding of the label column.
 
 Current state of an example = its latest row that has not been undone. A row with status
@@ -15,25 +16,24 @@ browser tabs, two servers) writing at once lose nothing (busy_timeout waits for 
 """
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
+from losslens import config
+from losslens.errors import StoreError
+
 STATUSES: tuple[str, ...] = ("unreviewed", "relabeled", "confirmed", "ambiguous", "removed")
 DECIDED_STATUSES: tuple[str, ...] = STATUSES[1:]
-CURRENT_COLUMNS = ["example_id", "original_label", "new_label", "status", "reviewer", "decided_at"]
+CURRENT_COLUMNS = ["decision_id", "example_id", "text_hash", "original_label", "new_label", "status", "reviewer",
+                   "decided_at"]
 BUSY_TIMEOUT_MS = 30_000
-
-
-class StoreError(RuntimeError):
-    """A decision store problem a user can act on (bad status, newer schema, ...)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class LabelDecision:
     decided_at: str
     undone_at: str | None = None
     undone_by: str | None = None
+    text_hash: str | None = None
 
 
 # --- schema migrations: MIGRATIONS[v] takes a file at user_version v to v + 1 -------------------
@@ -77,19 +78,32 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS decisions_by_example ON decisions (dataset_key, example_id, id)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2]
+def _migrate_2_to_3(db: sqlite3.Connection) -> None:
+    """v3: the example's text hash, and datasets named as the app shows them ("reviews.csv"
+    for what was "file:reviews.csv", "ag_news/train" for "hf:ag_news:default:train")."""
+    db.execute("ALTER TABLE decisions ADD COLUMN text_hash TEXT")
+    for (old,) in db.execute("SELECT DISTINCT dataset_key FROM decisions").fetchall():
+        new = legacy_dataset_name(old)
+        if new != old:
+            db.execute("UPDATE decisions SET dataset_key = ? WHERE dataset_key = ?", (new, old))
+
+
+def legacy_dataset_name(key: str) -> str:
+    """The v3 name of a dataset key written by v1/v2 (file:NAME, disk:NAME:SPLIT, hf:NAME:CONFIG:SPLIT)."""
+    kind, _, rest = key.partition(":")
+    if kind == "file" and rest:
+        return rest
+    if kind == "disk" and ":" in rest:
+        name, _, split = rest.rpartition(":")
+        return name if split == "all" else f"{name}/{split}"
+    if kind == "hf" and rest.count(":") >= 2:
+        name, config, split = rest.rsplit(":", 2)
+        return f"{name}/{split}" if config == "default" else f"{name}:{config}/{split}"
+    return key
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def default_store_path() -> Path:
-    """losslens_home()/decisions.sqlite."""
-    try:
-        from losslens.cache import losslens_home
-    except ImportError:  # pragma: no cover - losslens.cache is part of the package
-        home = Path(os.environ.get("LOSSLENS_HOME") or Path.home() / ".cache" / "losslens")
-        home.mkdir(parents=True, exist_ok=True)
-        return home / "decisions.sqlite"
-    return losslens_home() / "decisions.sqlite"
 
 
 def migrate(db: sqlite3.Connection) -> int:
@@ -136,13 +150,13 @@ def _enable_wal(db: sqlite3.Connection, attempts: int = 300) -> None:
 
 
 class DecisionStore:
-    """Label decisions of reviewers, in one SQLite file (default losslens_home()/decisions.sqlite).
+    """Label decisions of reviewers, in one SQLite file (default config.decision_store_path()).
 
     Safe to share between threads and processes: every call opens its own connection.
     """
 
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else default_store_path()
+        self.path = Path(path) if path is not None else config.decision_store_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             _enable_wal(db)
@@ -182,8 +196,10 @@ class DecisionStore:
         new_label: str | None,
         status: str,
         reviewer: str = "",
+        text_hash: str | None = None,
     ) -> LabelDecision:
-        """Append one decision; it becomes the example's current state. Labels are names.
+        """Append one decision; it becomes the example's current state. Labels are names;
+        text_hash is `losslens.data.text_hash` of the example's text (None: no text check).
 
         status "relabeled" needs a new_label; for other statuses new_label may be None.
         """
@@ -195,7 +211,7 @@ class DecisionStore:
             raise StoreError(f"example {example_id!r}: status 'relabeled' needs a new_label")
         with self._write() as db:
             return self._insert(
-                db, str(dataset_key), str(example_id), original_label, new_label, status, reviewer
+                db, str(dataset_key), str(example_id), original_label, new_label, status, reviewer, text_hash
             )
 
     def reset(self, dataset_key: str, example_id: str, reviewer: str = "") -> LabelDecision | None:
@@ -205,7 +221,8 @@ class DecisionStore:
             if latest is None or latest.status == "unreviewed":
                 return None
             return self._insert(
-                db, dataset_key, str(example_id), latest.original_label, None, "unreviewed", reviewer
+                db, dataset_key, str(example_id), latest.original_label, None, "unreviewed", reviewer,
+                latest.text_hash,
             )
 
     def undo_last(self, dataset_key: str, reviewer: str | None = None) -> LabelDecision | None:
@@ -229,20 +246,21 @@ class DecisionStore:
                 "UPDATE decisions SET undone_at = ?, undone_by = ? WHERE id = ?",
                 (undone_at, undone_by, row[0]),
             )
-        return LabelDecision(*row[:8], undone_at=undone_at, undone_by=undone_by)
+        return replace(_decision(row), undone_at=undone_at, undone_by=undone_by)
 
     # --- reads ---------------------------------------------------------------------------------
 
     def current(self, dataset_key: str) -> pd.DataFrame:
-        """Current decision per example (latest row not undone), status != unreviewed.
+        """Current decision per example id (latest row not undone), status != unreviewed.
 
-        Columns: example_id, original_label, new_label, status, reviewer, decided_at; one row per
-        example, in the order the decisions were made.
+        Columns: CURRENT_COLUMNS (decision_id is the row's id in the history); one row per
+        example id, in the order the decisions were made. Which of them apply to a loaded
+        dataset is losslens.decisions.bind_decisions's job.
         """
         with self._connect() as db:
             rows = db.execute(
-                """SELECT d.example_id, d.original_label, d.new_label, d.status, d.reviewer,
-                          d.decided_at
+                """SELECT d.id, d.example_id, d.text_hash, d.original_label, d.new_label, d.status,
+                          d.reviewer, d.decided_at
                    FROM decisions d
                    JOIN (SELECT MAX(id) AS id FROM decisions
                          WHERE dataset_key = ? AND undone_at IS NULL GROUP BY example_id) m
@@ -260,18 +278,12 @@ class DecisionStore:
                 "SELECT * FROM decisions WHERE dataset_key = ? AND example_id = ? ORDER BY id",
                 (dataset_key, str(example_id)),
             ).fetchall()
-        return [LabelDecision(*row) for row in rows]
+        return [_decision(row) for row in rows]
 
     def counts(self, dataset_key: str) -> dict[str, int]:
         """Number of examples per current status (relabeled, confirmed, ambiguous, removed)."""
         found = self.current(dataset_key)["status"].value_counts()
         return {status: int(found.get(status, 0)) for status in DECIDED_STATUSES}
-
-    def orphans(self, dataset_key: str, ids_present: Iterable[str]) -> pd.DataFrame:
-        """Current decisions whose example id is not in the dataset any more (kept, reported)."""
-        decisions = self.current(dataset_key)
-        present = pd.Index([str(i) for i in ids_present])
-        return decisions[~decisions["example_id"].isin(present)].reset_index(drop=True)
 
     def dataset_keys(self) -> list[str]:
         """Every dataset key with at least one row, sorted."""
@@ -288,7 +300,7 @@ class DecisionStore:
                ORDER BY id DESC LIMIT 1""",
             (dataset_key, example_id),
         ).fetchone()
-        return None if row is None else LabelDecision(*row)
+        return None if row is None else _decision(row)
 
     @staticmethod
     def _insert(
@@ -299,15 +311,21 @@ class DecisionStore:
         new_label: str | None,
         status: str,
         reviewer: str,
+        text_hash: str | None,
     ) -> LabelDecision:
         decided_at = _now()
         cursor = db.execute(
             """INSERT INTO decisions
-               (dataset_key, example_id, original_label, new_label, status, reviewer, decided_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            (dataset_key, example_id, original_label, new_label, status, reviewer or "", decided_at),
+               (dataset_key, example_id, original_label, new_label, status, reviewer, decided_at, text_hash)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (dataset_key, example_id, original_label, new_label, status, reviewer or "", decided_at, text_hash),
         )
         return LabelDecision(
             int(cursor.lastrowid), dataset_key, example_id, original_label, new_label, status,
-            reviewer or "", decided_at,
+            reviewer or "", decided_at, text_hash=text_hash,
         )
+
+
+def _decision(row: tuple) -> LabelDecision:
+    """A `SELECT *` row of the decisions table (columns in schema order) as a LabelDecision."""
+    return LabelDecision(*row[:8], undone_at=row[8], undone_by=row[9], text_hash=row[10])

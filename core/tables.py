@@ -1,102 +1,109 @@
-"""Read one table file (CSV / TSV / Parquet / JSON Lines) into a DataFrame.
+"""The one reader of user files (datasets, uploads, annotation files) and the rules for every path
+or name a user gives.
 
-Also holds the two safety rules for user-supplied inputs: local paths are confined to
-``$LOSSLENS_DATA_DIR`` when it is set, and uploads have a size limit. ``losslens.data``
-re-exports everything public here; import from ``losslens.data``.
+- Formats: CSV / TSV (every cell an exact string), JSON Lines (or a JSON array of objects) and
+  Parquet, chosen by the file extension.
+- Encodings: UTF-8 (BOM stripped), UTF-16 with a BOM, else cp1252, else Latin-1; binary refused.
+- Size cap: config.max_upload_bytes() for uploads and files alike (checked before reading).
+- Confinement: with LOSSLENS_DATA_DIR set, a local path (relative paths are taken relative to
+  it) must resolve, symlinks and `..` included, inside it.
+- Hub names: a name is looked up on the Hugging Face Hub only when it has Hub syntax
+  (NAME or ORG/NAME) and names no local path; anything else is a local path and confined.
 """
 from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
+
+from losslens import config
+from losslens.errors import DataError, excerpt, first_line, one_line
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 SUPPORTED = ".csv, .tsv, .parquet, .jsonl"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # control chars but tab/LF/CR
-MAX_UPLOAD_BYTES = int(float(os.environ.get("LOSSLENS_MAX_UPLOAD_MB", "200")) * 1024 * 1024)
+_HUB_PART = r"[A-Za-z0-9](?:[\w.-]*[\w-])?"
+_HUB_NAME = re.compile(rf"{_HUB_PART}(?:/{_HUB_PART})?")
 
 
-class DataError(ValueError):
-    """A problem with the user's data, as one specific line (row/column names, what to do)."""
+def resolve_user_path(path: str | Path) -> Path:
+    """Absolute path for a local path a user gave; DataError when it cannot be one.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))
-
-
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (for wrapping library errors)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0][:300] if lines else type(exc).__name__
-
-
-def resolve_local_path(path: str | Path) -> Path:
-    """Absolute path for a user-given local path.
-
-    With ``$LOSSLENS_DATA_DIR`` set, relative paths are taken relative to it and the result
-    (after resolving ``..`` and symlinks) must lie inside it, else DataError.
+    With LOSSLENS_DATA_DIR set, relative paths are taken relative to it and the result (after
+    resolving `..` and symlinks) must lie inside it. Existence is the caller's check.
     """
-    data_dir = os.environ.get("LOSSLENS_DATA_DIR", "").strip()
+    root = config.data_dir()
     given = Path(path).expanduser()
-    if not data_dir:
-        return given.resolve()
-    root = Path(data_dir).expanduser().resolve()
-    resolved = (given if given.is_absolute() else root / given).resolve()
-    if not resolved.is_relative_to(root):
-        raise DataError(f"path '{path}' is outside the data directory {root} (LOSSLENS_DATA_DIR); "
+    try:
+        resolved = (given if root is None or given.is_absolute() else root / given).resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        raise DataError(f"path {excerpt(path, 80)} cannot be resolved (a symlink loop?)") from None
+    if root is not None and not resolved.is_relative_to(root):
+        raise DataError(f"path {excerpt(path, 80)} is outside the data directory {root} (LOSSLENS_DATA_DIR); "
                         "put the file inside it or give a path relative to it")
     return resolved
 
 
-def _check_upload_size(upload: bytes, filename: str) -> None:
-    """DataError when an upload exceeds MAX_UPLOAD_BYTES."""
-    if len(upload) > MAX_UPLOAD_BYTES:
-        raise DataError(f"upload '{filename}' is {len(upload) / 2**20:.1f} MB, over the "
-                        f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB limit (LOSSLENS_MAX_UPLOAD_MB); "
-                        "use a local path or a smaller file")
+def hub_name_or_local_path(name: str) -> str | Path:
+    """`name` itself when it is a Hub repo id (NAME or ORG/NAME) naming no local path, else the
+    confined local Path it names (see resolve_user_path). Libraries that take Hub ids also open
+    local folders of the same name, so a name that exists locally is never sent to the Hub."""
+    name = name.strip()
+    local = Path(name).expanduser().exists()
+    root = config.data_dir()
+    if root is not None:
+        try:
+            local = local or (root / name).exists()
+        except OSError:
+            local = True
+    if _HUB_NAME.fullmatch(name) and not local:
+        return name
+    return resolve_user_path(name)
 
 
 def read_table(source: str | Path | bytes, filename: str | None = None) -> pd.DataFrame:
     """Read a CSV/TSV/Parquet/JSONL table chosen by file extension.
 
-    ``source`` is a local path (confined by resolve_local_path) or the raw bytes of an
-    upload (at most MAX_UPLOAD_BYTES), whose ``filename`` gives the extension. CSV/TSV cells
-    are read as exact strings (no NA guessing, so "NA", "001" and "" stay as written); JSON
-    Lines keep their JSON types. Raises DataError for empty, binary, unreadable or header-only files.
+    `source` is a local path (confined by resolve_user_path) or the raw bytes of an upload,
+    whose `filename` gives the extension. CSV/TSV cells are read as exact strings (no NA
+    guessing, so "NA", "001" and "" stay as written); JSON Lines keep their JSON types. Raises
+    DataError for a missing, too large, empty, binary, unreadable or header-only file.
     """
+    limit = config.max_upload_bytes()
     if isinstance(source, bytes):
         if not filename:
             raise DataError(f"an upload needs a filename with an extension ({SUPPORTED})")
         name, data = Path(filename).name, source
-        _check_upload_size(data, name)
+        _check_size(len(data), limit, f"upload {excerpt(name, 80)}")
     else:
-        path = resolve_local_path(source)
+        path = resolve_user_path(source)
         name = path.name
         if not path.is_file():
-            raise DataError(f"no such file: '{source}'")
+            raise DataError(f"no such file: {excerpt(source, 120)}")
+        _check_size(path.stat().st_size, limit, f"file {excerpt(name, 80)}")
         data = path.read_bytes()
     suffix = Path(name).suffix.lower()
     if suffix not in CSV_SUFFIXES and suffix not in JSONL_SUFFIXES and suffix not in PARQUET_SUFFIXES:
-        raise DataError(f"file '{name}' has an unsupported type '{suffix or '(none)'}'; use {SUPPORTED}")
+        raise DataError(f"file {excerpt(name, 80)} has an unsupported type {excerpt(suffix or '(none)', 20)}; "
+                        f"use {SUPPORTED}")
     if not data:
-        raise DataError(f"file '{name}' is empty (0 bytes)")
+        raise DataError(f"file {excerpt(name, 80)} is empty (0 bytes)")
     if suffix in PARQUET_SUFFIXES:
         frame = _read_parquet(data, name)
     else:
         text = _decode_text(data, name)
-        if suffix in JSONL_SUFFIXES:
-            frame = _read_jsonl(text, name)
-        else:
-            frame = _read_csv(text, name, CSV_SUFFIXES[suffix])
+        frame = _read_jsonl(text, name) if suffix in JSONL_SUFFIXES else _read_csv(text, name, CSV_SUFFIXES[suffix])
+    frame.columns = [str(c) for c in frame.columns]
     if len(frame.columns) == 0:
-        raise DataError(f"file '{name}' has no columns")
+        raise DataError(f"file {excerpt(name, 80)} has no columns")
     if len(frame) == 0:
-        raise DataError(f"file '{name}' has a header ({', '.join(map(str, frame.columns))}) but no rows")
+        raise DataError(f"file {excerpt(name, 80)} has a header ({one_line(', '.join(frame.columns), 120)}) "
+                        "but no rows")
     return frame
 
 
@@ -110,9 +117,15 @@ def decode_bytes(data: bytes) -> str:
     return data.decode("latin-1")
 
 
+def _check_size(size: int, limit: int, what: str) -> None:
+    if size > limit:
+        raise DataError(f"{what} is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB limit "
+                        "(LOSSLENS_MAX_UPLOAD_MB); raise the limit, or use a smaller file")
+
+
 def _decode_text(data: bytes, name: str) -> str:
     """Decode a CSV/TSV/JSONL file (UTF-16 with BOM too); DataError when it looks binary."""
-    binary = DataError(f"file '{name}' does not look like text (binary content); expected {SUPPORTED}")
+    binary = DataError(f"file {excerpt(name, 80)} does not look like text (binary content); expected {SUPPORTED}")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a BOM (Excel "Unicode text")
         try:
             return data.decode("utf-16")
@@ -130,12 +143,11 @@ def _decode_text(data: bytes, name: str) -> str:
 def _read_csv(text: str, name: str, sep: str) -> pd.DataFrame:
     """Parse CSV/TSV text with every cell as an exact string (quoted newlines/commas kept)."""
     try:
-        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                           na_filter=False)
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.EmptyDataError:
-        raise DataError(f"file '{name}' has no header row (only blank lines)") from None
+        raise DataError(f"file {excerpt(name, 80)} has no header row (only blank lines)") from None
     except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(f"file '{name}' is not a readable {'TSV' if sep == chr(9) else 'CSV'} "
+        raise DataError(f"file {excerpt(name, 80)} is not a readable {'TSV' if sep == chr(9) else 'CSV'} "
                         f"file: {first_line(exc)}") from None
 
 
@@ -146,7 +158,7 @@ def _read_jsonl(text: str, name: str) -> pd.DataFrame:
         try:
             records = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            raise DataError(f"file '{name}' is not valid JSON: {first_line(exc)}") from None
+            raise DataError(f"file {excerpt(name, 80)} is not valid JSON: {first_line(exc)}") from None
     else:
         records = []
         for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 may sit in a value
@@ -155,9 +167,10 @@ def _read_jsonl(text: str, name: str) -> pd.DataFrame:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise DataError(f"file '{name}' line {number} is not valid JSON: {first_line(exc)}") from None
-    if not all(isinstance(record, dict) for record in records):
-        raise DataError(f"file '{name}' must hold one JSON object per line (column: value)")
+                raise DataError(f"file {excerpt(name, 80)} line {number} is not valid JSON: "
+                                f"{first_line(exc)}") from None
+    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+        raise DataError(f"file {excerpt(name, 80)} must hold one JSON object per line (column: value)")
     return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
@@ -166,4 +179,4 @@ def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
-        raise DataError(f"file '{name}' is not a readable Parquet file: {first_line(exc)}") from None
+        raise DataError(f"file {excerpt(name, 80)} is not a readable Parquet file: {first_line(exc)}") from None

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 import streamlit as st
 
-from losslens.activelab.simulation import cached_simulation, fitted_settings, request_key, simulate
-from losslens.activelab.results import SimulationError, SimulationSettings
+from losslens.activelab.annotations import FORMATS, MultiAnnotatorData, load_annotations, simulated_crowd
 from losslens.activelab.charts import accuracy_figure, ratio_figure
 from losslens.activelab.crowd import next_batch, review_annotations
-from losslens.activelab.annotations import FORMATS, AnnotationError, MultiAnnotatorData, load_annotations, simulated_crowd
+from losslens.activelab.results import SimulationSettings
+from losslens.activelab.simulation import cached_simulation, fitted_settings, request_key, simulate
+from losslens.errors import LossLensError
+from losslens.tables import resolve_user_path
 from pages import session
+from pages.markup import md
 
 SIMULATED, FILE = "Simulated annotators on the current dataset", "A multi-annotator file"
 FIELDS = ("rounds", "batch", "seeds", "initial", "pool", "test")
@@ -50,10 +52,10 @@ def choose_annotations() -> MultiAnnotatorData | None:
         if upload is not None:
             return read_upload(upload.getvalue(), upload.name, fmt)
         if path.strip():
-            p = Path(path.strip()).expanduser()
-            return read_path(str(p), p.stat().st_mtime if p.is_file() else 0.0, fmt)
-    except AnnotationError as exc:
-        st.error(str(exc))
+            resolved = resolve_user_path(path.strip())
+            return read_path(str(resolved), resolved.stat().st_mtime if resolved.is_file() else 0.0, fmt)
+    except LossLensError as exc:
+        st.error(md(exc))
     return None
 
 
@@ -74,12 +76,11 @@ def settings_form(data: MultiAnnotatorData) -> SimulationSettings:
 
 
 def start_job(data: MultiAnnotatorData, settings: SimulationSettings, simulated: bool, key: str):
-    registry = session.job_registry()
-    job = registry.get(key)
-    if job is None or job.status == "failed":
-        job = registry.submit(key, lambda progress: simulate(data, settings, progress=progress,
-                                                             simulated_annotators=simulated))
-    return job
+    """Run the simulation in the background; its result lands in the simulation cache."""
+    st.session_state["al_failure"] = None
+    return session.job_registry().submit(key, lambda progress: simulate(data, settings, progress=progress,
+                                                                        simulated_annotators=simulated),
+                                         watcher=session.session_id())
 
 
 @st.fragment(run_every=1.0)
@@ -115,16 +116,18 @@ def simulation_tab() -> None:
     try:
         result = cached_simulation(data, settings)
         key = "simulate:" + request_key(data, settings)
-    except (SimulationError, AnnotationError) as exc:
-        st.error(str(exc))
+    except LossLensError as exc:
+        st.error(md(exc))
         return
     if st.session_state.pop("al_run", False) and result is None:
         start_job(data, settings, simulated, key)
     job = session.job_registry().get(key)
-    if result is None and job is not None and job.status == "done":
-        result = job.result
-    if job is not None and job.status == "failed" and result is None:
-        st.error(job.error)
+    if job is not None and job.status != "running":   # its result is in the cache, or it failed
+        st.session_state["al_failure"] = job.exception if job.status == "failed" else None
+        session.job_registry().release(key, session.session_id())
+        result = result or (job.result if job.status == "done" else None)
+    if result is None and (failure := st.session_state.get("al_failure")) is not None:
+        st.error(md(failure) if isinstance(failure, LossLensError) else "The simulation failed (see the server log).")
     if result is None and job is not None and job.status == "running":
         watch_job(key)
     if result is None:
@@ -141,9 +144,9 @@ def next_batch_tab() -> None:
     batch = st.number_input("Examples in the batch", 1, 500, 25, key="al_next_b")
     table = results.table
     names = tuple(results.label_names)
-    decisions = session.decision_store().current(data.source_key)
-    annotations = review_annotations(table["id"].astype(str).to_numpy(), table["label"].to_numpy(), decisions, names)
-    probs = table[[f"prob_{n}" for n in names]].to_numpy(dtype=float)
+    applied = session.bound_decisions(data).applied
+    annotations = review_annotations(table["id"].astype(str).to_numpy(), table["label"].to_numpy(), applied, names)
+    probs = results.probs()
     ranked = next_batch(table["id"].astype(str).to_numpy(), annotations, probs, int(batch))
     shown = ranked.merge(table[["id", "text", "label"]].astype({"id": str}), on="id", how="left")
     shown["label"] = [names[int(k)] for k in shown["label"]]

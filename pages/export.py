@@ -5,8 +5,9 @@ import re
 
 import streamlit as st
 
-from losslens.export import ExportError, build_corrected_frame, parquet_bytes, to_csv_bytes
+from losslens.export import corrected_frame, parquet_bytes, to_csv_bytes
 from pages import session
+from pages.markup import md
 
 st.title("Export")
 results, data = session.current_results(), session.current_dataset()
@@ -14,19 +15,14 @@ if results is None or data is None:
     st.info("No results yet. Score a dataset on the **Data & model** page first.")
     st.stop()
 
-decisions = session.decision_store().current(data.source_key)
+bound = session.bound_decisions(data)
 c1, c2, c3 = st.columns(3)
 labels_as = c1.radio("Labels as", ["names", "ints"], horizontal=True,
                      help="ints: the index of the label in the dataset's sorted label list")
 changed_only = c2.checkbox("Changed rows only", help="Only rows with a decision")
 drop_removed = c3.checkbox("Drop rows marked Remove")
-try:
-    frame = build_corrected_frame(data.frame, data.ids, data.labels, data.label_names, results.table,
-                                  decisions, labels_as=labels_as, changed_only=changed_only,
-                                  drop_removed=drop_removed)
-except ExportError as exc:
-    st.error(f"{exc}.")
-    st.stop()
+frame = corrected_frame(data, results.table, bound, labels_as=labels_as, changed_only=changed_only,
+                        drop_removed=drop_removed)
 
 counts = frame["status"].value_counts()
 metrics = st.columns(6)
@@ -34,9 +30,11 @@ metrics[0].metric("Rows exported", f"{len(frame):,}")
 for column, status in zip(metrics[1:], ["relabeled", "confirmed", "ambiguous", "removed", "unreviewed"]):
     column.metric(status.capitalize(), f"{int(counts.get(status, 0)):,}")
 if labels_as == "ints":
-    st.caption("Label indices: " + ", ".join(f"{k} = {name}" for k, name in enumerate(data.label_names)))
+    st.caption("Label indices: " + ", ".join(f"{k} = {md(name)}" for k, name in enumerate(data.label_names)))
+if len(bound.stale):
+    st.caption(f"{len(bound.stale):,} stored decision(s) do not apply to this dataset (see Review) and are not exported.")
 
-stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", data.source_key).strip("_.") or "dataset"
+stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", data.name).strip("_.") or "dataset"
 c1, c2 = st.columns(2)
 # Callables: the file is built when the button is clicked, not on every rerun.
 c1.download_button("Download CSV", lambda: to_csv_bytes(frame), file_name=f"{stem}_corrected.csv",

@@ -5,34 +5,33 @@ escaped markdown; nothing from the dataset ever reaches unsafe_allow_html.
 """
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
-from losslens.review import PAGE_SIZES, SORT_KEYS, ReviewIndex, ReviewQuery, query_results, review_index
+from losslens.data import text_hash
+from losslens.decisions import REASONS, BoundDecisions
+from losslens.review import (PAGE_SIZES, SORT_KEYS, ReviewIndex, ReviewQuery, query_results, review_index,
+                             review_progress)
 from losslens.store import DECIDED_STATUSES, STATUSES
 from pages import session
+from pages.markup import md
 
 SORT_NAMES = {"loss": "Loss", "rank": "cleanlab rank", "quality": "Label quality", "margin": "Margin",
               "p_given": "p(given label)"}
 PREVIEW_CHARS = 400
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
 
 
-def md(value: object) -> str:
-    """Markdown-escaped text: shown literally (no HTML, links, emphasis or LaTeX)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(value)).replace("\n", " ")
+def decide(example: tuple[str, str, str, str], new: str | None, status: str) -> None:
+    """Record a decision on example = (dataset name, id, text hash, given label)."""
+    dataset, example_id, digest, original = example
+    session.decision_store().record(dataset, example_id, original, new, status, session.reviewer_name(),
+                                    text_hash=digest)
 
 
-def decide(dataset_key: str, example_id: str, original: str, new: str | None, status: str) -> None:
-    session.decision_store().record(dataset_key, example_id, original, new, status, session.reviewer_name())
-
-
-def on_relabel(widget_key: str, dataset_key: str, example_id: str, original: str) -> None:
+def on_relabel(widget_key: str, example: tuple[str, str, str, str]) -> None:
     """The corrected-label selectbox: a different label is 'relabeled', the same one 'confirmed'."""
     new = st.session_state.get(widget_key)
     if new is not None:
-        decide(dataset_key, example_id, original, new, "confirmed" if new == original else "relabeled")
+        decide(example, new, "confirmed" if new == example[3] else "relabeled")
 
 
 def on_reset(dataset_key: str, example_id: str) -> None:
@@ -71,21 +70,18 @@ def filters(names: list[str]) -> ReviewQuery:
                        cell=st.session_state.get("review_cell"), page_size=int(page_size))
 
 
-def progress(index: ReviewIndex, decisions) -> None:
-    """Reviewed / flagged, relabeled and other counts, orphaned decisions (ids not in the table).
-
-    Looks the decided ids up in the index (one hash pass, ~10 ms at 1M rows) instead of
-    turning the 1M table ids into Python strings on every rerun (~0.9 s)."""
-    counts = decisions["status"].value_counts()
-    positions = index.positions_of(decisions["example_id"].astype(str).tolist())
-    n_flagged = int(index.is_issue.sum())
-    done_flagged = int(index.is_issue[positions[positions >= 0]].sum())
-    text = (f"Flagged examples reviewed: {done_flagged} / {n_flagged} · all decisions: "
-            f"{len(decisions)} · " + " · ".join(f"{s} {int(counts.get(s, 0))}" for s in DECIDED_STATUSES))
-    st.progress(done_flagged / n_flagged if n_flagged else 0.0, text=text)
-    orphans = int((positions < 0).sum())
-    if orphans:
-        st.info(f"{orphans} earlier decision(s) are for ids not in this dataset; they are kept.")
+def progress(index: ReviewIndex, bound: BoundDecisions) -> None:
+    """Reviewed / flagged, counts per status, and stale decisions (kept, not applied) with reasons."""
+    done = review_progress(index, bound)
+    text = (f"Flagged examples reviewed: {done.flagged_reviewed} / {done.n_flagged} · decisions: "
+            f"{done.n_decisions} · " + " · ".join(f"{s} {done.by_status[s]}" for s in DECIDED_STATUSES))
+    st.progress(done.fraction, text=text)
+    if done.n_stale:
+        with st.expander(f"{done.n_stale} earlier decision(s) do not apply to this dataset (kept, not applied)"):
+            st.caption("A decision applies only to the example with the same id and the same text. "
+                       "These are kept in the store and never exported onto another row.")
+            st.dataframe(bound.stale.assign(reason=bound.stale["reason"].map(REASONS))[
+                ["example_id", "status", "new_label", "reviewer", "decided_at", "reason"]], hide_index=True)
 
 
 def banners() -> None:
@@ -107,9 +103,10 @@ def banners() -> None:
             st.rerun()
 
 
-def row(slot: int, r, names: list[str], dataset_key: str, decision) -> None:
+def row(slot: int, r, names: list[str], dataset: str, decision) -> None:
     """One example: header line, literal text, corrected-label control and decision buttons."""
     example_id, given = str(r["id"]), names[int(r["label"])]
+    example = (dataset, example_id, text_hash(str(r["text"])), given)
     predicted, status = names[int(r["predicted_label"])], r["status"]
     flag = " · ⚑ flagged" if bool(r["is_issue"]) else ""
     with st.container(border=True, key=f"review_row_{slot}"):
@@ -126,13 +123,12 @@ def row(slot: int, r, names: list[str], dataset_key: str, decision) -> None:
         widget_key = f"rl|{example_id}|{version}"
         c1.selectbox("Corrected label", names, index=names.index(current) if current in names else None,
                      placeholder="Relabel as…", key=widget_key, label_visibility="collapsed",
-                     on_change=on_relabel, args=(widget_key, dataset_key, example_id, given))
-        args = (dataset_key, example_id, given)
-        c2.button("Confirm", key=f"ok|{example_id}", on_click=decide, args=(*args, given, "confirmed"),
+                     on_change=on_relabel, args=(widget_key, example))
+        c2.button("Confirm", key=f"ok|{example_id}", on_click=decide, args=(example, given, "confirmed"),
                   help="The given label is right")
-        c3.button("Ambiguous", key=f"amb|{example_id}", on_click=decide, args=(*args, None, "ambiguous"))
-        c4.button("Remove", key=f"rm|{example_id}", on_click=decide, args=(*args, None, "removed"))
-        c5.button("Reset", key=f"rs|{example_id}", on_click=on_reset, args=(dataset_key, example_id),
+        c3.button("Ambiguous", key=f"amb|{example_id}", on_click=decide, args=(example, None, "ambiguous"))
+        c4.button("Remove", key=f"rm|{example_id}", on_click=decide, args=(example, None, "removed"))
+        c5.button("Reset", key=f"rs|{example_id}", on_click=on_reset, args=(dataset, example_id),
                   disabled=status == "unreviewed", help="Back to unreviewed")
         badge = f"**{status}**" + (f" → {md(current)}" if current else "")
         if decision is not None:
@@ -150,10 +146,10 @@ if results is None or data is None:
     st.stop()
 if toast := st.session_state.pop("review_toast", None):
     st.toast(toast)
-names, dataset_key = list(results.label_names), data.source_key
-decisions = session.decision_store().current(dataset_key)
+names, dataset_key = list(results.label_names), data.name
+bound = session.bound_decisions(data)
 index: ReviewIndex = review_index(results.table)   # built once per results table, shared
-progress(index, decisions)
+progress(index, bound)
 banners()
 query = filters(names)
 if focus := st.session_state.get("review_focus_ids"):
@@ -164,12 +160,12 @@ signature = (query.sort_by, query.descending, query.given_labels, query.predicte
 if st.session_state.get("rv_signature") != signature:   # new filters start on page 1
     st.session_state["rv_signature"], st.session_state["rv_page"] = signature, 0
 page = query_results(index, ReviewQuery(**{**query.__dict__, "page": st.session_state.get("rv_page", 0)}),
-                     decisions)
+                     bound.status_by_id())
 c1, c2 = st.columns([5, 1])
 c1.caption(f"{page.total:,} matching examples · page {page.page + 1} of {page.n_pages} · "
            f"reviewer: {md(session.reviewer_name())} (change it in the sidebar)")
 c2.button("Undo last", on_click=on_undo, args=(dataset_key,), help="Undo your latest decision")
-by_id = decisions.set_index("example_id") if len(decisions) else None
+by_id = bound.applied.set_index("example_id") if len(bound.applied) else None
 for slot, (_, r) in enumerate(page.rows.iterrows()):
     found = by_id is not None and str(r["id"]) in by_id.index
     row(slot, r, names, dataset_key, by_id.loc[str(r["id"])] if found else None)

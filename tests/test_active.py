@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from losslens import cli as active_cli
+from losslens import cli
 from losslens.activelab.simulation import Split, available, collect, fitted_settings, make_split, run_simulation, run_strategy
 from losslens.activelab.heads import LogisticHead, kfold_probs
 from losslens.activelab.results import SimulationError, SimulationResult, SimulationSettings
@@ -228,20 +228,16 @@ def test_cli_prints_table_and_writes_json(tmp_path, monkeypatch, capsys):
     path = tmp_path / "wide.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     monkeypatch.setattr("losslens.activelab.simulation.embed_annotation_texts", lambda d, model, progress=None: features)
-    import argparse
-    parser = argparse.ArgumentParser()
-    active_cli.add_simulate_arguments(parser)
     out = tmp_path / "res.json"
-    args = parser.parse_args(["--annotations", str(path), "--rounds", "3", "--batch", "5", "--seeds", "2",
-                              "--initial", "30", "--pool", "100", "--test", "50", "--out", str(out)])
-    assert active_cli.simulate_command(args) == 0
+    args = ["simulate", "--annotations", str(path), "--rounds", "3", "--batch", "5", "--seeds", "2",
+            "--initial", "30", "--pool", "100", "--test", "50", "--out", str(out)]
+    assert cli.main(args) == 0
     printed = capsys.readouterr().out
     assert "error ratio" in printed and "rounds 1-3" in printed
     raw = json.loads(out.read_text())
     assert raw["rounds"] == 3 and len(raw["accuracy"]["activelab"]) == 2
-    bad = parser.parse_args(["--annotations", str(path), "--test", "100000"])
-    assert active_cli.simulate_command(bad) == 2
+    assert cli.main(["simulate", "--annotations", str(path), "--test", "100000"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("losslens simulate: error:") and "lower --test" in err[-1]
-    missing = parser.parse_args(["--annotations", str(tmp_path / "nope.csv")])
-    assert active_cli.simulate_command(missing) == 2
+    assert err[-1].startswith("losslens: error:") and "lower --test" in err[-1]
+    assert cli.main(["simulate", "--annotations", str(tmp_path / "nope.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err

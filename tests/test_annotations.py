@@ -90,13 +90,13 @@ def test_bad_files(tmp_path):
     empty.write_text("")
     with pytest.raises(AnnotationError, match="empty"):
         load_annotations(empty)
-    with pytest.raises(AnnotationError, match="not found"):
+    with pytest.raises(AnnotationError, match="no such file"):
         load_annotations(tmp_path / "missing.csv")
     with pytest.raises(AnnotationError, match="unknown format"):
         load_annotations(empty, "matrix")
     garbage = tmp_path / "bad.parquet"
     garbage.write_bytes(b"not parquet")
-    with pytest.raises(AnnotationError, match="cannot read"):
+    with pytest.raises(AnnotationError, match="not a readable Parquet file"):
         load_annotations(garbage)
 
 
@@ -121,7 +121,7 @@ def test_simulated_crowd_wraps_a_labeled_dataset():
         texts = np.array(["x", "y"], dtype=object)
         labels = np.array([0, 1])
         label_names = ("no", "yes")
-        source_key = "demo:tiny"
+        name = "demo:tiny"
 
     data = simulated_crowd(Tiny(), n_annotators=6, per_example=3)
     assert data.labels.shape == (2, 6) and (data.annotation_counts() == 3).all()

@@ -3,12 +3,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from losslens.cache import CODE_VERSION, ChunkStore, cache_key, load_array, losslens_home, save_array
+import pytest
+
+from losslens import config
+from losslens.cache import CODE_VERSION, ChunkStore, cache_dir, cache_key, load_array, save_array
+from losslens.errors import ConfigError
 
 
-def test_losslens_home_created(tmp_path, monkeypatch):
+def test_home_and_cache_folders_are_created_when_asked(tmp_path, monkeypatch):
     monkeypatch.setenv("LOSSLENS_HOME", str(tmp_path / "h"))
-    assert losslens_home() == tmp_path / "h" and (tmp_path / "h").is_dir()
+    assert not (tmp_path / "h").exists()  # read at call time, nothing happens at import
+    assert config.home() == tmp_path / "h" and (tmp_path / "h").is_dir()
+    assert cache_dir("probs") == tmp_path / "h" / "probs" and (tmp_path / "h" / "probs").is_dir()
+
+
+def test_unwritable_home_is_one_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("LOSSLENS_HOME", str(tmp_path / "a-file" / "home"))
+    with pytest.raises(ConfigError, match="cannot create .*a-file/home: Not a directory; point LOSSLENS_HOME at a writable folder"):
+        config.home()
 
 
 def test_cache_key_is_order_free_and_sensitive():

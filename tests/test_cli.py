@@ -105,14 +105,15 @@ def test_export_writes_reviewer_decisions(tmp_path, tiny_classifier_dir, losslen
 
     csv = write_reviews_csv(tmp_path / "reviews.csv", n=10)
     store = DecisionStore()
-    store.record("file:reviews.csv", "r001", "pos", "neg", "relabeled", "ana")
-    store.record("file:reviews.csv", "r002", "neg", "neg", "confirmed", "ben")
-    store.record("file:reviews.csv", "r003", "pos", "pos", "removed", "ana")
+    store.record("reviews.csv", "r001", "pos", "neg", "relabeled", "ana")
+    store.record("reviews.csv", "r002", "neg", "neg", "confirmed", "ben")
+    store.record("reviews.csv", "r003", "pos", "pos", "removed", "ana")
+    store.record("reviews.csv", "r999", "pos", "neg", "relabeled", "ana")   # not in this file: stale
     out = tmp_path / "corrected.csv"
     result = losslens("export", *review_args(csv, tiny_classifier_dir), "--out", str(out),
                       "--drop-removed", env_home=losslens_home)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("rows=9 decisions=3")
+    assert result.stdout.startswith("rows=9 decisions=3 stale=1")
     frame = pd.read_csv(out).set_index("id")
     assert "r003" not in frame.index and len(frame) == 9
     assert frame.loc["r001", ["sentiment", "corrected_label", "status", "reviewer"]].tolist() == [

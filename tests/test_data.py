@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from loading import load_path, load_upload
 from losslens.data import (
-    ColumnMapping, DataError, LabeledTexts, labeled_texts_from_frame, load_dataset_source, load_demo_bbc,
-    read_table,
+    ColumnMapping, DataError, LabeledTexts, content_ids, labeled_texts_from_frame, load_demo_bbc, text_hash,
 )
+from losslens.tables import read_table
 
 ROWS = pd.DataFrame({
     "id": ["a1", "a2", "a3", "a4"],
@@ -47,7 +48,7 @@ def test_demo_bbc_counts_ids_and_labels():
     assert counts == {"business": 510, "entertainment": 386, "politics": 417, "sport": 511, "tech": 401}
     assert demo.ids[0] == "business/001" and "sport/001" in set(demo.ids) and demo.ids[-1] == "tech/401"
     assert len(set(demo.ids)) == 2225
-    assert demo.source_key == "demo:bbc"
+    assert demo.name == "demo:bbc"
     assert list(demo.frame.columns[:3]) == ["id", "text", "label"]
     assert demo.frame["label"].iloc[0] == "business"
     assert demo.frame["title"].iloc[0] == demo.texts[0].split("\n")[0]
@@ -56,7 +57,7 @@ def test_demo_bbc_counts_ids_and_labels():
 
 
 def test_demo_bbc_non_utf8_file_decoded_and_cached():
-    demo = load_dataset_source("demo:bbc")
+    demo = load_path("demo:bbc")
     text = demo.texts[list(demo.ids).index("sport/199")]
     assert text.startswith("Chelsea sack Mutu") and "a £15.8m signing" in text
     assert demo is load_demo_bbc()  # in-process cache
@@ -65,26 +66,26 @@ def test_demo_bbc_non_utf8_file_decoded_and_cached():
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet", ".jsonl"])
 def test_local_files_load_the_same(tmp_path, suffix):
-    data = load_dataset_source(write(ROWS, tmp_path / f"reviews{suffix}"), columns=MAPPING)
+    data = load_path(write(ROWS, tmp_path / f"reviews{suffix}"), columns=MAPPING)
     assert isinstance(data, LabeledTexts)
     assert list(data.ids) == ["a1", "a2", "a3", "a4"]
     assert list(data.texts) == list(ROWS["review"])
     assert data.label_names == ("neg", "pos") and list(data.labels) == [1, 0, 1, 0]
-    assert data.labels.dtype == np.int64 and data.source_key == f"file:reviews{suffix}"
+    assert data.labels.dtype == np.int64 and data.name == f"reviews{suffix}"
     assert list(data.frame.columns) == list(ROWS.columns)
 
 
 def test_upload_bytes_and_default_ids(tmp_path):
     payload = ROWS.drop(columns="id").to_csv(index=False).encode()
-    data = load_dataset_source("upload/reviews.csv", upload=payload,
-                               columns=ColumnMapping(text="review", label="sentiment"))
-    assert list(data.ids) == ["0", "1", "2", "3"] and data.source_key == "file:reviews.csv"
+    data = load_upload("upload/reviews.csv", payload, ColumnMapping(text="review", label="sentiment"))
+    assert list(data.ids) == content_ids(ROWS["review"]) and data.name == "reviews.csv"
+    assert list(data.ids)[0] == text_hash("Loved it") and len(data.ids[0]) == 16
     assert data.texts[2] == 'A "so-so"\nfilm'
 
 
 def test_text2_is_joined_with_newline(tmp_path):
     path = write(ROWS, tmp_path / "r.csv")
-    data = load_dataset_source(path, columns=ColumnMapping(text="title", text2="review", label="sentiment"))
+    data = load_path(path, columns=ColumnMapping(text="title", text2="review", label="sentiment"))
     assert data.texts[0] == "Good film\nLoved it"
 
 
@@ -99,14 +100,14 @@ def test_read_table_reads_cells_as_exact_strings(tmp_path):
 def test_integer_labels_sorted_numerically(tmp_path):
     frame = pd.DataFrame({"text": list("abcde"), "label": [10, 2, 1, 2, 10]})
     for suffix in (".csv", ".jsonl", ".parquet"):
-        data = load_dataset_source(write(frame, tmp_path / f"n{suffix}"))
+        data = load_path(write(frame, tmp_path / f"n{suffix}"))
         assert data.label_names == ("1", "2", "10"), suffix
         assert list(data.labels) == [2, 1, 0, 1, 2], suffix
 
 
 def test_string_labels_sorted_and_names_kept(tmp_path):
     frame = pd.DataFrame({"text": list("abcd"), "label": ["World", "Sci/Tech", "World", "Business"]})
-    data = load_dataset_source(write(frame, tmp_path / "s.csv"))
+    data = load_path(write(frame, tmp_path / "s.csv"))
     assert data.label_names == ("Business", "Sci/Tech", "World")
     assert list(data.labels) == [2, 1, 2, 0]
 
@@ -118,39 +119,39 @@ def test_save_to_disk_dataset_dict_uses_split_and_class_label(tmp_path):
     test = datasets.Dataset.from_dict({"text": ["p", "q"], "label": [1, 0]}, features=features)
     folder = tmp_path / "news_disk"
     datasets.DatasetDict({"train": train, "test": test}).save_to_disk(str(folder))
-    data = load_dataset_source(str(folder), split="test")
+    data = load_path(str(folder), split="test")
     assert list(data.texts) == ["p", "q"] and list(data.labels) == [1, 0]
     assert data.label_names == ("world", "sports", "business")  # ClassLabel order, absent class kept
-    assert data.source_key == "disk:news_disk:test"
+    assert data.name == "news_disk/test"
     with pytest.raises(DataError, match=r"split 'validation' not found .*available splits: train, test"):
-        load_dataset_source(str(folder), split="validation")
+        load_path(str(folder), split="validation")
 
 
 def test_save_to_disk_single_dataset(tmp_path):
     folder = tmp_path / "plain"
     datasets.Dataset.from_dict({"body": ["one", "two"], "y": ["b", "a"]}).save_to_disk(str(folder))
-    data = load_dataset_source(str(folder), columns=ColumnMapping(text="body", label="y"))
+    data = load_path(str(folder), columns=ColumnMapping(text="body", label="y"))
     assert data.label_names == ("a", "b") and list(data.labels) == [1, 0]
-    assert data.source_key.startswith("disk:plain:")
+    assert data.name == "plain"
 
 
 def test_hf_offline_gives_one_line_message():
     with pytest.raises(DataError, match=r"offline: the Hub is unreachable; use a local file or a datasets "
                                         r"save_to_disk folder") as info:
-        load_dataset_source("hf:surely_not_cached_dataset_xyz:cfg", split="train")
+        load_path("hf:surely_not_cached_dataset_xyz:cfg", split="train")
     assert "\n" not in str(info.value) and "hf:surely_not_cached_dataset_xyz:cfg" in str(info.value)
 
 
 def test_not_a_dataset_folder(tmp_path):
     (tmp_path / "empty_folder").mkdir()
     with pytest.raises(DataError, match="'empty_folder' is not a datasets save_to_disk folder"):
-        load_dataset_source(str(tmp_path / "empty_folder"))
+        load_path(str(tmp_path / "empty_folder"))
 
 
 def test_fingerprint_stable_and_sensitive(tmp_path):
     path = write(ROWS, tmp_path / "r.csv")
-    first = load_dataset_source(path, columns=MAPPING).fingerprint
-    assert first == load_dataset_source(write(ROWS, tmp_path / "r.jsonl"), columns=MAPPING).fingerprint
+    first = load_path(path, columns=MAPPING).fingerprint
+    assert first == load_path(write(ROWS, tmp_path / "r.jsonl"), columns=MAPPING).fingerprint
     assert len(first) == 64 and int(first, 16) >= 0
     changes = {
         "text": ROWS.assign(review=["Loved it!", *ROWS["review"][1:]]),
@@ -160,7 +161,7 @@ def test_fingerprint_stable_and_sensitive(tmp_path):
     }
     prints = {first}
     for name, frame in changes.items():
-        prints.add(load_dataset_source(write(frame, tmp_path / f"{name}.csv"), columns=MAPPING).fingerprint)
+        prints.add(load_path(write(frame, tmp_path / f"{name}.csv"), columns=MAPPING).fingerprint)
     assert len(prints) == 1 + len(changes)
 
 
@@ -173,13 +174,13 @@ def test_jsonl_keeps_json_types(tmp_path):
     path = tmp_path / "j.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in [
         {"id": 7, "text": "a\u2028b", "label": True}, {"id": 8, "text": "c", "label": False}]) + "\n")
-    data = load_dataset_source(str(path), columns=ColumnMapping(id="id"))
+    data = load_path(str(path), columns=ColumnMapping(id="id"))
     assert list(data.ids) == ["7", "8"] and data.texts[0] == "a\u2028b"
     assert data.label_names == ("False", "True")
 
 
 def test_frame_without_rows():
-    with pytest.raises(DataError, match=r"the dataset hf:x:default:test has no rows"):
+    with pytest.raises(DataError, match=r"the dataset 'hf:x:default:test' has no rows"):
         labeled_texts_from_frame(pd.DataFrame({"text": [], "label": []}), ColumnMapping(), "hf:x:default:test")
 
 
@@ -193,11 +194,11 @@ def test_hf_source_uses_load_dataset_and_class_label(monkeypatch):
         return datasets.Dataset.from_dict({"text": ["a", "b", "c"], "label": [1, 0, 1]}, features=features)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    data = load_dataset_source("hf:ag_news", split="test")
+    data = load_path("hf:ag_news", split="test")
     assert calls == [("ag_news", None, "test")]
     assert data.label_names == ("World", "Sports") and list(data.labels) == [1, 0, 1]
-    assert data.source_key == "hf:ag_news:default:test"
-    assert load_dataset_source("hf:glue:sst2", split="train").source_key == "hf:glue:sst2:train"
+    assert data.name == "ag_news/test"
+    assert load_path("hf:glue:sst2", split="train").name == "glue:sst2/train"
     assert calls[-1] == ("glue", "sst2", "train")
 
 
@@ -214,5 +215,5 @@ def test_hf_failures_become_one_line(monkeypatch, error, expected):
 
     monkeypatch.setattr(datasets, "load_dataset", failing)
     with pytest.raises(DataError) as info:
-        load_dataset_source("hf:ag_news", split="dev")
+        load_path("hf:ag_news", split="dev")
     assert str(info.value).startswith(expected) and "\n" not in str(info.value)

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from losslens.export import ExportError, build_corrected_frame, to_csv_bytes, write_export
-from losslens.store import DecisionStore
+from losslens.data import LabeledTexts, text_hash
+from losslens.errors import ExportError
+from losslens.export import corrected_frame, to_csv_bytes, write_export
+from losslens.store import CURRENT_COLUMNS, DecisionStore
 
 LABEL_NAMES = ("neg", "pos")
 IDS = ["r1", "r2", "r3"]
@@ -26,6 +28,19 @@ def frame() -> pd.DataFrame:
     })
 
 
+def dataset(frame: pd.DataFrame, ids=IDS, labels=LABELS, label_names=LABEL_NAMES) -> LabeledTexts:
+    """The dataset `frame` with these ids and labels, as the loader would give it."""
+    return LabeledTexts(ids=np.asarray(ids, dtype=object), texts=frame["text"].to_numpy(dtype=object),
+                        labels=np.asarray(labels), label_names=tuple(label_names), name="k", fingerprint="",
+                        frame=frame)
+
+
+def current(*rows) -> pd.DataFrame:
+    """DecisionStore.current-shaped rows (example_id, original, new, status, reviewer, time);
+    no text hash, so they apply where id and given label match."""
+    return pd.DataFrame([(n, r[0], None, *r[1:]) for n, r in enumerate(rows, start=1)], columns=CURRENT_COLUMNS)
+
+
 @pytest.fixture
 def results() -> pd.DataFrame:
     return pd.DataFrame({
@@ -37,13 +52,10 @@ def results() -> pd.DataFrame:
 
 @pytest.fixture
 def decisions() -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            ("r2", "neg", "pos", "relabeled", "ann", "2024-05-01T10:00:00+00:00"),
-            ("r3", "pos", None, "removed", "bob", "2024-05-01T11:00:00+00:00"),
-            ("gone", "pos", None, "confirmed", "bob", "2024-05-01T12:00:00+00:00"),
-        ],
-        columns=["example_id", "original_label", "new_label", "status", "reviewer", "decided_at"],
+    return current(
+        ("r2", "neg", "pos", "relabeled", "ann", "2024-05-01T10:00:00+00:00"),
+        ("r3", "pos", None, "removed", "bob", "2024-05-01T11:00:00+00:00"),
+        ("gone", "pos", None, "confirmed", "bob", "2024-05-01T12:00:00+00:00"),
     )
 
 
@@ -60,12 +72,12 @@ def csv_lines(frame: pd.DataFrame) -> list[str]:
 
 
 def test_exact_csv_content(frame, results, decisions):
-    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions)
+    out = corrected_frame(dataset(frame), results, decisions)
     assert to_csv_bytes(out).decode("utf-8") == EXPECTED_CSV
 
 
 def test_labels_as_ints(frame, results, decisions):
-    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions, labels_as="ints")
+    out = corrected_frame(dataset(frame), results, decisions, labels_as="ints")
     assert out["corrected_label"].tolist() == [1, 1, 1]
     assert csv_lines(out)[1] == "good film,pos,x,1,unreviewed,,,0.25,0.75,False,3"
 
@@ -76,8 +88,7 @@ def test_labels_as_ints(frame, results, decisions):
      (False, True, ["x", "y"]), (True, True, ["y"])],
 )
 def test_changed_only_and_drop_removed(frame, results, decisions, changed_only, drop_removed, kept):
-    out = build_corrected_frame(
-        frame, IDS, LABELS, LABEL_NAMES, results, decisions,
+    out = corrected_frame(dataset(frame), results, decisions,
         changed_only=changed_only, drop_removed=drop_removed,
     )
     assert out["source"].tolist() == kept
@@ -85,55 +96,46 @@ def test_changed_only_and_drop_removed(frame, results, decisions, changed_only, 
 
 
 def test_without_results_or_decisions_the_columns_are_empty(frame):
-    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, None, None)
+    out = corrected_frame(dataset(frame), None, None)
     assert out["corrected_label"].tolist() == ["pos", "neg", "pos"]
     assert out["status"].tolist() == ["unreviewed"] * 3
     assert csv_lines(out)[1] == "good film,pos,x,pos,unreviewed,,,,,,"
 
 
 def test_results_missing_an_id_leave_that_row_empty(frame, results):
-    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results.iloc[[0, 1]], None)
+    out = corrected_frame(dataset(frame), results.iloc[[0, 1]], None)
     assert out["rank"].tolist()[:2] == [3, 1] and out["rank"].isna().tolist() == [False, False, True]
     assert csv_lines(out)[3].endswith(",pos,unreviewed,,,,,,")
 
 
 def test_decisions_from_the_store(frame, results, tmp_path):
     store = DecisionStore(tmp_path / "d.sqlite")
-    store.record("k", "r1", "pos", "neg", "relabeled", "ann")
-    store.record("k", "r2", "neg", None, "confirmed", "ann")
-    store.record("k", "r3", "pos", None, "ambiguous", "ann")
+    store.record("k", "r1", "pos", "neg", "relabeled", "ann", text_hash=text_hash("good film"))
+    store.record("k", "r2", "neg", None, "confirmed", "ann", text_hash=text_hash('bad, "awful"'))
+    store.record("k", "r3", "pos", None, "ambiguous", "ann", text_hash=text_hash("so-so\nfine"))
     store.reset("k", "r3", "ann")
-    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, store.current("k"))
+    out = corrected_frame(dataset(frame), results, store.current("k"))
     assert out["corrected_label"].tolist() == ["neg", "neg", "pos"]
     assert out["status"].tolist() == ["relabeled", "confirmed", "unreviewed"]
     assert out["reviewer"].tolist()[:2] == ["ann", "ann"] and out["reviewer"].isna().tolist()[2]
 
 
-def test_relabel_to_a_class_the_dataset_lost_needs_names(frame, results):
-    decisions = pd.DataFrame(
-        [("r1", "pos", "meh", "relabeled", "ann", "2024-05-01T10:00:00+00:00")],
-        columns=["example_id", "original_label", "new_label", "status", "reviewer", "decided_at"],
-    )
-    names = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions)
-    assert names["corrected_label"].tolist()[0] == "meh"
-    with pytest.raises(ExportError, match=r"not among the dataset's labels, e.g. 'r1' \('meh'\)"):
-        build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions, labels_as="ints")
+def test_relabel_to_a_class_the_dataset_lost_is_not_exported(frame, results):
+    decisions = current(("r1", "pos", "meh", "relabeled", "ann", "2024-05-01T10:00:00+00:00"))
+    for labels_as, given in (("names", "pos"), ("ints", 1)):
+        out = corrected_frame(dataset(frame), results, decisions, labels_as=labels_as)
+        assert out["corrected_label"].tolist()[0] == given and out["status"].tolist()[0] == "unreviewed"
 
 
 def test_reexporting_an_export_replaces_the_added_columns(frame, results, decisions):
-    once = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions)
-    twice = build_corrected_frame(once, IDS, LABELS, LABEL_NAMES, results, None)
+    once = corrected_frame(dataset(frame), results, decisions)
+    twice = corrected_frame(dataset(once), results, None)
     assert list(twice.columns) == list(once.columns)
     assert twice["status"].tolist() == ["unreviewed"] * 3
 
 
-def test_length_mismatch_is_a_clear_error(frame):
-    with pytest.raises(ExportError, match=r"frame \(3 rows\), ids \(2\)"):
-        build_corrected_frame(frame, IDS[:2], LABELS, LABEL_NAMES, None, None)
-
-
 def test_write_csv_and_parquet(frame, results, decisions, tmp_path):
-    out = build_corrected_frame(frame, IDS, LABELS, LABEL_NAMES, results, decisions)
+    out = corrected_frame(dataset(frame), results, decisions)
     csv_path = write_export(out, tmp_path / "sub" / "corrected.csv")
     assert csv_path.read_bytes().decode("utf-8") == EXPECTED_CSV
     back = pd.read_parquet(write_export(out, tmp_path / "corrected.parquet"))
@@ -161,7 +163,7 @@ def test_csv_round_trip_is_byte_for_byte(rows, label_names, id_texts):
     frame = pd.DataFrame({
         "id": ids, "text": [text for text, _ in rows], "label": [label_names[k] for k in labels]
     })
-    out = build_corrected_frame(frame, ids, labels, label_names, None, None)
+    out = corrected_frame(dataset(frame, ids, labels, label_names), None, None)
     back = pd.read_csv(io.BytesIO(to_csv_bytes(out)), dtype=str, keep_default_na=False)
     for column in ("id", "text", "label", "corrected_label"):
         assert [v.encode("utf-8") for v in back[column]] == [v.encode("utf-8") for v in out[column]]

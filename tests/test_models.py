@@ -104,8 +104,9 @@ def test_label_mismatch_message_shows_both_lists():
     with pytest.raises(LabelMismatchError) as err:
         align_classifier_labels(["LABEL_0", "LABEL_1"], ["neg", "pos"])
     msg = str(err.value)
-    assert "['LABEL_0', 'LABEL_1']" in msg and "['neg', 'pos']" in msg
-    assert "model label -> dataset label" in msg and "\n" not in msg
+    assert "model [LABEL_0, LABEL_1], dataset [neg, pos]" in msg
+    assert "map each model label to a dataset label" in msg and "\n" not in msg
+    assert err.value.model_labels == ("LABEL_0", "LABEL_1") and err.value.dataset_labels == ("neg", "pos")
 
 
 def test_label_count_mismatch_raises():

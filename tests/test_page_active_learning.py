@@ -73,8 +73,7 @@ def test_simulation_runs_in_background_and_shows_both_curves(app_env):
 
     settings = SimulationSettings(rounds=3, batch=5, seeds=2, initial=30, pool=100, test=50)
     key = "simulate:" + request_key(load_annotations(app_env), settings)
-    assert job_registry().get(key).status == "done"
-    job_registry().forget(key)
+    assert job_registry().get(key) is None   # the session took the result in and released the job
     again = open_page()
     again.radio(key="al_source").set_value("A multi-annotator file").run()
     again.text_input(key="al_path").set_value(str(app_env)).run()
@@ -94,7 +93,7 @@ def test_bad_file_and_simulated_annotators_are_explained(app_env, tmp_path):
     bad.write_text("id,annotator\n1,a\n")
     at.selectbox(key="al_format").set_value("long").run()
     at.text_input(key="al_path").set_value(str(bad)).run()
-    assert "needs column(s) label" in at.error[0].value
+    assert "needs column(s) label" in at.error[0].value.replace("\\", "")   # shown escaped, literally
     at.radio(key="al_source").set_value("Simulated annotators on the current dataset").run()
     assert "simulated" in at.warning[0].value.lower()
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 import losslens.pipeline as pipeline
-from losslens.data import ColumnMapping, load_dataset_source
+from loading import load_path
+from losslens.data import ColumnMapping
 from losslens.models import LabelMismatchError, ModelSpec
 from losslens.pipeline import ScoreSettings, embed_texts, score_dataset
 
@@ -30,7 +31,7 @@ def write_reviews_csv(path: Path, n: int = 40, labels=("neg", "pos"), seed: int 
 
 def load_reviews(tmp_path, **kwargs):
     csv = write_reviews_csv(tmp_path / "reviews.csv", **kwargs)
-    return load_dataset_source(str(csv), columns=ColumnMapping(text="review", label="sentiment", id="id"))
+    return load_path(str(csv), columns=ColumnMapping(text="review", label="sentiment", id="id"))
 
 
 def test_classifier_results_table_values(tmp_path, tiny_classifier_dir):
@@ -147,11 +148,12 @@ def test_cache_hit_loads_neither_torch_nor_cleanlab(tmp_path, tiny_classifier_di
     csv = write_reviews_csv(tmp_path / "reviews.csv")
     script = (
         "import sys\n"
-        "from losslens.data import ColumnMapping, load_dataset_source\n"
+        "from losslens.data import ColumnMapping, DatasetSource\n"
         "from losslens.models import ModelSpec\n"
-        "from losslens.pipeline import score_dataset\n"
-        f"data = load_dataset_source({str(csv)!r}, columns=ColumnMapping('review', 'sentiment', 'id'))\n"
-        f"result = score_dataset(data, ModelSpec({str(tiny_classifier_dir)!r}, precision='fp32'))\n"
+        "from losslens.pipeline import ScoreRequest, score\n"
+        f"request = ScoreRequest(DatasetSource.parse({str(csv)!r}), ColumnMapping('review', 'sentiment', 'id'),\n"
+        f"                       model=ModelSpec({str(tiny_classifier_dir)!r}, precision='fp32'))\n"
+        "data, result = score(request)\n"
         "print(result.from_cache, sorted(m for m in ('torch', 'cleanlab', 'sklearn') if m in sys.modules))\n"
     )
     env = {"LOSSLENS_HOME": str(losslens_home), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
@@ -171,7 +173,7 @@ def test_changed_labels_rescore_without_rerunning_the_model(tmp_path, tiny_encod
     frame = pd.read_csv(csv)
     frame.loc[0, "sentiment"] = "pos" if frame.loc[0, "sentiment"] == "neg" else "neg"
     frame.to_csv(csv, index=False)
-    relabeled = load_dataset_source(str(csv), columns=ColumnMapping(text="review", label="sentiment", id="id"))
+    relabeled = load_path(str(csv), columns=ColumnMapping(text="review", label="sentiment", id="id"))
     monkeypatch.setattr(losslens.inference, "run_inference", lambda *a, **k: pytest.fail("texts did not change"))
     second = score_dataset(relabeled, spec, ScoreSettings(folds=3))
     assert second.key != first.key and second.table["label"][0] != first.table["label"][0]

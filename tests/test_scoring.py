@@ -70,5 +70,5 @@ def test_out_of_sample_probs_separable_clusters_and_small_class_error():
     assert probs.shape == (60, 2)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert (probs.argmax(axis=1) == labels).mean() == 1.0
-    with pytest.raises(ScoringError, match=r"\['b'\] have a single example"):
+    with pytest.raises(ScoringError, match=r"1 label\(s\) have a single example \('b'\)"):
         out_of_sample_probs(features[:31], np.r_[labels[:30], 1], ["a", "b"])

@@ -1,13 +1,13 @@
-"""losslens.store: record, current state, history, undo, reset, counts, orphans, migrations."""
+"""losslens.store: record, current state, history, undo, reset, counts, migrations."""
 from __future__ import annotations
 
 import sqlite3
 
 import pytest
 
-from losslens.store import SCHEMA_VERSION, DecisionStore, StoreError
+from losslens.store import CURRENT_COLUMNS, SCHEMA_VERSION, DecisionStore, StoreError, legacy_dataset_name
 
-KEY = "file:train.csv"
+KEY = "train.csv"
 
 
 @pytest.fixture
@@ -39,9 +39,10 @@ def test_record_and_current_keep_the_latest_row_per_example(store):
         "a": ("sport", "business", "relabeled", "bob"),
         "b": ("tech", None, "confirmed", "bob"),
     }
-    assert list(store.current(KEY).columns) == [
-        "example_id", "original_label", "new_label", "status", "reviewer", "decided_at"
+    assert list(store.current(KEY).columns) == CURRENT_COLUMNS == [
+        "decision_id", "example_id", "text_hash", "original_label", "new_label", "status", "reviewer", "decided_at"
     ]
+    assert store.current(KEY)["decision_id"].tolist() == [2, 3]
     assert store.counts(KEY) == {"relabeled": 1, "confirmed": 1, "ambiguous": 0, "removed": 0}
 
 
@@ -124,15 +125,13 @@ def test_bad_input_gets_a_clear_error(store):
     assert store.history(KEY, "a") == []
 
 
-def test_orphans_are_reported_and_kept(store):
-    store.record(KEY, "a", "x", "y", "relabeled", "ann")
+def test_text_hash_is_stored_and_kept_by_a_reset(store):
+    store.record(KEY, "a", "x", "y", "relabeled", "ann", text_hash="00ff00ff00ff00ff")
+    assert store.current(KEY)["text_hash"].tolist() == ["00ff00ff00ff00ff"]
+    assert store.reset(KEY, "a", "ann").text_hash == "00ff00ff00ff00ff"
+    assert [d.text_hash for d in store.history(KEY, "a")] == ["00ff00ff00ff00ff"] * 2
     store.record(KEY, "gone", "x", None, "removed", "ann")
-    store.record(KEY, "reset-gone", "x", None, "removed", "ann")
-    store.reset(KEY, "reset-gone", "ann")
-    orphans = store.orphans(KEY, ["a", "b"])
-    assert orphans["example_id"].tolist() == ["gone"]
-    assert orphans["status"].tolist() == ["removed"]
-    assert set(_current(store)) == {"a", "gone"}
+    assert set(_current(store)) == {"gone"}   # a reset example is not current
 
 
 def test_survives_reopen(tmp_path):
@@ -162,15 +161,17 @@ def test_migrates_a_v1_file_keeping_its_rows(tmp_path):
     db.execute(
         "INSERT INTO decisions (dataset_key, example_id, original_label, new_label, status, "
         "reviewer, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (KEY, "a", "sport", "tech", "relabeled", "ann", "2024-01-02T03:04:05+00:00"),
+        ("file:train.csv", "a", "sport", "tech", "relabeled", "ann", "2024-01-02T03:04:05+00:00"),
     )
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
 
     store = DecisionStore(path)
+    assert store.dataset_keys() == [KEY]   # v3 names datasets as the app shows them
     assert _current(store) == {"a": ("sport", "tech", "relabeled", "ann")}
     assert store.history(KEY, "a")[0].decided_at == "2024-01-02T03:04:05+00:00"
+    assert store.history(KEY, "a")[0].text_hash is None   # recorded before text checks
     assert store.undo_last(KEY).example_id == "a"  # v2 columns work on migrated rows
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -197,3 +198,12 @@ def test_a_newer_schema_is_refused_untouched(tmp_path):
         DecisionStore(path)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+
+
+@pytest.mark.parametrize("old,new", [
+    ("file:reviews.csv", "reviews.csv"), ("demo:bbc", "demo:bbc"), ("disk:news:test", "news/test"),
+    ("disk:plain:all", "plain"), ("hf:ag_news:default:train", "ag_news/train"),
+    ("hf:glue:sst2:validation", "glue:sst2/validation"), ("my own name", "my own name"),
+])
+def test_legacy_dataset_keys_get_the_names_the_app_shows(old, new):
+    assert legacy_dataset_name(old) == new

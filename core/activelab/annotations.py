@@ -6,7 +6,6 @@ naming the row/column and what to do.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -14,14 +13,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from losslens.errors import AnnotationError, DataError
+from losslens.tables import read_table
+
 AnnotationFormat = Literal["auto", "wide", "long", "politeness"]
 FORMATS: tuple[str, ...] = ("auto", "wide", "long", "politeness")
 POLITENESS_THRESHOLD = 13       # a worker's 1..25 score > 13 means "polite"
 POLITENESS_LABELS = ("impolite", "polite")
-
-
-class AnnotationError(ValueError):
-    """A multi-annotator file the user gave cannot be used (one-line message)."""
 
 
 @dataclass(frozen=True)
@@ -62,24 +60,14 @@ class MultiAnnotatorData:
 
 
 def read_annotation_table(source: str | Path | bytes, filename: str | None = None) -> pd.DataFrame:
-    """Read a CSV / TSV / Parquet / JSONL table; the extension of `filename` (or the path) decides."""
-    name = str(filename if filename is not None else source).lower()
-    data = io.BytesIO(source) if isinstance(source, bytes) else source
-    if not isinstance(source, bytes) and not Path(source).is_file():
-        raise AnnotationError(f"annotation file not found: {source}")
+    """The table through the project's one reader (`losslens.tables.read_table`: encodings, size
+    cap, data-directory confinement, CSV cells as exact strings), blank cells as NaN."""
     try:
-        if name.endswith(".parquet"):
-            return pd.read_parquet(data)
-        if name.endswith((".jsonl", ".ndjson")):
-            return pd.read_json(data, lines=True)
-        if name.endswith(".json"):
-            return pd.read_json(data)
-        return pd.read_csv(data, sep="\t" if name.endswith(".tsv") else ",")
-    except pd.errors.EmptyDataError:
-        raise AnnotationError(f"{filename or source}: the file is empty") from None
-    except (ValueError, pd.errors.ParserError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AnnotationError(f"{filename or source}: cannot read the table ({first})") from None
+        frame = read_table(source, filename)
+    except DataError as exc:
+        raise AnnotationError(str(exc)) from None
+    blank = frame.map(lambda v: v is None or (isinstance(v, str) and not v.strip()))
+    return frame.mask(blank)
 
 
 def load_annotations(source: str | Path | bytes, fmt: AnnotationFormat = "auto", *,
@@ -118,6 +106,9 @@ def _check_frame(frame: pd.DataFrame, required: list[str], fmt: str) -> None:
 
 
 def _ids(values: pd.Series, fmt: str) -> np.ndarray:
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise AnnotationError(f"{fmt} format: the id in row {row + 2} is empty; every example needs an id")
     ids = values.astype(str).to_numpy(dtype=object)
     dup = pd.Series(ids).duplicated()
     if dup.any():
@@ -260,4 +251,4 @@ def simulated_crowd(dataset, *, n_annotators: int = 20, per_example: int = 5,
                                     error_range=error_range, seed=seed)
     names = tuple(f"sim-{m + 1:02d}" for m in range(n_annotators))
     return MultiAnnotatorData(np.asarray(dataset.ids, dtype=object), np.asarray(dataset.texts, dtype=object),
-                              labels, names, tuple(dataset.label_names), f"simulated:{dataset.source_key}")
+                              labels, names, tuple(dataset.label_names), f"simulated:{dataset.name}")

@@ -6,9 +6,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-
-class SimulationError(ValueError):
-    """Settings that the annotation data cannot satisfy (one-line message)."""
+from losslens.errors import SimulationError
 
 
 @dataclass(frozen=True)

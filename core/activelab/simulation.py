@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,13 +28,15 @@ from typing import Callable
 
 import numpy as np
 
-from losslens.activelab.heads import Classifier, LogisticHead, kfold_probs
-from losslens.activelab.results import SimulationError, SimulationResult, SimulationSettings
-from losslens.activelab.crowd import activelab_scores, crowdlab_consensus, majority_vote
 from losslens.activelab.annotations import MultiAnnotatorData
+from losslens.activelab.crowd import activelab_scores, crowdlab_consensus, majority_vote
+from losslens.activelab.heads import Classifier, LogisticHead, kfold_probs
+from losslens.activelab.results import SimulationResult, SimulationSettings
+from losslens.cache import atomic_write, cache_dir, cache_key
+from losslens.errors import SimulationError
+from losslens.jobs import Progress
 
 STRATEGIES = ("activelab", "random")
-ProgressFn = Callable[[int, int], None]
 
 
 def unanimous_rows(labels: np.ndarray) -> np.ndarray:
@@ -58,10 +59,10 @@ def fitted_settings(data: MultiAnnotatorData, **overrides: int) -> SimulationSet
 
 
 def embed_annotation_texts(data: MultiAnnotatorData, model: str = "bundled:minilm",
-                           progress: ProgressFn | None = None) -> np.ndarray:
+                           progress: Progress | None = None) -> np.ndarray:
     """(N, D) float32 encoder embeddings of the annotated texts (cached on disk by losslens.pipeline)."""
     from losslens.models import ModelSpec
-    from losslens.pipeline import embed_texts
+    from losslens.pipeline import embed_texts  # torch only when embedding
 
     if data.texts is None:
         raise SimulationError("the annotation file has no text column; add one (e.g. 'text') to simulate")
@@ -201,18 +202,12 @@ def features_identity(data: MultiAnnotatorData, model: str) -> str:
 def simulation_key(data: MultiAnnotatorData, features_id: str, settings: SimulationSettings,
                    classifier: Classifier) -> str:
     """Cache key: annotation matrix + features identity + settings + classifier (+ code version)."""
-    from losslens.cache import cache_key
-
     return cache_key(kind="activelab-simulation", labels=_digest(data.labels), features=features_id,
                      settings=asdict(settings), classifier=repr(classifier))
 
 
 def simulations_dir() -> Path:
-    from losslens.cache import losslens_home
-
-    folder = losslens_home() / "simulations"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return cache_dir("simulations")
 
 
 def load_cached_simulation(key: str) -> SimulationResult | None:
@@ -227,15 +222,12 @@ def load_cached_simulation(key: str) -> SimulationResult | None:
 
 
 def _save(result: SimulationResult) -> None:
-    path = simulations_dir() / f"{result.key}.json"
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(result.to_json()))
-    os.replace(tmp, path)
+    atomic_write(simulations_dir() / f"{result.key}.json", json.dumps(result.to_json()).encode())
 
 
 def run_simulation(data: MultiAnnotatorData, features: np.ndarray,
                    settings: SimulationSettings = SimulationSettings(), *,
-                   classifier: Classifier | None = None, progress: ProgressFn | None = None, use_cache: bool = True,
+                   classifier: Classifier | None = None, progress: Progress | None = None, use_cache: bool = True,
                    simulated_annotators: bool = False, features_id: str | None = None) -> SimulationResult:
     """Run every strategy for seeds 0..S-1; features: (N, D) rows aligned with `data`.
 
@@ -296,7 +288,7 @@ def cached_simulation(data: MultiAnnotatorData, settings: SimulationSettings, *,
 
 
 def simulate(data: MultiAnnotatorData, settings: SimulationSettings, *, model: str = "bundled:minilm",
-             classifier: Classifier | None = None, progress: ProgressFn | None = None,
+             classifier: Classifier | None = None, progress: Progress | None = None,
              use_cache: bool = True, simulated_annotators: bool = False) -> SimulationResult:
     """Embed the texts with `model` (cached) and run the simulation; a saved result returns at once."""
     if use_cache and (hit := cached_simulation(data, settings, model=model, classifier=classifier)) is not None:

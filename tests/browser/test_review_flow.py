@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from browser_app import start_app, wait_idle
+from losslens.data import text_hash
 
 pytestmark = pytest.mark.browser
 
@@ -119,7 +120,7 @@ def test_review_flow_survives_reload_and_exports(page, tmp_path, tiny_classifier
         page.screenshot(path=str(artifacts / "export.png"), full_page=True)
     assert len(exported) == len(REVIEWS)
     assert list(exported.columns[:2]) == ["text", "label"]
-    by_row = exported.set_index(exported.index.astype(str))
+    by_row = exported.set_index(exported["text"].map(text_hash))   # no id column: ids come from the texts
     for example_id, (status, label) in decided.items():
         assert by_row.loc[example_id, "status"] == status
         assert by_row.loc[example_id, "corrected_label"] == label

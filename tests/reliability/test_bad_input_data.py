@@ -1,21 +1,22 @@
 """Issue 5, bad input: every data problem is one specific DataError line (or loads correctly)."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
 
-import losslens.tables
-from losslens.data import ColumnMapping, DataError, load_dataset_source, read_table, resolve_local_path
+from loading import load_path, load_upload
+from losslens import config
+from losslens.data import ColumnMapping, content_ids
+from losslens.errors import DataError
+from losslens.tables import read_table, resolve_user_path
 
 
 def load_bytes(tmp_path, name: str, content: bytes, **kwargs):
     """Write `content` to tmp_path/name and load it with losslens.data."""
     path = tmp_path / name
     path.write_bytes(content)
-    return load_dataset_source(str(path), **kwargs)
+    return load_path(str(path), **kwargs)
 
 
 def error_of(call, *args, **kwargs) -> str:
@@ -117,7 +118,7 @@ def test_empty_and_whitespace_texts_named_or_dropped(tmp_path):
     assert "empty or whitespace-only in 3 rows (row 1, 2, 4; row 0 is the first data row)" in message
     assert "--drop-empty" in message
     data = load_bytes(tmp_path, "e.csv", content, drop_empty=True)
-    assert list(data.texts) == ["fine", "ok"] and list(data.ids) == ["0", "3"]
+    assert list(data.texts) == ["fine", "ok"] and list(data.ids) == content_ids(["fine", "ok"])
     assert data.frame["text"].tolist() == ["fine", "ok"] and list(data.frame.index) == [0, 1]
 
 
@@ -142,21 +143,21 @@ def test_label_nan_names_rows(tmp_path, suffix):
     path = tmp_path / f"nan{suffix}"
     {".csv": lambda: frame.to_csv(path, index=False), ".parquet": lambda: frame.to_parquet(path),
      ".jsonl": lambda: frame.to_json(path, orient="records", lines=True)}[suffix]()
-    message = error_of(load_dataset_source, str(path))
+    message = error_of(load_path, str(path))
     assert "label column 'label' is missing (empty/NaN/unlabeled) in 2 rows (row 1, 3;" in message
 
 
 def test_float_labels_with_nan_in_parquet_named(tmp_path):
     path = tmp_path / "f.parquet"
     pd.DataFrame({"text": ["a", "b", "c"], "label": [1.0, float("nan"), 0.0]}).to_parquet(path)
-    assert "in 1 row (row 1;" in error_of(load_dataset_source, str(path))
+    assert "in 1 row (row 1;" in error_of(load_path, str(path))
 
 
 def test_hundred_thousand_character_texts_load(tmp_path):
     long_text = "word " * 20_000 + "end"
     path = tmp_path / "long.csv"
     pd.DataFrame({"text": [long_text, "short"], "label": ["a", "b"]}).to_csv(path, index=False)
-    data = load_dataset_source(str(path))
+    data = load_path(str(path))
     assert len(data.texts[0]) == 100_003 and data.texts[0] == long_text
 
 
@@ -176,8 +177,8 @@ def test_empty_ids_named(tmp_path):
 def test_parquet_nested_column_as_text(tmp_path, nested):
     path = tmp_path / "nested.parquet"
     pd.DataFrame({"tokens": nested, "text": ["a", "b"], "label": [0, 1]}).to_parquet(path)
-    assert load_dataset_source(str(path)).texts.tolist() == ["a", "b"]  # unused nested column is fine
-    message = error_of(load_dataset_source, str(path), columns=ColumnMapping(text="tokens"))
+    assert load_path(str(path)).texts.tolist() == ["a", "b"]  # unused nested column is fine
+    message = error_of(load_path, str(path), columns=ColumnMapping(text="tokens"))
     assert message.startswith("column 'tokens' holds nested values (lists/structs)")
 
 
@@ -185,12 +186,12 @@ def test_unknown_extension_and_missing_file(tmp_path):
     assert "unsupported type '.xlsx'; use .csv, .tsv, .parquet, .jsonl" in error_of(
         load_bytes, tmp_path, "sheet.xlsx", b"PK\x03\x04")
     assert "unsupported type '(none)'" in error_of(load_bytes, tmp_path, "noext", b"text,label\n")
-    assert "no such file or folder: 'nope.csv'" in error_of(load_dataset_source, "nope.csv")
+    assert "no such file or folder: 'nope.csv'" in error_of(load_path, "nope.csv")
     assert error_of(read_table, b"text,label\na,b\n").startswith("an upload needs a filename")
 
 
 def test_hf_without_name():
-    assert "hf: needs a dataset name" in error_of(load_dataset_source, "hf:")
+    assert "hf: needs a dataset name" in error_of(load_path, "hf:")
 
 
 def test_data_dir_confines_local_paths(tmp_path, monkeypatch):
@@ -200,11 +201,11 @@ def test_data_dir_confines_local_paths(tmp_path, monkeypatch):
     (tmp_path / "secret.csv").write_text("text,label\na,x\nb,y\n")
     (inside / "link.csv").symlink_to(tmp_path / "secret.csv")
     monkeypatch.setenv("LOSSLENS_DATA_DIR", str(inside))
-    assert len(load_dataset_source("ok.csv")) == 2  # relative to the data directory
-    assert len(load_dataset_source(str(inside / "ok.csv"))) == 2
-    assert resolve_local_path("sub/../ok.csv") == (inside / "ok.csv").resolve()
+    assert len(load_path("ok.csv")) == 2  # relative to the data directory
+    assert len(load_path(str(inside / "ok.csv"))) == 2
+    assert resolve_user_path("sub/../ok.csv") == (inside / "ok.csv").resolve()
     for escape in ["../secret.csv", str(tmp_path / "secret.csv"), "link.csv", "/etc/passwd", "~/x.csv"]:
-        assert "outside the data directory" in error_of(load_dataset_source, escape)
+        assert "outside the data directory" in error_of(load_path, escape)
         assert "outside the data directory" in error_of(read_table, escape)
 
 
@@ -212,25 +213,26 @@ def test_without_data_dir_paths_are_free(tmp_path, monkeypatch):
     monkeypatch.delenv("LOSSLENS_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "r.csv").write_text("text,label\na,x\nb,y\n")
-    assert resolve_local_path("r.csv") == (tmp_path / "r.csv").resolve()
+    assert resolve_user_path("r.csv") == (tmp_path / "r.csv").resolve()
 
 
-def test_upload_size_limit(monkeypatch):
-    monkeypatch.setattr(losslens.tables, "MAX_UPLOAD_BYTES", 2**20)
+def test_upload_size_limit(monkeypatch, tmp_path):
+    monkeypatch.setenv("LOSSLENS_MAX_UPLOAD_MB", "1")  # read when used, not at import
     payload = b"text,label\n" + b"some text,a\n" * 110_000
-    message = error_of(load_dataset_source, "big.csv", upload=payload)
+    message = error_of(load_upload, "big.csv", payload)
     assert "upload 'big.csv' is 1.3 MB, over the 1 MB limit (LOSSLENS_MAX_UPLOAD_MB)" in message
-    assert len(load_dataset_source("small.csv", upload=b"text,label\na,x\nb,y\n")) == 2
+    assert len(load_upload("small.csv", b"text,label\na,x\nb,y\n")) == 2
+    (tmp_path / "big.csv").write_bytes(payload)  # files on disk are capped too, before reading
+    assert "file 'big.csv' is 1.3 MB, over the 1 MB limit" in error_of(load_path, str(tmp_path / "big.csv"))
 
 
-def test_default_upload_limit_is_200_mb():
-    if "LOSSLENS_MAX_UPLOAD_MB" in os.environ:
-        pytest.skip("LOSSLENS_MAX_UPLOAD_MB is set in this environment")
-    assert losslens.tables.MAX_UPLOAD_BYTES == 200 * 1024 * 1024
+def test_default_upload_limit_is_200_mb(monkeypatch):
+    monkeypatch.delenv("LOSSLENS_MAX_UPLOAD_MB", raising=False)
+    assert config.max_upload_bytes() == 200 * 1024 * 1024
 
 
 def test_upload_size_limit_applies_to_read_table(monkeypatch):
-    monkeypatch.setattr(losslens.tables, "MAX_UPLOAD_BYTES", 10)
+    monkeypatch.setenv("LOSSLENS_MAX_UPLOAD_MB", "0.00001")
     assert "over the 0 MB limit" in error_of(read_table, b"text,label\na,x\n", "preview.csv")
 
 
@@ -243,4 +245,4 @@ def test_unlabeled_class_label_rows_named(tmp_path):
     datasets.Dataset.from_dict({"text": ["a", "b", "c"], "label": [0, -1, 1]}, features=features).save_to_disk(
         str(folder))
     assert "label column 'label' is missing (empty/NaN/unlabeled) in 1 row (row 1;" in error_of(
-        load_dataset_source, str(folder))
+        load_path, str(folder))

@@ -65,7 +65,11 @@ def test_model_folder_that_is_not_a_model(capsys, tmp_path):
 def test_classifier_with_other_labels_shows_both_lists(capsys, tmp_path, tiny_classifier_dir):
     csv = write(tmp_path, "ok.csv", "text,label\n" + GOOD_ROWS)
     code, _, err = run_cli(capsys, csv, "--model", str(tiny_classifier_dir))
-    assert code == 2 and "['neg', 'pos']" in err and "['a', 'b']" in err
+    assert code == 2 and "model [neg, pos], dataset [a, b]" in err and "--label-map" in err
+    code, out, err = run_cli(capsys, csv, "--model", str(tiny_classifier_dir), "--label-map", "neg=a,pos=b")
+    assert code == 0 and "rows=" in out   # the mapping the message asks for scores it
+    code, _, err = run_cli(capsys, csv, "--model", str(tiny_classifier_dir), "--label-map", "neg")
+    assert code == 2 and "--label-map takes MODEL=DATASET pairs" in err
 
 
 def test_hf_name_while_offline_says_offline(capsys, monkeypatch):

@@ -1,10 +1,16 @@
-"""A decision follows its example: re-scoring with another model, editing and reloading the file,
-and restarting (a new DecisionStore on the same file) keep every decision; decisions for ids that
-disappeared are kept and reported, not dropped."""
+"""A decision follows its example and never lands on another one.
+
+It survives re-scoring with another model, reordering and reloading the file, and restarts (a new
+DecisionStore on the same file). It is *stale* (kept, listed, never applied or exported) when its
+id disappears, when the example's text changed, when a different file with the same name is
+loaded, or when its new label is not one of the dataset's labels. Without an id column, ids come
+from the texts, so a row inserted at the top moves no decision."""
 import pandas as pd
 
-from losslens.data import ColumnMapping, load_dataset_source
-from losslens.export import build_corrected_frame
+from loading import load_path
+from losslens.data import ColumnMapping, text_hash
+from losslens.decisions import bind_decisions
+from losslens.export import corrected_frame
 from losslens.models import ModelSpec
 from losslens.pipeline import score_dataset
 from losslens.store import DecisionStore
@@ -14,20 +20,27 @@ from tiny_models import build_tiny_classifier
 COLUMNS = ColumnMapping(text="review", label="sentiment", id="id")
 
 
+def decide(store, data, example_id, new_label, status, reviewer="ana"):
+    """Record a decision the way the app does: with the example's text hash and given label."""
+    row = list(data.ids).index(example_id)
+    given = data.label_names[data.labels[row]]
+    return store.record(data.name, example_id, given, new_label, status, reviewer, text_hash=text_hash(data.texts[row]))
+
+
 def corrected(data, results, store):
-    return build_corrected_frame(
-        data.frame, data.ids, data.labels, data.label_names, results.table, store.current(data.source_key)
-    ).set_index("id")
+    return corrected_frame(data, results.table, store.current(data.name)).set_index(
+        pd.Index(data.ids, name="example"))
 
 
-def test_decisions_survive_rescoring_file_edits_and_restart(tmp_path, tiny_classifier_dir):
+def test_decisions_survive_rescoring_reordering_and_restart_and_go_stale_on_text_edits(tmp_path,
+                                                                                        tiny_classifier_dir):
     csv = write_reviews_csv(tmp_path / "reviews.csv", n=20)
-    data = load_dataset_source(str(csv), columns=COLUMNS)
+    data = load_path(str(csv), columns=COLUMNS)
     first = score_dataset(data, ModelSpec(str(tiny_classifier_dir), precision="fp32"))
     store = DecisionStore()
-    store.record(data.source_key, "r001", "pos", "neg", "relabeled", "ana")
-    store.record(data.source_key, "r004", "neg", "neg", "confirmed", "ana")
-    store.record(data.source_key, "r007", "pos", "pos", "ambiguous", "ben")
+    decide(store, data, "r001", "neg", "relabeled")
+    decide(store, data, "r004", "neg", "confirmed")
+    decide(store, data, "r007", "pos", "ambiguous", "ben")
 
     other_model = build_tiny_classifier(tmp_path / "other_model", ["neg", "pos"], seed=3)
     rescored = score_dataset(data, ModelSpec(str(other_model), precision="fp32"))
@@ -41,15 +54,82 @@ def test_decisions_survive_rescoring_file_edits_and_restart(tmp_path, tiny_class
     edited.loc[edited["id"] == "r001", "review"] = "rewritten text of the first review"
     edited = pd.concat([edited, pd.DataFrame([{"id": "r900", "review": "new one", "sentiment": "pos"}])])
     edited.sample(frac=1.0, random_state=1).to_csv(csv, index=False)  # and the rows move
-    reloaded = load_dataset_source(str(csv), columns=COLUMNS)
-    assert reloaded.source_key == data.source_key and reloaded.fingerprint != data.fingerprint
+    reloaded = load_path(str(csv), columns=COLUMNS)
+    assert reloaded.name == data.name and reloaded.fingerprint != data.fingerprint
     results = score_dataset(reloaded, ModelSpec(str(tiny_classifier_dir), precision="fp32"))
     frame = corrected(reloaded, results, DecisionStore())
     assert frame.loc["r001", ["review", "corrected_label", "status"]].tolist() == [
-        "rewritten text of the first review", "neg", "relabeled"]
+        "rewritten text of the first review", "pos", "unreviewed"]      # text edited: not applied
     assert frame.loc["r007", "status"] == "ambiguous" and frame.loc["r900", "status"] == "unreviewed"
 
     store = DecisionStore()
-    assert set(store.current(data.source_key)["example_id"]) == {"r001", "r004", "r007"}  # kept
-    orphans = store.orphans(data.source_key, reloaded.ids)
-    assert list(orphans["example_id"]) == ["r004"]  # and reported
+    assert set(store.current(data.name)["example_id"]) == {"r001", "r004", "r007"}  # all kept
+    stale = bind_decisions(reloaded, store.current(data.name)).stale
+    assert dict(zip(stale["example_id"], stale["reason"])) == {"r001": "text", "r004": "missing"}
+
+
+def test_same_name_different_file_gets_no_decisions(tmp_path):
+    first = tmp_path / "a" / "reviews.csv"
+    first.parent.mkdir()
+    first.write_text("text,label\nthe plot was great,pos\nawful acting,neg\n")
+    data = load_path(str(first))
+    store = DecisionStore()
+    decide(store, data, data.ids[0], "neg", "relabeled")
+    decide(store, data, data.ids[1], "pos", "relabeled")
+
+    other = tmp_path / "b" / "reviews.csv"   # same file name, other content and other labels
+    other.parent.mkdir()
+    other.write_text("text,label\nstocks fell,business\nthe plot was great,sport\n")
+    reloaded = load_path(str(other))
+    assert reloaded.name == data.name == "reviews.csv"
+    bound = bind_decisions(reloaded, store.current(reloaded.name))
+    assert bound.applied.empty
+    assert sorted(bound.stale["reason"]) == ["given", "missing"]  # same text, but given sport, not pos
+    frame = corrected_frame(reloaded, None, store.current(reloaded.name))
+    assert frame["status"].tolist() == ["unreviewed", "unreviewed"]
+    assert frame["corrected_label"].tolist() == ["business", "sport"]
+
+
+def test_row_inserted_at_the_top_moves_no_decision(tmp_path):
+    csv = tmp_path / "news.csv"
+    rows = pd.DataFrame({"text": [f"story number {i}" for i in range(6)], "label": ["a", "b"] * 3})
+    rows.to_csv(csv, index=False)
+    data = load_path(str(csv))
+    store = DecisionStore()
+    decide(store, data, data.ids[2], "a", "relabeled")   # "story number 2", given b
+    decide(store, data, data.ids[4], None, "removed")    # "story number 4"
+
+    pd.concat([pd.DataFrame({"text": ["a brand new first story"], "label": ["a"]}), rows]).to_csv(csv, index=False)
+    shifted = load_path(str(csv))
+    frame = corrected_frame(shifted, None, store.current(shifted.name))
+    by_text = frame.set_index("text")
+    assert by_text.loc["story number 2", ["corrected_label", "status"]].tolist() == ["a", "relabeled"]
+    assert by_text.loc["story number 4", "status"] == "removed"
+    assert (frame["status"] != "unreviewed").sum() == 2
+    assert bind_decisions(shifted, store.current(shifted.name)).stale.empty
+
+
+def test_duplicate_texts_get_distinct_content_ids(tmp_path):
+    csv = tmp_path / "dups.csv"
+    csv.write_text("text,label\nsame words,a\nother,b\nsame words,b\n")
+    data = load_path(str(csv))
+    digest = text_hash("same words")
+    assert list(data.ids) == [digest, text_hash("other"), f"{digest}-2"]
+
+
+def test_legacy_row_number_decisions_apply_only_while_the_file_still_matches(tmp_path):
+    """Stores written before content ids keyed files without an id column by row number."""
+    csv = tmp_path / "old.csv"
+    csv.write_text("text,label\nfirst,a\nsecond,b\nthird,a\n")
+    data = load_path(str(csv))
+    store = DecisionStore()
+    store.record(data.name, "1", "b", "a", "relabeled", "old")   # no text hash: as written by v2
+    store.record(data.name, "2", "a", None, "removed", "old")
+    bound = bind_decisions(data, store.current(data.name))
+    assert bound.applied["position"].tolist() == [1, 2] and bound.stale.empty
+    assert corrected_frame(data, None, bound)["status"].tolist() == ["unreviewed", "relabeled", "removed"]
+
+    csv.write_text("text,label\nnew top,b\nfirst,a\nsecond,b\nthird,a\n")   # rows moved down
+    moved = load_path(str(csv))
+    bound = bind_decisions(moved, store.current(moved.name))
+    assert bound.applied.empty and len(bound.stale) == 2

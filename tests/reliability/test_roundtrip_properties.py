@@ -8,7 +8,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from losslens.data import ColumnMapping, load_dataset_source
+from loading import load_path, load_upload
+from losslens.data import ColumnMapping
 
 # Any printable unicode plus the characters that break naive CSV/JSON handling; no surrogates
 # (not encodable as UTF-8) and no other control characters (those mark a file as binary).
@@ -51,7 +52,7 @@ def expected_names(values: list) -> list[str]:
 
 
 def check_roundtrip(frame: pd.DataFrame, source: str, payload: bytes) -> None:
-    data = load_dataset_source(source, upload=payload, columns=ColumnMapping(id="id"))
+    data = load_upload(source, payload, ColumnMapping(id="id"))
     assert data.ids.tolist() == frame["id"].tolist()
     assert data.texts.tolist() == frame["text"].tolist()
     names = expected_names(frame["label"].tolist())
@@ -93,5 +94,5 @@ def test_jsonl_roundtrip(frame):
 def test_csv_file_on_disk_with_bom_roundtrip(tmp_path_factory, frame):
     path = tmp_path_factory.mktemp("rt") / "data.csv"
     frame.to_csv(path, index=False, encoding="utf-8-sig")
-    data = load_dataset_source(str(path), columns=ColumnMapping(id="id"))
+    data = load_path(str(path), columns=ColumnMapping(id="id"))
     assert data.ids.tolist() == frame["id"].tolist() and data.texts.tolist() == frame["text"].tolist()

@@ -1,0 +1,76 @@
+"""Every setting LossLens takes from the environment, read when it is needed (never at import).
+
+LOSSLENS_HOME           cache + decision store folder (default ~/.cache/losslens)
+LOSSLENS_DATA_DIR       when set, every local path a user gives must lie inside it
+LOSSLENS_MAX_UPLOAD_MB  largest upload / file read, in MB (default 200)
+LOSSLENS_DEMO_SOURCE    what the app scores on first load (default demo:bbc)
+LOSSLENS_DEFAULT_MODEL  the model it scores with (default bundled:minilm)
+HF_HUB_OFFLINE          1/true/yes/on: Hub look-ups fail at once instead of after retries
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from losslens.errors import ConfigError
+
+DEFAULT_DEMO_SOURCE = "demo:bbc"
+DEFAULT_MODEL = "bundled:minilm"
+DEFAULT_MAX_UPLOAD_MB = 200.0
+
+
+def _setting(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def home() -> Path:
+    """$LOSSLENS_HOME (default ~/.cache/losslens), created if missing."""
+    return writable_folder(Path(_setting("LOSSLENS_HOME") or Path.home() / ".cache" / "losslens").expanduser())
+
+
+def writable_folder(folder: Path) -> Path:
+    """`folder`, created if missing; ConfigError (pointing at LOSSLENS_HOME) when it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {folder}: {exc.strerror or exc}; "
+                          "point LOSSLENS_HOME at a writable folder") from None
+    return folder
+
+
+def data_dir() -> Path | None:
+    """$LOSSLENS_DATA_DIR resolved (symlinks and .. removed), or None when unset."""
+    value = _setting("LOSSLENS_DATA_DIR")
+    return Path(value).expanduser().resolve() if value else None
+
+
+def max_upload_bytes() -> int:
+    """Largest upload or file LossLens reads, in bytes ($LOSSLENS_MAX_UPLOAD_MB, default 200 MB)."""
+    value = _setting("LOSSLENS_MAX_UPLOAD_MB")
+    try:
+        megabytes = float(value) if value else DEFAULT_MAX_UPLOAD_MB
+    except ValueError:
+        raise ConfigError(f"LOSSLENS_MAX_UPLOAD_MB must be a number of megabytes, not {value[:40]!r}") from None
+    if not megabytes > 0:
+        raise ConfigError(f"LOSSLENS_MAX_UPLOAD_MB must be positive, not {value[:40]!r}")
+    return int(megabytes * 1024 * 1024)
+
+
+def demo_source() -> str:
+    """The dataset the app scores on first load, as a CLI dataset string."""
+    return _setting("LOSSLENS_DEMO_SOURCE") or DEFAULT_DEMO_SOURCE
+
+
+def default_model() -> str:
+    """The model the app scores with on first load."""
+    return _setting("LOSSLENS_DEFAULT_MODEL") or DEFAULT_MODEL
+
+
+def hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE asks for no Hub network calls."""
+    return _setting("HF_HUB_OFFLINE").lower() in {"1", "true", "yes", "on"}
+
+
+def decision_store_path() -> Path:
+    """The SQLite decision store: $LOSSLENS_HOME/decisions.sqlite."""
+    return home() / "decisions.sqlite"
