@@ -44,7 +44,7 @@ def data_dir() -> Path | None:
     return Path(value).expanduser().resolve() if value else None
 
 
-def max_upload_bytes() -> int:
+def max_file_bytes() -> int:
     """Largest upload or file LossLens reads, in bytes ($LOSSLENS_MAX_UPLOAD_MB, default 200 MB)."""
     value = _setting("LOSSLENS_MAX_UPLOAD_MB")
     try:

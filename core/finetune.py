@@ -7,11 +7,12 @@ The "features" handed to `fit` / `predict_proba` are row numbers into `texts`, s
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+
+from losslens.data import texts_digest
 
 
 def text_rows(n: int) -> np.ndarray:
@@ -38,8 +39,7 @@ class FineTunedTransformer:
     takes_text_rows = True  # losslens.activelab.simulation.simulate passes row numbers instead of embeddings
 
     def __post_init__(self) -> None:
-        digest = hashlib.sha256("\x00".join(self.texts).encode("utf-8", "surrogatepass")).hexdigest()
-        object.__setattr__(self, "texts_digest", digest[:16])  # in repr: part of the cache key
+        object.__setattr__(self, "texts_digest", texts_digest(self.texts)[:16])  # in repr: part of the cache key
 
     def fit(self, features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> "FineTunedHead":
         import torch

@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from losslens.errors import first_line
+from losslens.errors import LossLensError, first_line
 
 Progress = Callable[[int, int], None]  # progress(done, total): `done` of `total` units finished
 JobStatus = Literal["running", "done", "failed"]
@@ -112,6 +112,7 @@ class JobRegistry:
     def get(self, key: str) -> Job | None:
         """The job under `key`, or None."""
         with self._lock:
+            self._prune()
             return self._jobs.get(key)
 
     def release(self, key: str, watcher: str = "") -> None:
@@ -141,22 +142,24 @@ class JobRegistry:
                     if j.finished_at is not None and now - j.finished_at > self.keep_seconds]:
             del self._jobs[key]
 
-    @staticmethod
-    def _run(job: Job, fn: Callable[[Progress], Any]) -> None:
+    def _run(self, job: Job, fn: Callable[[Progress], Any]) -> None:
+        """Run the job; record its outcome and, when no session watches it any more (its session
+        moved on while it ran), drop it in the same step."""
+        outcome: dict[str, Any] = {}
         try:
-            result = fn(job.report)
+            outcome = {"result": fn(job.report), "status": "done"}
         except BaseException as exc:  # noqa: BLE001 — the job records any failure for the page
-            _LOG.warning("job %s failed:\n%s", job.key[:12], traceback.format_exc())
-            with job._lock:
-                job.exception = _without_frames(exc)
-                job.error = first_line(exc)
-                job.finished_at = time.monotonic()
-                job.status = "failed"
-            return
-        with job._lock:
-            job.result = result
+            if isinstance(exc, LossLensError):
+                _LOG.info("job %s: %s", job.key[:12], exc)
+            else:
+                _LOG.warning("job %s failed:\n%s", job.key[:12], traceback.format_exc())
+            outcome = {"exception": _without_frames(exc), "error": first_line(exc), "status": "failed"}
+        with self._lock, job._lock:
+            for name, value in outcome.items():
+                setattr(job, name, value)
             job.finished_at = time.monotonic()
-            job.status = "done"
+            if not job.watchers and self._jobs.get(job.key) is job:
+                del self._jobs[job.key]
 
 
 def _without_frames(exc: BaseException) -> BaseException:

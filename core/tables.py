@@ -4,7 +4,7 @@ or name a user gives.
 - Formats: CSV / TSV (every cell an exact string), JSON Lines (or a JSON array of objects) and
   Parquet, chosen by the file extension.
 - Encodings: UTF-8 (BOM stripped), UTF-16 with a BOM, else cp1252, else Latin-1; binary refused.
-- Size cap: config.max_upload_bytes() for uploads and files alike (checked before reading).
+- Size cap: config.max_file_bytes() for uploads and files alike (checked before reading).
 - Confinement: with LOSSLENS_DATA_DIR set, a local path (relative paths are taken relative to
   it) must resolve, symlinks and `..` included, inside it.
 - Hub names: a name is looked up on the Hugging Face Hub only when it has Hub syntax
@@ -27,6 +27,8 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 SUPPORTED = ".csv, .tsv, .parquet, .jsonl"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # control chars but tab/LF/CR
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")                # a \uD800-\uDFFF escape in a JSON line
+_SURROGATE_IN_VALUE = re.compile("[\ud800-\udfff]")               # ... that decoded to a lone surrogate
 _HUB_PART = r"[A-Za-z0-9](?:[\w.-]*[\w-])?"
 _HUB_NAME = re.compile(rf"{_HUB_PART}(?:/{_HUB_PART})?")
 
@@ -38,11 +40,13 @@ def resolve_user_path(path: str | Path) -> Path:
     resolving `..` and symlinks) must lie inside it. Existence is the caller's check.
     """
     root = config.data_dir()
-    given = Path(path).expanduser()
     try:
+        given = Path(path).expanduser()
         resolved = (given if root is None or given.is_absolute() else root / given).resolve()
-    except (OSError, RuntimeError):  # a symlink loop
-        raise DataError(f"path {excerpt(path, 80)} cannot be resolved (a symlink loop?)") from None
+        resolved.exists()   # raises for a name the filesystem refuses (NUL byte, too long)
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL byte, a name too long
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc, 60)
+        raise DataError(f"path {excerpt(path, 80)} cannot be used: {why}") from None
     if root is not None and not resolved.is_relative_to(root):
         raise DataError(f"path {excerpt(path, 80)} is outside the data directory {root} (LOSSLENS_DATA_DIR); "
                         "put the file inside it or give a path relative to it")
@@ -54,16 +58,22 @@ def hub_name_or_local_path(name: str) -> str | Path:
     confined local Path it names (see resolve_user_path). Libraries that take Hub ids also open
     local folders of the same name, so a name that exists locally is never sent to the Hub."""
     name = name.strip()
-    local = Path(name).expanduser().exists()
     root = config.data_dir()
-    if root is not None:
-        try:
-            local = local or (root / name).exists()
-        except OSError:
-            local = True
+    try:
+        local = Path(name).expanduser().exists() or (root is not None and (root / name).exists())
+    except (OSError, ValueError):   # not a name the filesystem takes: not a Hub name either
+        local = True
     if _HUB_NAME.fullmatch(name) and not local:
         return name
     return resolve_user_path(name)
+
+
+def is_hub_name(name: str) -> bool:
+    """True when `name` would be looked up on the Hub (see hub_name_or_local_path); never raises."""
+    try:
+        return isinstance(hub_name_or_local_path(name), str)
+    except DataError:
+        return False
 
 
 def read_table(source: str | Path | bytes, filename: str | None = None) -> pd.DataFrame:
@@ -74,7 +84,7 @@ def read_table(source: str | Path | bytes, filename: str | None = None) -> pd.Da
     guessing, so "NA", "001" and "" stay as written); JSON Lines keep their JSON types. Raises
     DataError for a missing, too large, empty, binary, unreadable or header-only file.
     """
-    limit = config.max_upload_bytes()
+    limit = config.max_file_bytes()
     if isinstance(source, bytes):
         if not filename:
             raise DataError(f"an upload needs a filename with an extension ({SUPPORTED})")
@@ -169,6 +179,9 @@ def _read_jsonl(text: str, name: str) -> pd.DataFrame:
             except json.JSONDecodeError as exc:
                 raise DataError(f"file {excerpt(name, 80)} line {number} is not valid JSON: "
                                 f"{first_line(exc)}") from None
+            if _SURROGATE.search(line) and _SURROGATE_IN_VALUE.search(json.dumps(records[-1], ensure_ascii=False)):
+                raise DataError(f"file {excerpt(name, 80)} line {number} holds text that is not valid Unicode "
+                                "(an escaped lone surrogate such as \\ud800); fix or remove it")
     if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
         raise DataError(f"file {excerpt(name, 80)} must hold one JSON object per line (column: value)")
     return pd.DataFrame.from_records(records) if records else pd.DataFrame()

@@ -103,8 +103,21 @@ def test_finished_jobs_of_vanished_sessions_are_pruned():
     reg = JobRegistry(keep_seconds=0.0)
     job = reg.submit("old", lambda p: 1, watcher="closed-tab")
     _wait(job)
-    reg.submit("new", lambda p: 2, watcher="tab")
-    assert reg.get("old") is None and reg.get("new") is not None
+    gate = threading.Event()
+    reg.submit("new", lambda p: gate.wait(5), watcher="tab")
+    assert reg.get("old") is None and reg.get("new").status == "running"   # running jobs are never pruned
+    gate.set()
+
+
+def test_a_job_its_session_left_while_it_ran_is_dropped_when_it_finishes():
+    reg = JobRegistry()
+    gate = threading.Event()
+    job = reg.submit("superseded", lambda p: (gate.wait(5), bytearray(2**20))[1], watcher="tab")
+    reg.release("superseded", "tab")          # the session submitted another request meanwhile
+    assert reg.get("superseded") is job       # still running
+    gate.set()
+    _wait(job)
+    assert reg.get("superseded") is None and len(reg) == 0
 
 
 def test_memory_returns_to_baseline_after_repeated_failed_jobs():

@@ -110,3 +110,36 @@ def test_model_folders_are_confined(data_dir, tiny_classifier_dir):
 def test_without_a_data_dir_a_model_folder_anywhere_works(tiny_classifier_dir, monkeypatch):
     monkeypatch.delenv("LOSSLENS_DATA_DIR", raising=False)
     assert model_identity(str(tiny_classifier_dir)).startswith("local:")
+
+
+def test_datasets_file_loaders_are_not_hub_names(monkeypatch, tmp_path):
+    """hf:csv would make datasets read every CSV in the server's working folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "salaries.csv").write_text("text,label\nalice 120k,a\nbob 90k,b\n")
+    monkeypatch.setattr(datasets, "load_dataset", no_hub)
+    for name in ["csv", "json", "parquet", "text", "CSV"]:
+        with pytest.raises(DataError, match="is a datasets file loader, not a Hub dataset"):
+            load_dataset(DatasetSource.parse(f"hf:{name}"))
+
+
+@pytest.mark.parametrize("text", ["a\x00b.csv", "x" * 5000 + ".csv", "hf:" + "y" * 300, "hf:" + "z" * 3000])
+def test_paths_the_filesystem_refuses_are_one_short_line(text):
+    with pytest.raises(DataError) as info:
+        load_dataset(DatasetSource.parse(text))
+    assert "cannot be used" in str(info.value) and len(str(info.value)) <= 300
+
+
+def test_an_escaped_lone_surrogate_in_json_lines_is_refused_and_real_emoji_load(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"text": "a\\ud800b", "label": "x"}\n{"text": "ok", "label": "y"}\n')
+    with pytest.raises(DataError, match="line 1 holds text that is not valid Unicode"):
+        load_dataset(DatasetSource.parse(str(tmp_path / "bad.jsonl")))
+    (tmp_path / "ok.jsonl").write_text('{"text": "smile \\ud83d\\ude00", "label": "x"}\n{"text": "ok", "label": "y"}\n')
+    assert load_dataset(DatasetSource.parse(str(tmp_path / "ok.jsonl"))).texts[0] == "smile \U0001F600"
+
+
+@pytest.mark.parametrize("name", ["notes:2024.csv", " spaced.csv", "hf:looks.csv", "demo:x.csv"])
+def test_odd_file_names_round_trip_through_the_cli_string(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    source = DatasetSource("file", name)
+    assert DatasetSource.parse(source.cli()) == source
+

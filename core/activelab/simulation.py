@@ -33,6 +33,7 @@ from losslens.activelab.crowd import activelab_scores, crowdlab_consensus, major
 from losslens.activelab.heads import Classifier, LogisticHead, kfold_probs
 from losslens.activelab.results import SimulationResult, SimulationSettings
 from losslens.cache import atomic_write, cache_dir, cache_key
+from losslens.data import texts_digest
 from losslens.errors import SimulationError
 from losslens.jobs import Progress
 
@@ -195,8 +196,7 @@ def features_identity(data: MultiAnnotatorData, model: str) -> str:
     """Cheap stand-in for the embeddings' digest: encoder identity + the texts (no model run)."""
     from losslens.models import model_identity
 
-    texts = "\x1f".join(map(str, data.texts if data.texts is not None else data.ids))
-    return f"{model_identity(model)}:{hashlib.sha256(texts.encode()).hexdigest()}"
+    return f"{model_identity(model)}:{texts_digest(data.texts if data.texts is not None else data.ids)}"
 
 
 def simulation_key(data: MultiAnnotatorData, features_id: str, settings: SimulationSettings,

@@ -228,7 +228,7 @@ def test_upload_size_limit(monkeypatch, tmp_path):
 
 def test_default_upload_limit_is_200_mb(monkeypatch):
     monkeypatch.delenv("LOSSLENS_MAX_UPLOAD_MB", raising=False)
-    assert config.max_upload_bytes() == 200 * 1024 * 1024
+    assert config.max_file_bytes() == 200 * 1024 * 1024
 
 
 def test_upload_size_limit_applies_to_read_table(monkeypatch):
