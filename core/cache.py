@@ -14,7 +14,7 @@ import numpy as np
 
 from losslens import config
 
-CODE_VERSION = "1"
+CODE_VERSION = "2"  # 2: classifier outputs carry the pooled hidden state; checksummed side files
 _MAGIC = b"LOSSLENS-ARRAY-1\n"
 _DIGEST_LEN = 64  # sha256 hex
 _STALE_TMP_SECONDS = 600
@@ -75,6 +75,29 @@ def load_array(path: str | Path) -> np.ndarray | None:
             return np.load(io.BytesIO(body), allow_pickle=False)
         except ValueError:
             pass
+    path.unlink(missing_ok=True)
+    return None
+
+
+def save_json(path: str | Path, value: dict) -> None:
+    """Save a JSON object atomically with the sha256 of its canonical text (see load_json)."""
+    body = json.dumps(value, sort_keys=True)
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    atomic_write(Path(path), json.dumps({"sha256": digest, "value": value}, sort_keys=True).encode("utf-8"))
+
+
+def load_json(path: str | Path) -> dict | None:
+    """The object saved at `path`; None when missing. A damaged file is deleted and None returned."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        body = json.dumps(raw["value"], sort_keys=True)
+        if hashlib.sha256(body.encode("utf-8")).hexdigest() == raw["sha256"] and isinstance(raw["value"], dict):
+            return raw["value"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     path.unlink(missing_ok=True)
     return None
 

@@ -20,7 +20,7 @@ from losslens.activelab.simulation import fitted_settings, simulate
 from losslens.data import ColumnMapping, DatasetSource, load_dataset
 from losslens.decisions import bind_decisions
 from losslens.errors import LossLensError, ScoringError, SimulationError, one_line
-from losslens.export import check_export_path, corrected_frame, write_export
+from losslens.export import check_export_path, corrected_frame, push_to_hub, write_export
 from losslens.models import DEVICES, PRECISIONS, ModelSpec
 from losslens.pipeline import ScoreRequest, ScoreSettings, score
 from losslens.scoring import QUALITY_METHODS
@@ -93,11 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write the corrected dataset with reviewer decisions")
     add_request_arguments(export)
-    export.add_argument("--out", type=Path, required=True, help="corrected file, .csv or .parquet")
+    export.add_argument("--out", type=Path, required=True,
+                        help="corrected file, .csv or .parquet; a name without an extension: a Hugging Face "
+                             "save_to_disk folder (corrected_label as a ClassLabel)")
     export.add_argument("--changed-only", action="store_true",
                         help="only rows with a reviewer decision (relabeled, confirmed, ambiguous, removed)")
     export.add_argument("--drop-removed", action="store_true", help="leave out rows marked Remove")
+    export.add_argument("--drop-ambiguous", action="store_true", help="leave out rows marked Ambiguous")
     export.add_argument("--labels", choices=["names", "ints"], default="names")
+    export.add_argument("--push-to-hub", metavar="ORG/NAME", default=None,
+                        help="also push the corrected dataset to the Hub (private; needs a token and the network)")
 
     add_simulate_arguments(commands.add_parser("simulate", help="ActiveLab vs random selection"))
 
@@ -155,7 +160,7 @@ def parse_label_map(text: str | None) -> tuple[tuple[str, str], ...]:
 
 def score_command(args: argparse.Namespace) -> int:
     if args.out:
-        check_export_path(args.out)
+        check_export_path(args.out, folder_ok=False)
     _, results = score(request_from_args(args), StderrProgress())
     if args.out:
         write_export(results.table, args.out)
@@ -175,10 +180,11 @@ def export_command(args: argparse.Namespace) -> int:
     check_export_path(args.out)
     data, results = score(request_from_args(args), StderrProgress())
     bound = bind_decisions(data, DecisionStore().current(data.name))
-    frame = corrected_frame(data, results.table, bound, labels_as=args.labels,
-                            changed_only=args.changed_only, drop_removed=args.drop_removed)
-    write_export(frame, args.out)
-    print(f"rows={len(frame)} decisions={len(bound.applied)} stale={len(bound.stale)} out={args.out}")
+    frame = corrected_frame(data, results.table, bound, labels_as=args.labels, changed_only=args.changed_only,
+                            drop_removed=args.drop_removed, drop_ambiguous=args.drop_ambiguous)
+    write_export(frame, args.out, data.label_names)
+    hub = f" hub={push_to_hub(frame, data.label_names, args.push_to_hub)}" if args.push_to_hub else ""
+    print(f"rows={len(frame)} decisions={len(bound.applied)} stale={len(bound.stale)} out={args.out}{hub}")
     return 0
 
 
@@ -248,8 +254,10 @@ def app_script() -> Path:
 
 def server_flags(app: Path) -> list[str]:
     """The app's .streamlit/config.toml as command-line flags: Streamlit reads that file from the
-    current folder only, and `losslens app` may be started anywhere."""
+    current folder only, and `losslens app` may be started anywhere. The upload limit follows
+    LOSSLENS_MAX_UPLOAD_MB, so raising it raises both the uploader's and the reader's cap."""
     settings = tomllib.loads((app.parent / ".streamlit" / "config.toml").read_text())
+    settings["server"]["maxUploadSize"] = max(1, config.max_file_bytes() // 2**20)   # one setting for both caps
     return [f"--{section}.{key}={str(value).lower() if isinstance(value, bool) else value}"
             for section, values in settings.items() for key, value in values.items()]
 

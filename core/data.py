@@ -62,7 +62,7 @@ class DatasetSource:
             return cls.from_hub_field(rest, split)
         if prefix in ("file", "disk") and rest:
             return cls(prefix, rest, split=split)
-        return cls("disk" if Path(text).expanduser().is_dir() else "file", text, split=split)
+        return cls("disk" if _is_folder(text) else "file", text, split=split)
 
     @classmethod
     def from_hub_field(cls, text: str, split: str = "train") -> DatasetSource:
@@ -86,17 +86,43 @@ class DatasetSource:
         return cls("upload", Path(filename).name, upload=data)
 
     def cli(self) -> str:
-        """The dataset string `losslens score` takes (an upload gives its file name)."""
+        """The dataset string `losslens score` takes (an upload gives its file name). A path that
+        would read as something else (a colon, spaces at its ends) keeps its file:/disk: prefix."""
         if self.kind == "demo":
             return f"demo:{self.location}"
         if self.kind == "hub":
             return f"hf:{self.location}" + (f":{self.config}" if self.config else "")
-        return self.location
+        plain = self.location
+        reads_back = ":" not in plain and plain == plain.strip() and (self.kind == "disk") == _is_folder(plain)
+        return plain if reads_back or self.kind == "upload" else f"{self.kind}:{plain}"
 
     def cli_args(self) -> list[str]:
         """DATASET [--split S]: the arguments that give this source back through `parse`."""
-        args = [self.cli() if self.kind != "disk" or Path(self.location).is_dir() else f"disk:{self.location}"]
-        return args + (["--split", self.split] if self.kind in ("hub", "disk") and self.split != "train" else [])
+        return [self.cli()] + (["--split", self.split] if self.kind in ("hub", "disk") and self.split != "train" else [])
+
+    def hub_field(self) -> str:
+        """What the app's "Hugging Face dataset" field shows for this source ("" for other kinds)."""
+        if self.kind == "hub":
+            return self.location + (f":{self.config}" if self.config else "")
+        return self.location if self.kind == "disk" else ""
+
+    def local_path(self) -> Path | None:
+        """The file or folder this source reads (confined like every user path), None for the
+        demo, an upload, a Hub name, or a path that cannot be one."""
+        if self.kind not in ("file", "disk"):
+            return None
+        try:
+            return resolve_user_path(self.location)
+        except DataError:
+            return None
+
+
+def _is_folder(text: str) -> bool:
+    """True when `text` names an existing folder (relative to the data directory when one is set)."""
+    try:
+        return resolve_user_path(text).is_dir()
+    except DataError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -135,6 +161,11 @@ class LabeledTexts:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @functools.cached_property
+    def id_index(self) -> pd.Index:
+        """The ids as a hashed pandas Index (built once): position of an id by get_indexer."""
+        return pd.Index(self.ids)
+
     def renamed(self, name: str) -> LabeledTexts:
         """The same data under another name (decisions are grouped by name)."""
         return replace(self, name=name)
@@ -143,6 +174,17 @@ class LabeledTexts:
 def text_hash(text: str) -> str:
     """16 hex characters of the text's sha256 (UTF-8): the identity of a text in ids and decisions."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def texts_digest(texts: Iterable[str]) -> str:
+    """sha256 hex of a sequence of texts (each length-prefixed, UTF-8): the identity of the
+    model inputs in cache keys."""
+    digest = hashlib.sha256()
+    for text in texts:
+        encoded = str(text).encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.hexdigest()
 
 
 def content_ids(texts: Iterable[str]) -> list[str]:
@@ -253,6 +295,11 @@ def _load_hub(source: DatasetSource, columns: ColumnMapping, drop_empty: bool) -
     if isinstance(target, Path):
         return _load_disk(target, columns, source.split, drop_empty)
     import datasets
+    from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+
+    if target.lower() in _PACKAGED_DATASETS_MODULES:   # datasets' file loaders read the server's folders
+        raise DataError(f"hf:{target[:40]} is a datasets file loader, not a Hub dataset: give the file or "
+                        "save_to_disk folder itself")
 
     shown = source.cli()
     try:

@@ -1,4 +1,5 @@
-"""Which stored decisions apply to which examples of a loaded dataset.
+"""Decisions on the examples of a loaded dataset: recording them (`decide`) and which stored ones
+apply to which examples (`bind_decisions`).
 
 A decision is stored under the dataset's name with the example's id, the hash of its text and its
 given label. It applies to the example with the same id, the same text and the same given label
@@ -12,18 +13,22 @@ still finds its given label there: the file still matches.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from losslens.data import LabeledTexts, text_hash
+from losslens.store import DecisionStore, ExampleRef, LabelDecision
 
 REASONS = {
     "missing": "its id is not in this dataset",
     "text": "the example's text has changed",
     "given": "the example's given label has changed",
     "label": "its new label is not one of this dataset's labels",
+    "superseded": "a newer decision on the same example replaced it",
+    "unverified": "recorded before text checks, and this file no longer matches all such decisions",
 }
 
 
@@ -46,42 +51,59 @@ def bind_decisions(data: LabeledTexts, current: pd.DataFrame) -> BoundDecisions:
     """Split `current` (DecisionStore.current for data.name) into applied and stale decisions."""
     if current.empty:
         return BoundDecisions(current.assign(position=pd.Series(dtype=np.int64)), current.assign(reason=""))
-    ids = current["example_id"].astype(str).to_numpy(dtype=object)
-    positions = pd.Index(data.ids).get_indexer(ids)
-    hashes = current["text_hash"].to_numpy(dtype=object)
+    positions = data.id_index.get_indexer(current["example_id"].astype(str).to_numpy(dtype=object))
     legacy = pd.isna(current["text_hash"]).to_numpy()
-    reason = np.full(len(current), "", dtype=object)
-    reason[positions < 0] = "missing"
-    legacy_rows = _legacy_row_numbers(data, current, positions, legacy)
-    positions = np.where(legacy_rows >= 0, legacy_rows, positions)
-    reason[legacy_rows >= 0] = ""
+    positions = np.where(legacy, _legacy_positions(data, current, positions, legacy), positions)
+    given = np.asarray(data.label_names, dtype=object)[data.labels[np.maximum(positions, 0)]]
     original = current["original_label"].to_numpy(dtype=object)
-    for i in np.flatnonzero(positions >= 0):
-        if not legacy[i] and hashes[i] != text_hash(data.texts[positions[i]]):
+    hashes = current["text_hash"].to_numpy(dtype=object)
+    reason = np.full(len(current), "", dtype=object)
+    for i in range(len(current)):
+        if positions[i] < 0:
+            reason[i] = "unverified" if positions[i] == -2 else "missing"
+        elif not legacy[i] and hashes[i] != text_hash(data.texts[positions[i]]):
             reason[i] = "text"
-        elif original[i] != data.label_names[data.labels[positions[i]]]:
+        elif original[i] != given[i]:
             reason[i] = "given"
     relabeled = (current["status"] == "relabeled").to_numpy()
-    known = current["new_label"].isin(data.label_names).to_numpy()
-    reason[(reason == "") & relabeled & ~known] = "label"
+    reason[(reason == "") & relabeled & ~current["new_label"].isin(data.label_names).to_numpy()] = "label"
     ok = reason == ""
+    later = pd.Series(np.where(ok, positions, -1 - np.arange(len(current)))).duplicated(keep="last").to_numpy()
+    reason[ok & later] = "superseded"   # an older decision on an example a newer one also decides
+    ok &= ~later
     applied = current[ok].assign(position=positions[ok].astype(np.int64))
     applied = applied.assign(example_id=data.ids[applied["position"].to_numpy()])
-    applied = applied.drop_duplicates("position", keep="last")  # a legacy row and a newer one: the newer
     return BoundDecisions(applied.reset_index(drop=True), current[~ok].assign(reason=reason[~ok]).reset_index(drop=True))
 
 
-def _legacy_row_numbers(data: LabeledTexts, current: pd.DataFrame, positions: np.ndarray,
-                        legacy: np.ndarray) -> np.ndarray:
-    """(D,) row numbers for legacy decisions keyed by row number, or -1 each: all of them or none,
-    as the file still matches (every such row has the decision's given label) or not."""
-    out = np.full(len(current), -1, dtype=np.int64)
-    candidates = np.flatnonzero(legacy & (positions < 0))
+def _legacy_positions(data: LabeledTexts, current: pd.DataFrame, positions: np.ndarray,
+                      legacy: np.ndarray) -> np.ndarray:
+    """(D,) rows of the decisions recorded without a text hash: by id, else (files without an
+    id column used to be keyed so) by row number; -1 where none. All of them are -1 when any one
+    found does not find its given label there: the file no longer matches them."""
     ids = current["example_id"].astype(str).to_numpy()
-    rows = np.array([int(i) if i.isdigit() else -1 for i in ids[candidates]], dtype=np.int64)
-    if not len(candidates) or (rows < 0).any() or (rows >= len(data)).any():
-        return out
-    given = np.asarray(data.label_names, dtype=object)[data.labels[rows]]
-    if (given == current["original_label"].to_numpy(dtype=object)[candidates]).all():
-        out[candidates] = rows
-    return out
+    rows = np.array([int(i) if i.isascii() and i.isdigit() else -1 for i in ids], dtype=np.int64)
+    found = np.where(positions >= 0, positions, np.where(rows < len(data), rows, -1))
+    chosen = legacy & (found >= 0)
+    given = np.asarray(data.label_names, dtype=object)[data.labels[found[chosen]]]
+    if (given != current["original_label"].to_numpy(dtype=object)[chosen]).any():
+        return np.where(legacy, -2, found)   # -2: unverified
+    return found
+
+
+def example_refs(data: LabeledTexts, positions: Sequence[int]) -> list[ExampleRef]:
+    """What a decision on the examples at `positions` records: id, text hash, given label."""
+    return [ExampleRef(str(data.ids[p]), text_hash(data.texts[p]), data.label_names[data.labels[p]])
+            for p in positions]
+
+
+def decide(store: DecisionStore, data: LabeledTexts, positions: Sequence[int], status: str,
+           new_label: str | None = None, reviewer: str = "", note: str | None = None) -> list[LabelDecision]:
+    """Record one decision on each example at `positions`: one row for a single example, one
+    undoable group for several. A relabel to an example's own label confirms it."""
+    examples = example_refs(data, positions)
+    if len(examples) == 1:
+        e = examples[0]
+        return [store.record(data.name, e.example_id, e.given_label, new_label, status, reviewer,
+                             text_hash=e.text_hash, note=note)]
+    return store.record_group(data.name, examples, new_label, status, reviewer, note)

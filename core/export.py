@@ -1,12 +1,15 @@
-"""Corrected dataset: the original columns plus the review outcome, as CSV or Parquet.
+"""Corrected dataset: the original columns plus the review outcome, as CSV, Parquet or a
+Hugging Face dataset (a save_to_disk folder, or pushed to the Hub), with corrected_label as a
+ClassLabel there.
 
-The same function is behind the Export page and `losslens export`.
+The same functions are behind the Export page and `losslens export`.
 """
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,11 +17,11 @@ import pandas as pd
 from losslens.cache import atomic_write
 from losslens.data import LabeledTexts
 from losslens.decisions import BoundDecisions, bind_decisions
-from losslens.errors import ExportError
+from losslens.errors import ExportError, first_line
 from losslens.store import CURRENT_COLUMNS
 
 ADDED_COLUMNS = (
-    "corrected_label", "status", "reviewer", "reviewed_at", "loss", "quality", "is_issue", "rank"
+    "corrected_label", "status", "reviewer", "reviewed_at", "note", "loss", "quality", "is_issue", "rank"
 )
 EXPORT_FORMATS = (".csv", ".parquet")
 
@@ -31,6 +34,7 @@ def corrected_frame(
     labels_as: Literal["names", "ints"] = "names",
     changed_only: bool = False,
     drop_removed: bool = False,
+    drop_ambiguous: bool = False,
 ) -> pd.DataFrame:
     """Every original column of `data.frame`, in order, plus (in this order) ADDED_COLUMNS.
 
@@ -40,9 +44,10 @@ def corrected_frame(
         apply to an example (same id and text, see losslens.decisions) are used, stale ones never.
     corrected_label: the decision's new label when status is "relabeled", else the given label;
         as a name, or its index in label_names with labels_as="ints".
-    status: the review status ("unreviewed" without a decision); reviewer / reviewed_at: empty
-        without a decision. changed_only keeps rows with a decision (status != "unreviewed");
-        drop_removed drops rows whose status is "removed". The row index is reset.
+    status: the review status ("unreviewed" without a decision); reviewer / reviewed_at / note:
+        empty without a decision. changed_only keeps rows with a decision (status !=
+        "unreviewed"); drop_removed / drop_ambiguous drop rows with that status. The row index is
+        reset.
     An original column named like an added one (an earlier export re-imported) is replaced.
     """
     if labels_as not in ("names", "ints"):
@@ -55,17 +60,18 @@ def corrected_frame(
     given = names[data.labels] if len(data.labels) else np.array([], dtype=object)
 
     decided = _aligned_decisions(bound.applied, len(ids))
-    status = decided["status"].fillna("unreviewed").to_numpy(dtype=object)
+    status = np.where(pd.isna(decided["status"]), "unreviewed", decided["status"]).astype(object)
     relabeled = status == "relabeled"
-    corrected = np.where(relabeled, decided["new_label"].to_numpy(dtype=object), given)
+    corrected = np.where(relabeled, decided["new_label"], given)
     if labels_as == "ints":
         corrected = pd.Index(data.label_names).get_indexer(corrected).astype(np.int64)
 
     out = data.frame.drop(columns=[c for c in ADDED_COLUMNS if c in data.frame.columns]).reset_index(drop=True)
     out["corrected_label"] = corrected
     out["status"] = status
-    out["reviewer"] = decided["reviewer"].to_numpy(dtype=object)
-    out["reviewed_at"] = decided["decided_at"].to_numpy(dtype=object)
+    out["reviewer"] = decided["reviewer"]
+    out["reviewed_at"] = decided["decided_at"]
+    out["note"] = decided["note"]
     for column, values in _aligned_scores(results, ids).items():
         out[column] = values
 
@@ -74,7 +80,14 @@ def corrected_frame(
         keep &= status != "unreviewed"
     if drop_removed:
         keep &= status != "removed"
+    if drop_ambiguous:
+        keep &= status != "ambiguous"
     return out[keep].reset_index(drop=True)
+
+
+def file_stem(name: str) -> str:
+    """A safe file-name stem for a dataset name: letters, digits, _ . - only (else "dataset")."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.")[:80] or "dataset"
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -91,30 +104,77 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def check_export_path(path: str | Path) -> Path:
-    """`path` as a Path; ExportError unless it ends in .csv or .parquet."""
+def check_export_path(path: str | Path, folder_ok: bool = True) -> Path:
+    """`path` as a Path: a .csv or .parquet file, or a name without an extension: a folder for a
+    Hugging Face dataset, which must not exist yet or be empty (ExportError otherwise)."""
     path = Path(path)
-    if path.suffix.lower() not in EXPORT_FORMATS:
-        raise ExportError(f"cannot write {path.name!r}: use a .csv or .parquet file name")
+    folder = not path.suffix and folder_ok
+    if (not folder and path.suffix.lower() not in EXPORT_FORMATS) or (
+            folder and path.exists() and (not path.is_dir() or any(path.iterdir()))):
+        raise ExportError(f"cannot write {path.name[:80]!r}: give a .csv or .parquet file name"
+                          + (", or a new or empty folder name (no extension) for a Hugging Face dataset"
+                             if folder_ok else ""))
     return path
 
 
-def write_export(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write `frame` as .csv or .parquet (chosen by the extension), atomically (temp + rename)."""
+def write_export(frame: pd.DataFrame, path: str | Path, label_names: Sequence[str] = ()) -> Path:
+    """Write `frame` as .csv or .parquet (chosen by the extension), atomically (temp + rename);
+    any other path becomes a Hugging Face save_to_disk folder (see hf_dataset)."""
     path = check_export_path(path)
+    if not path.suffix:
+        hf_dataset(frame, label_names).save_to_disk(str(path))
+        return path
     data = to_csv_bytes(frame) if path.suffix.lower() == ".csv" else parquet_bytes(frame)
     atomic_write(path, data)
     return path
 
 
-def _aligned_decisions(applied: pd.DataFrame, n: int) -> pd.DataFrame:
-    """new_label, status, reviewer, decided_at per row of the dataset (None where undecided)."""
-    columns = ["new_label", "status", "reviewer", "decided_at"]
-    aligned = pd.DataFrame({c: np.full(n, None, dtype=object) for c in columns})
+def hf_dataset(frame: pd.DataFrame, label_names: Sequence[str]):
+    """`frame` as a datasets.Dataset with corrected_label a ClassLabel over `label_names` (the
+    labels as names or as indices); other columns keep their types."""
+    import datasets
+
+    if frame["corrected_label"].dtype == object:
+        frame = frame.assign(corrected_label=pd.Index(list(label_names)).get_indexer(frame["corrected_label"]))
+    dataset = datasets.Dataset.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    return dataset.cast_column("corrected_label", datasets.ClassLabel(names=[str(n) for n in label_names]))
+
+
+def push_to_hub(frame: pd.DataFrame, label_names: Sequence[str], repo_id: str, private: bool = True) -> str:
+    """Push `frame` (see hf_dataset) to the Hub as `repo_id` (a token from `hf auth login` or
+    HF_TOKEN); returns its URL. Offline, or without access: ExportError."""
+    try:
+        hf_dataset(frame, label_names).push_to_hub(repo_id, private=private)
+    except Exception as exc:  # network, auth, bad repo id: one line for the user
+        raise ExportError(f"could not push to the Hub as {repo_id[:80]!r}: {first_line(exc, 120)}") from None
+    return f"https://huggingface.co/datasets/{repo_id}"
+
+
+def hf_zip_bytes(frame: pd.DataFrame, label_names: Sequence[str]) -> bytes:
+    """A zip of the save_to_disk folder of `frame` (for a download button)."""
+    import tempfile
+    import zipfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        hf_dataset(frame, label_names).save_to_disk(folder)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(Path(folder).rglob("*")):
+                if file.is_file():
+                    archive.write(file, Path("dataset") / file.relative_to(folder))
+        return buffer.getvalue()
+
+
+def _aligned_decisions(applied: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
+    """new_label, status, reviewer, decided_at, note per row of the dataset: (n,) object arrays,
+    None where a row has no decision."""
     rows = applied["position"].to_numpy(dtype=np.int64)
-    for c in columns:
-        aligned.loc[rows, c] = applied[c].to_numpy(dtype=object)
-    return aligned.where(aligned.notna(), None)
+    aligned = {}
+    for column in ("new_label", "status", "reviewer", "decided_at", "note"):
+        values = np.full(n, None, dtype=object)
+        values[rows] = [None if pd.isna(v) else v for v in applied[column].to_numpy(dtype=object)]
+        aligned[column] = values
+    return aligned
 
 
 def _aligned_scores(results: pd.DataFrame | None, ids: pd.Index) -> dict[str, pd.Series | np.ndarray]:

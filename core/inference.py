@@ -107,20 +107,26 @@ def _prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
 
 
 def forward(model: LoadedModel, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """float32 (B, K) logits for a classifier, (B, D) L2-normalised mean-pooled embeddings for an encoder."""
-    out = model.model(**inputs)
+    """float32 outputs of one batch. Encoder: (B, D) L2-normalised mean-pooled embeddings.
+    Classifier: (B, K + D), its K logits then the same pooling of its last hidden state (the
+    embedding that finds an example's neighbours)."""
     if model.kind == "classifier":
-        return out.logits.float()
-    hidden = out.last_hidden_state.float()
-    mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-    return F.normalize(pooled, p=2, dim=1)
+        out = model.model(**inputs, output_hidden_states=True)
+        return torch.cat([out.logits.float(), _mean_pool(out.hidden_states[-1], inputs["attention_mask"])], dim=1)
+    return _mean_pool(model.model(**inputs).last_hidden_state, inputs["attention_mask"])
+
+
+def _mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, D) unit-norm mean of the (B, L, D) hidden states over the tokens the mask keeps."""
+    hidden = hidden.float()
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return F.normalize((hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9), p=2, dim=1)
 
 
 def output_width(model: LoadedModel) -> int:
-    """K (number of logits) for a classifier, D (hidden size) for an encoder."""
+    """K + D (logits + pooled hidden state) for a classifier, D (hidden size) for an encoder."""
     config = model.model.config
-    return int(config.num_labels if model.kind == "classifier" else config.hidden_size)
+    return int(config.hidden_size + (config.num_labels if model.kind == "classifier" else 0))
 
 
 def run_inference(

@@ -134,6 +134,14 @@ def model_kind_of(name: str) -> Literal["classifier", "encoder"]:
     return model_kind(_read_config(name))
 
 
+def logit_count(name: str) -> int:
+    """K, the classifier's number of logits (0 for an encoder), from its config alone."""
+    config = _read_config(name)
+    if model_kind(config) == "encoder":
+        return 0
+    return len(config.get("id2label") or {}) or int(config.get("num_labels", 2))
+
+
 def resolve_device(device: str) -> torch.device:
     """auto → cuda > mps > cpu; an explicit device that is missing raises ModelError."""
     import torch

@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 
 from losslens import config
-from losslens.cache import ChunkStore, cache_dir, cache_key, load_array, save_array
-from losslens.data import ColumnMapping, DatasetSource, LabeledTexts, load_dataset
+from losslens.cache import ChunkStore, cache_dir, cache_key, load_array, load_json, save_array, save_json
+from losslens.data import ColumnMapping, DatasetSource, LabeledTexts, load_dataset, texts_digest
 from losslens.errors import ScoringError
 from losslens.jobs import Progress
-from losslens.models import (LoadedModel, ModelSpec, align_classifier_labels, load_model, model_identity,
-                             model_kind_of)
+from losslens.models import (LoadedModel, ModelSpec, align_classifier_labels, load_model, logit_count,
+                             model_identity, model_kind_of)
+from losslens.neighbours import EXACT_KNN_LIMIT, Neighbours, conflict_groups, knn_graph
 from losslens.scoring import QUALITY_METHODS, ExampleScores, kfold_splits, out_of_sample_probs, score_examples, softmax
 
 
@@ -81,8 +82,8 @@ class ScoreRequest:
         upload = self.source.upload
         parts["upload_sha"] = hashlib.sha256(upload).hexdigest() if upload is not None else None
         parts["home"] = str(config.home())
-        location = Path(self.source.location).expanduser()
-        if self.source.kind in ("file", "disk") and location.exists():
+        location = self.source.local_path()
+        if location is not None and location.exists():
             stat = location.stat()
             parts["file"] = (stat.st_mtime_ns, stat.st_size)
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
@@ -113,6 +114,9 @@ class ScoredResults:
     quality, is_issue, rank, truncated, prob_<name> per class (see losslens.scoring.ExampleScores).
     out_of_sample: True when every probability came from a head that did not see the example
     (encoder + K-fold); False for a classifier scored on data it may have been trained on.
+    neighbours: each example's nearest others by embedding (None above
+    neighbours.EXACT_KNN_LIMIT rows). outputs_key / n_logits locate the cached model outputs
+    whose columns from n_logits on are the embeddings.
     """
 
     table: pd.DataFrame
@@ -122,6 +126,9 @@ class ScoredResults:
     seconds: float
     key: str
     model_kind: str
+    neighbours: Neighbours | None = None
+    outputs_key: str = ""
+    n_logits: int = 0
 
     @property
     def accuracy(self) -> float:
@@ -141,6 +148,12 @@ class ScoredResults:
         """(N, K) float64 class probabilities, columns in label_names order."""
         return self.table[probability_columns(self.label_names)].to_numpy(dtype=np.float64)
 
+    def embeddings(self) -> np.ndarray | None:
+        """(N, D) float32 unit-norm embeddings from the model-output cache; None when that cache
+        entry is gone (the scores stay valid; only "show similar" needs them)."""
+        outputs = load_array(cache_dir("outputs") / f"{self.outputs_key}.npy") if self.outputs_key else None
+        return None if outputs is None else outputs[:, self.n_logits:]
+
 
 def probability_columns(label_names: Sequence[str]) -> list[str]:
     """The results table's probability columns, one per class: prob_<name>."""
@@ -154,47 +167,67 @@ def score_dataset(
     progress: Progress | None = None,
     label_map: dict[str, str] | None = None,
 ) -> ScoredResults:
-    """Score every example of `data` with the model of `spec`; loads from cache when it can."""
+    """Score every example of `data` with the model of `spec`; loads from cache when it can.
+
+    Stages, each cached: model outputs (keyed by the texts, model, precision, max length) ->
+    neighbour graph of their embeddings -> probabilities in dataset label order (+ data labels,
+    folds, seed, label map) -> per-example scores (+ quality method).
+    """
     started = time.perf_counter()
     settings.check()
     identity = model_identity(spec.name)
+    outputs_key = _outputs_key(identity, spec, texts_digest(data.texts), settings.max_length)
     probs_key = cache_key(
         kind="probs", data=data.fingerprint, model=identity, precision=spec.precision,
         max_length=settings.max_length, folds=settings.folds,
         seed=settings.seed, label_map=sorted((label_map or {}).items()),
     )
     probs_path = cache_dir("probs") / f"{probs_key}.npy"
-    kind_path = probs_path.with_suffix(".kind")
-    truncated_path = probs_path.with_suffix(".truncated.npy")
+    meta_path, truncated_path = probs_path.with_suffix(".meta.json"), probs_path.with_suffix(".truncated.npy")
     scores_path = cache_dir("scores") / f"{cache_key(probs=probs_key, method=settings.quality_method)}.npy"
-    probs, scores_array = load_array(probs_path), load_array(scores_path)
-    truncated = load_array(truncated_path)
-    from_cache = probs is not None and truncated is not None and kind_path.exists()
-    if from_cache:
-        model_kind = kind_path.read_text().strip()
-    else:
+    probs, truncated, meta = load_array(probs_path), load_array(truncated_path), load_json(meta_path)
+    scores_array = load_array(scores_path)
+    from_cache = probs is not None and truncated is not None and meta is not None
+    if not from_cache:
         if model_kind_of(spec.name) == "encoder":  # knowable from the labels: check before inference
             kfold_splits(data.labels, data.label_names, settings.folds)
         model = load_model(spec)
-        model_kind = model.kind
+        if model.kind == "classifier":  # a mismatch is reported before the model runs
+            columns = align_classifier_labels(model.model_labels, data.label_names, label_map)
         truncated = truncated_mask(model.tokenizer, data.texts, settings.max_length)
-        probs = _compute_probs(model, spec, identity, data, settings, progress, label_map)
+        outputs = _model_outputs(model, outputs_key, data.texts, settings, progress)
+        meta = {"kind": model.kind, "n_logits": len(model.model_labels or ())}
+        embeddings = outputs[:, meta["n_logits"]:]
+        if model.kind == "classifier":
+            probs = softmax(outputs[:, :meta["n_logits"]])[:, columns]
+            probs = probs / probs.sum(axis=1, keepdims=True)
+        else:
+            probs = out_of_sample_probs(embeddings, data.labels, data.label_names, settings.folds, settings.seed)
+        _save_neighbours(outputs_key, embeddings)
         save_array(truncated_path, truncated)
         save_array(probs_path, probs)
-        kind_path.write_text(model_kind)
+        save_json(meta_path, meta)
         scores_array = None
     if scores_array is None or len(scores_array) != len(probs):
         scores_array = score_examples(probs, data.labels, settings.quality_method).to_array()
         save_array(scores_path, scores_array)
-    table = build_results_table(data, probs, ExampleScores.from_array(scores_array), truncated)
+    neighbours = _load_neighbours(outputs_key)
+    groups_path = probs_path.with_suffix(".groups.npy")
+    if (groups := load_array(groups_path)) is None or len(groups) != len(data):
+        groups = conflict_groups(pd.factorize(data.texts)[0], data.labels, neighbours)
+        save_array(groups_path, groups)
+    table = build_results_table(data, probs, ExampleScores.from_array(scores_array), truncated, groups)
     return ScoredResults(
         table=table,
         label_names=data.label_names,
-        out_of_sample=model_kind == "encoder",
+        out_of_sample=meta["kind"] == "encoder",
         from_cache=from_cache,
         seconds=time.perf_counter() - started,
         key=probs_key,
-        model_kind=model_kind,
+        model_kind=meta["kind"],
+        neighbours=neighbours,
+        outputs_key=outputs_key,
+        n_logits=int(meta["n_logits"]),
     )
 
 
@@ -207,25 +240,29 @@ def embed_texts(
     max_tokens: int | None = 8192,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """(N, D) float32 L2-normalised encoder embeddings of `texts`, cached on disk."""
+    """(N, D) float32 L2-normalised embeddings of `texts` (a classifier's pooled hidden state),
+    cached on disk."""
     identity = model_identity(spec.name)
-    key = _outputs_key(identity, spec, _texts_digest(texts), max_length)
-    path = cache_dir("outputs") / f"{key}.npy"
-    cached = load_array(path)
-    if cached is not None:
-        return cached
-    model = load_model(spec)
-    return _run_cached_inference(model, key, texts, batch_size, max_length, progress, max_tokens)
+    key = _outputs_key(identity, spec, texts_digest(texts), max_length)
+    outputs = load_array(cache_dir("outputs") / f"{key}.npy")
+    if outputs is None:
+        settings = ScoreSettings(batch_size=batch_size, max_length=max_length, max_tokens=max_tokens or 10**9)
+        outputs = _model_outputs(load_model(spec), key, texts, settings, progress)
+    return outputs[:, logit_count(spec.name):]
 
 
 def build_results_table(
-    data: LabeledTexts, probs: np.ndarray, scores: ExampleScores, truncated: np.ndarray
+    data: LabeledTexts, probs: np.ndarray, scores: ExampleScores, truncated: np.ndarray,
+    conflict_group: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The results table (one row per example) from (N, K) probabilities, their scores and the
-    (N,) bool mask of texts longer than max_length tokens (the model saw only their start)."""
+    """The results table (one row per example) from (N, K) probabilities, their scores, the
+    (N,) bool mask of texts longer than max_length tokens (the model saw only their start) and
+    (N,) conflict groups (identical or near-identical texts with different labels, -1 for none:
+    losslens.neighbours.conflict_groups)."""
     columns = {"id": data.ids, "text": data.texts, "label": data.labels}
     columns.update(asdict(scores))
     columns["truncated"] = truncated.astype(bool)
+    columns["conflict_group"] = np.full(len(data), -1, dtype=np.int64) if conflict_group is None else conflict_group
     table = pd.DataFrame(columns)
     for k, column in enumerate(probability_columns(data.label_names)):
         table[column] = probs[:, k].astype(np.float32)
@@ -241,53 +278,32 @@ def truncated_mask(tokenizer, texts: Sequence[str], max_length: int) -> np.ndarr
     return np.fromiter((len(ids) > max_length for ids in counts), dtype=bool, count=len(counts))
 
 
-def _compute_probs(
-    model: LoadedModel,
-    spec: ModelSpec,
-    identity: str,
-    data: LabeledTexts,
-    settings: ScoreSettings,
-    progress: Progress | None,
-    label_map: dict[str, str] | None,
-) -> np.ndarray:
-    """Run (or resume) inference, then turn outputs into (N, K) dataset-ordered probabilities."""
-    if model.kind == "classifier":
-        columns = align_classifier_labels(model.model_labels, data.label_names, label_map)
-    key = _outputs_key(identity, spec, _texts_digest(data.texts), settings.max_length)
+def _model_outputs(model: LoadedModel, key: str, texts: Sequence[str], settings: ScoreSettings,
+                   progress: Progress | None) -> np.ndarray:
+    """The cached model outputs under `key`, else inference with resumable chunks: the finished
+    array is saved and the chunks dropped. (N, K + D) for a classifier, (N, D) for an encoder."""
     outputs = load_array(cache_dir("outputs") / f"{key}.npy")
-    if outputs is None:
-        outputs = _run_cached_inference(
-            model, key, data.texts, settings.batch_size, settings.max_length, progress,
-            settings.max_tokens,
-        )
-    if model.kind == "classifier":
-        probs = softmax(outputs)[:, columns]
-        return probs / probs.sum(axis=1, keepdims=True)
-    return out_of_sample_probs(
-        outputs, data.labels, data.label_names, settings.folds, settings.seed
-    )
-
-
-def _run_cached_inference(
-    model: LoadedModel,
-    key: str,
-    texts: Sequence[str],
-    batch_size: int,
-    max_length: int,
-    progress: Progress | None,
-    max_tokens: int | None = None,
-) -> np.ndarray:
-    """Inference with resumable chunks; the finished array is saved and the chunks dropped."""
+    if outputs is not None:
+        return outputs
     from losslens.inference import run_inference  # torch: only when the model runs
 
     chunks = ChunkStore(cache_dir("chunks") / key)
-    outputs = run_inference(
-        model, list(texts), batch_size=batch_size, max_length=max_length,
-        progress=progress, chunks=chunks, max_tokens=max_tokens,
-    )
+    outputs = run_inference(model, list(texts), batch_size=settings.batch_size, max_length=settings.max_length,
+                            progress=progress, chunks=chunks, max_tokens=settings.max_tokens)
     save_array(cache_dir("outputs") / f"{key}.npy", outputs)
     chunks.clear()
     return outputs
+
+
+def _save_neighbours(outputs_key: str, embeddings: np.ndarray) -> None:
+    """The neighbour graph of `embeddings`, when small enough for exact search."""
+    if len(embeddings) <= EXACT_KNN_LIMIT:
+        save_array(cache_dir("neighbours") / f"{outputs_key}.npy", knn_graph(embeddings).to_array())
+
+
+def _load_neighbours(outputs_key: str) -> Neighbours | None:
+    array = load_array(cache_dir("neighbours") / f"{outputs_key}.npy")
+    return None if array is None else Neighbours.from_array(array)
 
 
 def _outputs_key(identity: str, spec: ModelSpec, texts_id: str, max_length: int) -> str:
@@ -296,10 +312,3 @@ def _outputs_key(identity: str, spec: ModelSpec, texts_id: str, max_length: int)
         max_length=max_length,
     )
 
-
-def _texts_digest(texts: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode("utf-8", "surrogatepass"))
-        digest.update(b"\x00")
-    return digest.hexdigest()

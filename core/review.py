@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +51,9 @@ class ReviewQuery:
     statuses: keep rows whose review status is any of these (empty = all).
     search: case-insensitive substring of the text ("" = all).
     cell: (given, predicted) confusion-matrix cell, or None.
+    conflicts_only: keep rows of conflict groups (identical or near-identical texts with
+        different labels), each group's rows together, groups in the order of their first row.
+    ids: keep only these examples, in this order (the sort does not apply); () = all.
     page: 0-based page number (clamped to the last page); page_size: rows per page.
     """
 
@@ -62,8 +65,80 @@ class ReviewQuery:
     statuses: tuple[str, ...] = ()
     search: str = ""
     cell: tuple[int, int] | None = None
+    conflicts_only: bool = False
+    ids: tuple[str, ...] = ()
     page: int = 0
     page_size: int = 50
+
+    def to_params(self, label_names: Sequence[str]) -> dict[str, str | list[str]]:
+        """The query as URL parameters (labels by name); defaults are left out."""
+        default, params = ReviewQuery(), {}
+        if self.sort_by != default.sort_by:
+            params["sort"] = self.sort_by
+        if not self.descending:
+            params["order"] = "least"
+        for key, labels in (("given", self.given_labels), ("pred", self.predicted_labels)):
+            if labels:
+                params[key] = [label_names[k] for k in labels]
+        if self.flagged_only:
+            params["flagged"] = "1"
+        if self.statuses:
+            params["status"] = list(self.statuses)
+        if self.search:
+            params["q"] = self.search
+        if self.cell is not None:
+            params["cell"] = [label_names[self.cell[0]], label_names[self.cell[1]]]
+        if self.conflicts_only:
+            params["conflicts"] = "1"
+        if self.ids:
+            params["ids"] = list(self.ids)
+        if self.page:
+            params["page"] = str(self.page + 1)
+        if self.page_size != default.page_size:
+            params["size"] = str(self.page_size)
+        return params
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str | list[str]],
+                    label_names: Sequence[str]) -> tuple[ReviewQuery, list[str]]:
+        """The query a link describes, and the parameters that could not be used (ignored)."""
+        ignored: list[str] = []
+        names = {name: k for k, name in enumerate(label_names)}
+
+        def many(key: str) -> list[str]:
+            value = params.get(key, [])
+            return [value] if isinstance(value, str) else list(value)
+
+        def labels(key: str) -> tuple[int, ...]:
+            found = tuple(names[v] for v in many(key) if v in names)
+            if len(found) != len(many(key)):
+                ignored.append(key)
+            return found
+
+        def choice(key: str, allowed, default):
+            value = params.get(key, default)
+            value = value[-1] if isinstance(value, list) and value else value
+            if value not in allowed:
+                ignored.append(key)
+                return default
+            return value
+
+        cell = many("cell")
+        if cell and not (len(cell) == 2 and all(c in names for c in cell)):
+            ignored.append("cell")
+        page = choice("page", {str(n) for n in range(1, 1_000_001)}, "1")
+        statuses = tuple(s for s in many("status") if s in STATUSES)
+        if len(statuses) != len(many("status")):
+            ignored.append("status")
+        query = cls(sort_by=choice("sort", SORT_KEYS, "loss"),
+                    descending=choice("order", ("most", "least"), "most") == "most",
+                    given_labels=labels("given"), predicted_labels=labels("pred"),
+                    flagged_only=choice("flagged", ("0", "1"), "0") == "1", statuses=statuses,
+                    search=str(params.get("q", "")), conflicts_only=choice("conflicts", ("0", "1"), "0") == "1",
+                    cell=(names[cell[0]], names[cell[1]]) if "cell" not in ignored and cell else None,
+                    ids=tuple(many("ids")), page=int(page) - 1,
+                    page_size=int(choice("size", {str(n) for n in PAGE_SIZES}, str(cls.page_size))))
+        return query, ignored
 
 
 @dataclass
@@ -94,6 +169,8 @@ class ReviewIndex:
         self.labels = table["label"].to_numpy(dtype=np.int64)
         self.predicted = table["predicted_label"].to_numpy(dtype=np.int64)
         self.is_issue = table["is_issue"].to_numpy(dtype=bool)
+        self.conflict_group = (table["conflict_group"].to_numpy(dtype=np.int64) if "conflict_group" in table
+                               else np.full(len(table), -1, dtype=np.int64))
         self._keys = {key: table[key].to_numpy() for key in SORT_KEYS}
         self._orders: dict[tuple[str, bool], np.ndarray] = {}
         self.lower_texts = pc.utf8_lower(pa.array(self.rows_source["text"], from_pandas=True))
@@ -243,9 +320,7 @@ def query_results(
         raise ValueError(f"page_size must be at least 1, got {query.page_size}")
     index = review_index(table)
     statuses = _status_series(status_by_id)
-    mask = _filter_mask(index, query, statuses)
-    order = index.order(query.sort_by, query.descending)
-    selected = order if mask is None else order[mask[order]]
+    selected = _queue(index, query, statuses)
     total = int(selected.size)
     n_pages = max(1, math.ceil(total / query.page_size))
     page = min(max(int(query.page), 0), n_pages - 1)
@@ -254,6 +329,28 @@ def query_results(
     page_ids = rows["id"].astype(str)
     rows["status"] = statuses.reindex(page_ids.tolist()).fillna("unreviewed").to_numpy(dtype=object)
     return ReviewPage(rows=rows, total=total, page=page, n_pages=n_pages)
+
+
+def queue_positions(table: pd.DataFrame | ReviewIndex, query: ReviewQuery,
+                    status_by_id: StatusSource = None) -> np.ndarray:
+    """(M,) int64 row positions of every example the query keeps, in queue order (no paging)."""
+    return _queue(review_index(table), query, _status_series(status_by_id))
+
+
+def _queue(index: ReviewIndex, query: ReviewQuery, statuses: pd.Series) -> np.ndarray:
+    mask = _filter_mask(index, query, statuses)
+    if query.ids:
+        positions = index.positions_of(list(query.ids))
+        selected = positions[positions >= 0]
+        return selected if mask is None else selected[mask[selected]]
+    order = index.order(query.sort_by, query.descending)
+    selected = order if mask is None else order[mask[order]]
+    if query.conflicts_only:
+        groups = index.conflict_group[selected]
+        first = np.full(groups.max() + 1 if len(groups) else 0, len(selected), dtype=np.int64)
+        np.minimum.at(first, groups, np.arange(len(selected)))   # a group sits where its first row would
+        selected = selected[np.lexsort((np.arange(len(selected)), first[groups]))]
+    return selected
 
 
 def _status_series(status_by_id: StatusSource) -> pd.Series:
@@ -291,6 +388,8 @@ def _filter_mask(index: ReviewIndex, query: ReviewQuery, statuses: pd.Series) ->
         keep((index.labels == given) & (index.predicted == predicted))
     if query.flagged_only:
         keep(index.is_issue)
+    if query.conflicts_only:
+        keep(index.conflict_group >= 0)
     if query.statuses:
         unknown = sorted(set(query.statuses) - set(STATUSES))
         if unknown:

@@ -9,6 +9,8 @@ re-encoding of the label column.
 Current state of an example = its latest row that has not been undone. A row with status
 "unreviewed" records a reset. `undo_last` marks the latest decision as undone (the row is kept,
 with `undone_at`/`undone_by`), so the previous state becomes current again and history is whole.
+A bulk decision (`record_group`) writes one row per example under one `group_id`, and one undo
+takes the whole group back. Any decision may carry a free-text `note`.
 
 Durability: WAL journal, synchronous=FULL, every write is its own short IMMEDIATE transaction
 on its own connection, so a SIGKILL loses at most the write in flight and two processes (two
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -32,7 +35,7 @@ from losslens.errors import StoreError
 STATUSES: tuple[str, ...] = ("unreviewed", "relabeled", "confirmed", "ambiguous", "removed")
 DECIDED_STATUSES: tuple[str, ...] = STATUSES[1:]
 CURRENT_COLUMNS = ["decision_id", "example_id", "text_hash", "original_label", "new_label", "status", "reviewer",
-                   "decided_at"]
+                   "decided_at", "note"]
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -51,6 +54,18 @@ class LabelDecision:
     undone_at: str | None = None
     undone_by: str | None = None
     text_hash: str | None = None
+    note: str | None = None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ExampleRef:
+    """The example a decision is about: its id, losslens.data.text_hash of its text (None: no
+    text check) and its given label (a name)."""
+
+    example_id: str
+    text_hash: str | None
+    given_label: str | None
 
 
 # --- schema migrations: MIGRATIONS[v] takes a file at user_version v to v + 1 -------------------
@@ -102,7 +117,14 @@ def legacy_dataset_name(key: str) -> str:
     return key
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3]
+def _migrate_3_to_4(db: sqlite3.Connection) -> None:
+    """v4: a note on any decision, and group ids for bulk decisions undone in one step."""
+    db.execute("ALTER TABLE decisions ADD COLUMN note TEXT")
+    db.execute("ALTER TABLE decisions ADD COLUMN group_id TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -196,23 +218,43 @@ class DecisionStore:
         new_label: str | None,
         status: str,
         reviewer: str = "",
-        text_hash: str | None = None,
+        *,
+        text_hash: str | None,
+        note: str | None = None,
     ) -> LabelDecision:
         """Append one decision; it becomes the example's current state. Labels are names;
-        text_hash is `losslens.data.text_hash` of the example's text (None: no text check).
+        text_hash is `losslens.data.text_hash` of the example's text, which binds the decision to
+        that text (None, as for imports without texts: checked by id and given label only).
 
-        status "relabeled" needs a new_label; for other statuses new_label may be None.
+        status "relabeled" needs a new_label (one equal to the given label is stored as
+        "confirmed"); for other statuses new_label may be None.
         """
+        (decision,) = self._record(dataset_key, [ExampleRef(str(example_id), text_hash, original_label)],
+                                   new_label, status, reviewer, note, group=False)
+        return decision
+
+    def record_group(self, dataset_key: str, examples: Sequence[ExampleRef], new_label: str | None,
+                     status: str, reviewer: str = "", note: str | None = None) -> list[LabelDecision]:
+        """One decision for each of `examples`, in one transaction under one group id: one
+        `undo_last` takes them all back. A status "confirmed" keeps each example's given label."""
+        return self._record(dataset_key, list(examples), new_label, status, reviewer, note, group=True)
+
+    def _record(self, dataset_key: str, examples: list[ExampleRef], new_label: str | None, status: str,
+                reviewer: str, note: str | None, group: bool) -> list[LabelDecision]:
         if status not in STATUSES:
             raise StoreError(f"status {status!r} is not one of {', '.join(STATUSES)}")
-        original_label = _check_label(original_label, "original_label")
         new_label = _check_label(new_label, "new_label")
+        for example in examples:
+            _check_label(example.given_label, "original_label")
         if status == "relabeled" and new_label is None:
-            raise StoreError(f"example {example_id!r}: status 'relabeled' needs a new_label")
-        with self._write() as db:
-            return self._insert(
-                db, str(dataset_key), str(example_id), original_label, new_label, status, reviewer, text_hash
-            )
+            raise StoreError(f"example {examples[0].example_id!r}: status 'relabeled' needs a new_label")
+        note = (note or "").strip() or None
+        group_id = uuid.uuid4().hex if group else None
+        with self._write() as db:   # a relabel to the label an example already has confirms it
+            return [self._insert(db, str(dataset_key), example, new_label,
+                                 "confirmed" if status == "relabeled" and new_label == example.given_label else status,
+                                 reviewer, note, group_id)
+                    for example in examples]
 
     def reset(self, dataset_key: str, example_id: str, reviewer: str = "") -> LabelDecision | None:
         """Put one example back to "unreviewed" (recorded as a row); None if it already was."""
@@ -220,16 +262,15 @@ class DecisionStore:
             latest = self._latest(db, dataset_key, str(example_id))
             if latest is None or latest.status == "unreviewed":
                 return None
-            return self._insert(
-                db, dataset_key, str(example_id), latest.original_label, None, "unreviewed", reviewer,
-                latest.text_hash,
-            )
+            example = ExampleRef(str(example_id), latest.text_hash, latest.original_label)
+            return self._insert(db, dataset_key, example, None, "unreviewed", reviewer, None, None)
 
-    def undo_last(self, dataset_key: str, reviewer: str | None = None) -> LabelDecision | None:
-        """Undo the latest decision still in effect in this dataset (by `reviewer` if given).
+    def undo_last(self, dataset_key: str, reviewer: str | None = None) -> list[LabelDecision]:
+        """Undo the latest decision still in effect in this dataset (by `reviewer` if given) and,
+        when it was part of a bulk decision, the rest of its group.
 
-        The row is marked undone (kept in history); the example's previous state becomes
-        current. Repeated calls walk further back. Returns the undone decision, or None.
+        The rows are marked undone (kept in history); each example's previous state becomes
+        current. Repeated calls walk further back. Returns the undone decisions ([] if none).
         """
         query = "SELECT * FROM decisions WHERE dataset_key = ? AND undone_at IS NULL"
         params: list[object] = [dataset_key]
@@ -237,16 +278,17 @@ class DecisionStore:
             query += " AND reviewer = ?"
             params.append(reviewer)
         with self._write() as db:
-            row = db.execute(query + " ORDER BY id DESC LIMIT 1", params).fetchone()
-            if row is None:
-                return None
+            latest = db.execute(query + " ORDER BY id DESC LIMIT 1", params).fetchone()
+            if latest is None:
+                return []
+            rows = [latest] if _decision(latest).group_id is None else db.execute(
+                "SELECT * FROM decisions WHERE dataset_key = ? AND group_id = ? AND undone_at IS NULL ORDER BY id",
+                (dataset_key, _decision(latest).group_id)).fetchall()
             undone_at = _now()
-            undone_by = reviewer if reviewer is not None else row[6]
-            db.execute(
-                "UPDATE decisions SET undone_at = ?, undone_by = ? WHERE id = ?",
-                (undone_at, undone_by, row[0]),
-            )
-        return replace(_decision(row), undone_at=undone_at, undone_by=undone_by)
+            undone_by = reviewer if reviewer is not None else _decision(latest).reviewer
+            db.executemany("UPDATE decisions SET undone_at = ?, undone_by = ? WHERE id = ?",
+                           [(undone_at, undone_by, row[0]) for row in rows])
+        return [replace(_decision(row), undone_at=undone_at, undone_by=undone_by) for row in rows]
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -260,7 +302,7 @@ class DecisionStore:
         with self._connect() as db:
             rows = db.execute(
                 """SELECT d.id, d.example_id, d.text_hash, d.original_label, d.new_label, d.status,
-                          d.reviewer, d.decided_at
+                          d.reviewer, d.decided_at, d.note
                    FROM decisions d
                    JOIN (SELECT MAX(id) AS id FROM decisions
                          WHERE dataset_key = ? AND undone_at IS NULL GROUP BY example_id) m
@@ -280,11 +322,6 @@ class DecisionStore:
             ).fetchall()
         return [_decision(row) for row in rows]
 
-    def counts(self, dataset_key: str) -> dict[str, int]:
-        """Number of examples per current status (relabeled, confirmed, ambiguous, removed)."""
-        found = self.current(dataset_key)["status"].value_counts()
-        return {status: int(found.get(status, 0)) for status in DECIDED_STATUSES}
-
     def dataset_keys(self) -> list[str]:
         """Every dataset key with at least one row, sorted."""
         with self._connect() as db:
@@ -303,29 +340,19 @@ class DecisionStore:
         return None if row is None else _decision(row)
 
     @staticmethod
-    def _insert(
-        db: sqlite3.Connection,
-        dataset_key: str,
-        example_id: str,
-        original_label: str | None,
-        new_label: str | None,
-        status: str,
-        reviewer: str,
-        text_hash: str | None,
-    ) -> LabelDecision:
+    def _insert(db: sqlite3.Connection, dataset_key: str, example: ExampleRef, new_label: str | None, status: str,
+                reviewer: str, note: str | None, group_id: str | None) -> LabelDecision:
         decided_at = _now()
+        values = (dataset_key, example.example_id, example.given_label, new_label, status, reviewer or "",
+                  decided_at, example.text_hash, note, group_id)
         cursor = db.execute(
-            """INSERT INTO decisions
-               (dataset_key, example_id, original_label, new_label, status, reviewer, decided_at, text_hash)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (dataset_key, example_id, original_label, new_label, status, reviewer or "", decided_at, text_hash),
-        )
-        return LabelDecision(
-            int(cursor.lastrowid), dataset_key, example_id, original_label, new_label, status,
-            reviewer or "", decided_at, text_hash=text_hash,
-        )
+            """INSERT INTO decisions (dataset_key, example_id, original_label, new_label, status, reviewer,
+                                      decided_at, text_hash, note, group_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", values)
+        return _decision((int(cursor.lastrowid), *values[:7], None, None, *values[7:]))
 
 
 def _decision(row: tuple) -> LabelDecision:
     """A `SELECT *` row of the decisions table (columns in schema order) as a LabelDecision."""
-    return LabelDecision(*row[:8], undone_at=row[8], undone_by=row[9], text_hash=row[10])
+    return LabelDecision(*row[:8], undone_at=row[8], undone_by=row[9], text_hash=row[10], note=row[11],
+                         group_id=row[12])

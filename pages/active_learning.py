@@ -8,7 +8,7 @@ import streamlit as st
 
 from losslens.activelab.annotations import FORMATS, MultiAnnotatorData, load_annotations, simulated_crowd
 from losslens.activelab.charts import accuracy_figure, ratio_figure
-from losslens.activelab.crowd import next_batch, review_annotations
+from losslens.activelab.crowd import dataset_next_batch
 from losslens.activelab.results import SimulationSettings
 from losslens.activelab.simulation import cached_simulation, fitted_settings, request_key, simulate
 from losslens.errors import LossLensError
@@ -142,15 +142,7 @@ def next_batch_tab() -> None:
         st.info("Score a dataset on **Data & model** first; the next batch is ranked from its results.")
         return
     batch = st.number_input("Examples in the batch", 1, 500, 25, key="al_next_b")
-    table = results.table
-    names = tuple(results.label_names)
-    applied = session.bound_decisions(data).applied
-    annotations = review_annotations(table["id"].astype(str).to_numpy(), table["label"].to_numpy(), applied, names)
-    probs = results.probs()
-    ranked = next_batch(table["id"].astype(str).to_numpy(), annotations, probs, int(batch))
-    shown = ranked.merge(table[["id", "text", "label"]].astype({"id": str}), on="id", how="left")
-    shown["label"] = [names[int(k)] for k in shown["label"]]
-    shown["consensus"] = [names[int(k)] for k in shown["consensus"]]
+    shown = dataset_next_batch(data, results.probs(), session.bound_decisions(data).applied, int(batch))
     st.caption("The given label counts as one annotation and each reviewer decision as another; "
                "lowest ActiveLab score first (least sure of the true label).")
     st.dataframe(shown[["id", "text", "label", "consensus", "annotations", "activelab_score"]],

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import streamlit as st
 
@@ -13,7 +12,7 @@ from losslens.models import BUNDLED_MINILM, DEVICES, PRECISIONS, ModelSpec
 from losslens.pipeline import ScoreRequest, default_request
 from losslens.review import confusion_counts, most_confused_cell
 from losslens.scoring import QUALITY_METHODS
-from losslens.tables import read_table
+from losslens.tables import is_hub_name, read_table
 from pages import session
 from pages.markup import md
 
@@ -65,8 +64,8 @@ def dataset_section(request: ScoreRequest) -> dict | None:
         return {"source": source, "columns": None}
     if tab == "hf":
         c1, c2 = st.columns([3, 1])
-        shown = current.location + (f":{current.config}" if current.config else "") if current.kind in ("hub", "disk") else ""
-        field = c1.text_input("Dataset name (NAME or NAME:CONFIG) or a save_to_disk folder", value=shown).strip()
+        field = c1.text_input("Dataset name (NAME or NAME:CONFIG) or a save_to_disk folder",
+                              value=current.hub_field()).strip()
         split = c2.text_input("Split", value=current.split)
         c3, c4 = st.columns(2)
         columns = ColumnMapping(text=c3.text_input("Text column", "text"), label=c4.text_input("Label column", "label"))
@@ -90,7 +89,8 @@ def dataset_section(request: ScoreRequest) -> dict | None:
         if not path:
             return None
         source = DatasetSource("file", path)
-        stamp = Path(path).stat().st_mtime if Path(path).is_file() else 0.0
+        local = source.local_path()
+        stamp = local.stat().st_mtime if local is not None and local.is_file() else 0.0
     try:
         head, n_rows, columns = preview_table(source, stamp)
     except LossLensError as exc:
@@ -107,7 +107,7 @@ def dataset_section(request: ScoreRequest) -> dict | None:
 def model_section(request: ScoreRequest) -> dict:
     """Model widgets; returns the ScoreRequest fields they decide."""
     name = request.model.name
-    current = "bundled" if name == BUNDLED_MINILM else "folder" if Path(name).is_dir() else "hub"
+    current = "bundled" if name == BUNDLED_MINILM else "hub" if is_hub_name(name) else "folder"
     kinds = list(MODELS)
     kind = st.radio("Model", kinds, format_func=MODELS.get, horizontal=True, index=kinds.index(current))
     if kind == "bundled":

@@ -1,11 +1,9 @@
 """Export: the corrected dataset (original columns + review outcome) as CSV or Parquet."""
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
-from losslens.export import corrected_frame, parquet_bytes, to_csv_bytes
+from losslens.export import corrected_frame, file_stem, hf_zip_bytes, parquet_bytes, to_csv_bytes
 from pages import session
 from pages.markup import md
 
@@ -16,13 +14,14 @@ if results is None or data is None:
     st.stop()
 
 bound = session.bound_decisions(data)
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 labels_as = c1.radio("Labels as", ["names", "ints"], horizontal=True,
                      help="ints: the index of the label in the dataset's sorted label list")
 changed_only = c2.checkbox("Changed rows only", help="Only rows with a decision")
 drop_removed = c3.checkbox("Drop rows marked Remove")
+drop_ambiguous = c4.checkbox("Drop rows marked Ambiguous")
 frame = corrected_frame(data, results.table, bound, labels_as=labels_as, changed_only=changed_only,
-                        drop_removed=drop_removed)
+                        drop_removed=drop_removed, drop_ambiguous=drop_ambiguous)
 
 counts = frame["status"].value_counts()
 metrics = st.columns(6)
@@ -34,12 +33,18 @@ if labels_as == "ints":
 if len(bound.stale):
     st.caption(f"{len(bound.stale):,} stored decision(s) do not apply to this dataset (see Review) and are not exported.")
 
-stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", data.name).strip("_.") or "dataset"
-c1, c2 = st.columns(2)
+stem = file_stem(data.name)
+c1, c2, c3 = st.columns(3)
 # Callables: the file is built when the button is clicked, not on every rerun.
 c1.download_button("Download CSV", lambda: to_csv_bytes(frame), file_name=f"{stem}_corrected.csv",
                    mime="text/csv", type="primary", on_click="ignore")
 c2.download_button("Download Parquet", lambda: parquet_bytes(frame), file_name=f"{stem}_corrected.parquet",
                    mime="application/octet-stream", on_click="ignore")
-st.caption("Preview (first 100 rows)")
-st.dataframe(frame.head(100), hide_index=True)
+c3.download_button("Download Hugging Face dataset (.zip)", lambda: hf_zip_bytes(frame, data.label_names),
+                   file_name=f"{stem}_corrected_hf.zip", mime="application/zip", on_click="ignore",
+                   help="A datasets save_to_disk folder (corrected_label is a ClassLabel): unzip, then "
+                        "datasets.load_from_disk('dataset'). `losslens export --out FOLDER` writes it directly, "
+                        "`--push-to-hub ORG/NAME` sends it to the Hub.")
+st.caption("Preview (first 100 rows): the review outcome first, then the original columns")
+first = ["corrected_label", "status", "note"]
+st.dataframe(frame.head(100)[first + [c for c in frame.columns if c not in first]], hide_index=True)

@@ -57,7 +57,7 @@ def test_score_writes_results_and_second_run_hits_cache(tmp_path, tiny_classifie
     [
         (["--text-col", "body"], "body"),
         (["--model", "/nonexistent/model"], "/nonexistent/model"),
-        (["--out", "results.xlsx"], "use a .csv or .parquet file name"),
+        (["--out", "results.xlsx"], "give a .csv or .parquet file name"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, tiny_classifier_dir, losslens_home, args, message):
@@ -105,10 +105,10 @@ def test_export_writes_reviewer_decisions(tmp_path, tiny_classifier_dir, losslen
 
     csv = write_reviews_csv(tmp_path / "reviews.csv", n=10)
     store = DecisionStore()
-    store.record("reviews.csv", "r001", "pos", "neg", "relabeled", "ana")
-    store.record("reviews.csv", "r002", "neg", "neg", "confirmed", "ben")
-    store.record("reviews.csv", "r003", "pos", "pos", "removed", "ana")
-    store.record("reviews.csv", "r999", "pos", "neg", "relabeled", "ana")   # not in this file: stale
+    store.record("reviews.csv", "r001", "pos", "neg", "relabeled", "ana", text_hash=None)
+    store.record("reviews.csv", "r002", "neg", "neg", "confirmed", "ben", text_hash=None)
+    store.record("reviews.csv", "r003", "pos", "pos", "removed", "ana", text_hash=None)
+    store.record("reviews.csv", "r999", "pos", "neg", "relabeled", "ana", text_hash=None)   # not in this file: stale
     out = tmp_path / "corrected.csv"
     result = losslens("export", *review_args(csv, tiny_classifier_dir), "--out", str(out),
                       "--drop-removed", env_home=losslens_home)

@@ -38,7 +38,7 @@ def dataset(frame: pd.DataFrame, ids=IDS, labels=LABELS, label_names=LABEL_NAMES
 def current(*rows) -> pd.DataFrame:
     """DecisionStore.current-shaped rows (example_id, original, new, status, reviewer, time);
     no text hash, so they apply where id and given label match."""
-    return pd.DataFrame([(n, r[0], None, *r[1:]) for n, r in enumerate(rows, start=1)], columns=CURRENT_COLUMNS)
+    return pd.DataFrame([(n, r[0], None, *r[1:], None) for n, r in enumerate(rows, start=1)], columns=CURRENT_COLUMNS)
 
 
 @pytest.fixture
@@ -60,10 +60,10 @@ def decisions() -> pd.DataFrame:
 
 
 EXPECTED_CSV = (
-    "text,label,source,corrected_label,status,reviewer,reviewed_at,loss,quality,is_issue,rank\r\n"
-    "good film,pos,x,pos,unreviewed,,,0.25,0.75,False,3\r\n"
-    '"bad, ""awful""",neg,y,pos,relabeled,ann,2024-05-01T10:00:00+00:00,1.5,0.125,True,1\r\n'
-    '"so-so\nfine",pos,z,pos,removed,bob,2024-05-01T11:00:00+00:00,0.75,0.5,False,2\r\n'
+    "text,label,source,corrected_label,status,reviewer,reviewed_at,note,loss,quality,is_issue,rank\r\n"
+    "good film,pos,x,pos,unreviewed,,,,0.25,0.75,False,3\r\n"
+    '"bad, ""awful""",neg,y,pos,relabeled,ann,2024-05-01T10:00:00+00:00,,1.5,0.125,True,1\r\n'
+    '"so-so\nfine",pos,z,pos,removed,bob,2024-05-01T11:00:00+00:00,,0.75,0.5,False,2\r\n'
 )
 
 
@@ -79,7 +79,7 @@ def test_exact_csv_content(frame, results, decisions):
 def test_labels_as_ints(frame, results, decisions):
     out = corrected_frame(dataset(frame), results, decisions, labels_as="ints")
     assert out["corrected_label"].tolist() == [1, 1, 1]
-    assert csv_lines(out)[1] == "good film,pos,x,1,unreviewed,,,0.25,0.75,False,3"
+    assert csv_lines(out)[1] == "good film,pos,x,1,unreviewed,,,,0.25,0.75,False,3"
 
 
 @pytest.mark.parametrize(
@@ -99,13 +99,13 @@ def test_without_results_or_decisions_the_columns_are_empty(frame):
     out = corrected_frame(dataset(frame), None, None)
     assert out["corrected_label"].tolist() == ["pos", "neg", "pos"]
     assert out["status"].tolist() == ["unreviewed"] * 3
-    assert csv_lines(out)[1] == "good film,pos,x,pos,unreviewed,,,,,,"
+    assert csv_lines(out)[1] == "good film,pos,x,pos,unreviewed,,,,,,,"
 
 
 def test_results_missing_an_id_leave_that_row_empty(frame, results):
     out = corrected_frame(dataset(frame), results.iloc[[0, 1]], None)
     assert out["rank"].tolist()[:2] == [3, 1] and out["rank"].isna().tolist() == [False, False, True]
-    assert csv_lines(out)[3].endswith(",pos,unreviewed,,,,,,")
+    assert csv_lines(out)[3].endswith(",pos,unreviewed,,,,,,,")
 
 
 def test_decisions_from_the_store(frame, results, tmp_path):
@@ -143,7 +143,7 @@ def test_write_csv_and_parquet(frame, results, decisions, tmp_path):
     assert back["corrected_label"].tolist() == ["pos", "pos", "pos"]
     assert back["rank"].tolist() == [3, 1, 2] and back["is_issue"].tolist() == [False, True, False]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrected.parquet", "sub"]
-    with pytest.raises(ExportError, match="use a .csv or .parquet"):
+    with pytest.raises(ExportError, match="give a .csv or .parquet file name"):
         write_export(out, tmp_path / "corrected.xlsx")
 
 
@@ -167,3 +167,26 @@ def test_csv_round_trip_is_byte_for_byte(rows, label_names, id_texts):
     back = pd.read_csv(io.BytesIO(to_csv_bytes(out)), dtype=str, keep_default_na=False)
     for column in ("id", "text", "label", "corrected_label"):
         assert [v.encode("utf-8") for v in back[column]] == [v.encode("utf-8") for v in out[column]]
+
+
+def test_drop_ambiguous_and_notes(frame, results):
+    decisions = current(("r1", "pos", None, "ambiguous", "ann", "2024-05-01T10:00:00+00:00"),
+                        ("r2", "neg", None, "confirmed", "ann", "2024-05-01T10:01:00+00:00"))
+    decisions.loc[1, "note"] = "checked twice"
+    out = corrected_frame(dataset(frame), results, decisions, drop_ambiguous=True)
+    assert out["source"].tolist() == ["y", "z"] and out["note"][0] == "checked twice" and pd.isna(out["note"][1])
+
+
+def test_a_hugging_face_dataset_with_corrected_label_as_class_label(frame, results, decisions, tmp_path):
+    import datasets
+
+    out = corrected_frame(dataset(frame), results, decisions)
+    folder = write_export(out, tmp_path / "corrected", LABEL_NAMES)
+    back = datasets.load_from_disk(str(folder))
+    assert back.features["corrected_label"] == datasets.ClassLabel(names=["neg", "pos"])
+    assert back["corrected_label"] == [1, 1, 1] and back["text"] == frame["text"].tolist()
+    assert back["status"] == ["unreviewed", "relabeled", "removed"]
+    ints = corrected_frame(dataset(frame), results, decisions, labels_as="ints")
+    assert datasets.load_from_disk(str(write_export(ints, tmp_path / "ints", LABEL_NAMES)))["corrected_label"] == [1, 1, 1]
+    with pytest.raises(ExportError, match="new or empty folder"):
+        write_export(out, tmp_path / "corrected", LABEL_NAMES)   # not empty any more

@@ -58,8 +58,9 @@ def test_matches_one_by_one_in_original_order(model_name, request):
     ref = one_by_one(model, texts)
     assert out.dtype == np.float32 and out.shape == ref.shape
     np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)
-    if model_name == "encoder":
-        np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    embeddings = out[:, 2:] if model_name == "classifier" else out   # a classifier: 2 logits, then its embedding
+    assert embeddings.shape == (37, 32)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
 
 
 def test_truncates_to_max_length(classifier):
@@ -69,7 +70,7 @@ def test_truncates_to_max_length(classifier):
 
 
 def test_empty_input(classifier, encoder):
-    assert run_inference(classifier, []).shape == (0, 2)
+    assert run_inference(classifier, []).shape == (0, 2 + 32)
     assert run_inference(encoder, []).shape == (0, 32)
 
 

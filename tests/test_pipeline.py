@@ -42,7 +42,7 @@ def test_classifier_results_table_values(tmp_path, tiny_classifier_dir):
         "id", "text", "label", "predicted_label", "loss", "p_given", "p_predicted",
         "margin", "quality", "is_issue", "rank",
     ]
-    assert list(table.columns[11:]) == ["truncated", "prob_neg", "prob_pos"]
+    assert list(table.columns[11:]) == ["truncated", "conflict_group", "prob_neg", "prob_pos"]
     assert not table["truncated"].any()
     assert list(table["id"]) == list(data.ids)
     probs = table[["prob_neg", "prob_pos"]].to_numpy(np.float64)
@@ -124,7 +124,7 @@ def test_corrupt_probability_cache_is_recomputed_not_served(tmp_path, tiny_class
     data = load_reviews(tmp_path)
     spec = ModelSpec(str(tiny_classifier_dir), precision="fp32")
     first = score_dataset(data, spec)
-    (cached,) = [p for p in (losslens_home / "probs").glob("*.npy") if ".truncated" not in p.name]
+    (cached,) = [p for p in (losslens_home / "probs").glob("*.npy") if p.name.count(".") == 1]
     cached.write_bytes(cached.read_bytes()[:-40])  # truncated file
     again = score_dataset(data, spec)
     assert again.from_cache is False

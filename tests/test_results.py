@@ -70,10 +70,10 @@ def test_text_search_is_case_insensitive_substring(table):
 
 def test_status_filter_uses_store_decisions(table, tmp_path):
     store = DecisionStore(tmp_path / "d.sqlite")
-    store.record("k", "b", "sport", "business", "relabeled", "ann")
-    store.record("k", "c", "politics", None, "confirmed", "ann")
-    store.record("k", "gone", "tech", None, "removed", "ann")  # orphan id: ignored
-    store.record("k", "d", "sport", None, "removed", "ann")
+    store.record("k", "b", "sport", "business", "relabeled", "ann", text_hash=None)
+    store.record("k", "c", "politics", None, "confirmed", "ann", text_hash=None)
+    store.record("k", "gone", "tech", None, "removed", "ann", text_hash=None)  # orphan id: ignored
+    store.record("k", "d", "sport", None, "removed", "ann", text_hash=None)
     store.reset("k", "d", "ann")
     decisions = store.current("k")
     assert ids(table, decisions, statuses=("unreviewed",)) == ["e", "d", "a", "f"]
@@ -159,3 +159,30 @@ def test_positions_of_ids(table):
     index = ReviewIndex(table)
     assert index.positions_of(["e", "zzz", "a"]).tolist() == [4, -1, 0]
     assert index.positions_of([]).tolist() == []
+
+
+def test_ids_keep_their_own_order_and_other_filters_still_apply(table):
+    assert ids(table, ids=("e", "a", "zzz", "b")) == ["e", "a", "b"]       # unknown ids dropped
+    assert ids(table, ids=("e", "a", "b"), flagged_only=True) == ["e", "b"]
+
+
+def test_conflicts_only_keeps_each_group_together(table):
+    table = table.assign(conflict_group=[1, 0, -1, 0, 1, -1])
+    # loss order b e c d a f: group 0 first appears with b, group 1 with e; members follow their group
+    assert ids(table, conflicts_only=True) == ["b", "d", "e", "a"]
+    assert ids(table) == list("becdaf")
+
+
+def test_query_round_trips_through_url_parameters():
+    names = ("business", "sport", "tech")
+    query = ReviewQuery(sort_by="margin", descending=False, given_labels=(0, 2), predicted_labels=(1,),
+                        flagged_only=True, statuses=("relabeled", "unreviewed"), search="goal & stocks",
+                        cell=(0, 1), conflicts_only=True, ids=("a,b", "c"), page=3, page_size=25)
+    params = query.to_params(names)
+    assert params["given"] == ["business", "tech"] and params["cell"] == ["business", "sport"]
+    assert ReviewQuery.from_params(params, names) == (query, [])
+    assert ReviewQuery().to_params(names) == {}
+    back, ignored = ReviewQuery.from_params({"sort": "evil", "given": ["nope", "tech"], "page": "-4",
+                                             "size": "7", "status": ["bogus"], "cell": ["tech"]}, names)
+    assert back == ReviewQuery(given_labels=(2,)) and sorted(ignored) == ["cell", "given", "page", "size", "sort",
+                                                                          "status"]

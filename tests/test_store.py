@@ -30,9 +30,9 @@ def test_default_path_is_under_losslens_home(losslens_home):
 
 
 def test_record_and_current_keep_the_latest_row_per_example(store):
-    first = store.record(KEY, "a", "sport", "tech", "relabeled", "ann")
-    store.record(KEY, "b", "tech", None, "confirmed", "bob")
-    store.record(KEY, "a", "sport", "business", "relabeled", "bob")
+    first = store.record(KEY, "a", "sport", "tech", "relabeled", "ann", text_hash=None)
+    store.record(KEY, "b", "tech", None, "confirmed", "bob", text_hash=None)
+    store.record(KEY, "a", "sport", "business", "relabeled", "bob", text_hash=None)
     assert first.status == "relabeled" and first.new_label == "tech" and first.id == 1
     assert first.decided_at.endswith("+00:00")
     assert _current(store) == {
@@ -40,15 +40,16 @@ def test_record_and_current_keep_the_latest_row_per_example(store):
         "b": ("tech", None, "confirmed", "bob"),
     }
     assert list(store.current(KEY).columns) == CURRENT_COLUMNS == [
-        "decision_id", "example_id", "text_hash", "original_label", "new_label", "status", "reviewer", "decided_at"
+        "decision_id", "example_id", "text_hash", "original_label", "new_label", "status", "reviewer", "decided_at",
+        "note",
     ]
     assert store.current(KEY)["decision_id"].tolist() == [2, 3]
-    assert store.counts(KEY) == {"relabeled": 1, "confirmed": 1, "ambiguous": 0, "removed": 0}
+    assert store.current(KEY)["status"].value_counts().to_dict() == {"relabeled": 1, "confirmed": 1}
 
 
 def test_datasets_are_separate(store):
-    store.record(KEY, "a", "x", None, "removed", "ann")
-    store.record("demo:bbc", "a", "y", None, "ambiguous", "ann")
+    store.record(KEY, "a", "x", None, "removed", "ann", text_hash=None)
+    store.record("demo:bbc", "a", "y", None, "ambiguous", "ann", text_hash=None)
     assert _current(store) == {"a": ("x", None, "removed", "ann")}
     assert _current(store, "demo:bbc") == {"a": ("y", None, "ambiguous", "ann")}
     assert store.current("nothing").empty
@@ -56,72 +57,72 @@ def test_datasets_are_separate(store):
 
 
 def test_history_lists_every_row_oldest_first(store):
-    store.record(KEY, "a", "sport", "tech", "relabeled", "ann")
-    store.record(KEY, "a", "sport", None, "confirmed", "ann")
+    store.record(KEY, "a", "sport", "tech", "relabeled", "ann", text_hash=None)
+    store.record(KEY, "a", "sport", None, "confirmed", "ann", text_hash=None)
     store.reset(KEY, "a", "ann")
     history = store.history(KEY, "a")
     assert [d.status for d in history] == ["relabeled", "confirmed", "unreviewed"]
     assert [d.id for d in history] == [1, 2, 3]
     assert history[2].original_label == "sport" and history[2].new_label is None
     assert store.current(KEY).empty
-    assert store.counts(KEY) == {"relabeled": 0, "confirmed": 0, "ambiguous": 0, "removed": 0}
+    assert store.current(KEY).empty
 
 
 def test_reset_of_an_unreviewed_example_writes_nothing(store):
     assert store.reset(KEY, "never-seen", "ann") is None
-    store.record(KEY, "a", "x", None, "confirmed", "ann")
+    store.record(KEY, "a", "x", None, "confirmed", "ann", text_hash=None)
     assert store.reset(KEY, "a", "ann").status == "unreviewed"
     assert store.reset(KEY, "a", "ann") is None
     assert len(store.history(KEY, "a")) == 2
 
 
 def test_undo_walks_back_through_decisions(store):
-    store.record(KEY, "a", "sport", "tech", "relabeled", "ann")
-    store.record(KEY, "b", "tech", None, "removed", "ann")
-    store.record(KEY, "a", "sport", "business", "relabeled", "ann")
+    store.record(KEY, "a", "sport", "tech", "relabeled", "ann", text_hash=None)
+    store.record(KEY, "b", "tech", None, "removed", "ann", text_hash=None)
+    store.record(KEY, "a", "sport", "business", "relabeled", "ann", text_hash=None)
 
-    undone = store.undo_last(KEY)
+    (undone,) = store.undo_last(KEY)
     assert (undone.example_id, undone.new_label, undone.undone_by) == ("a", "business", "ann")
     assert _current(store)["a"] == ("sport", "tech", "relabeled", "ann")
 
-    assert store.undo_last(KEY).example_id == "b"
+    assert store.undo_last(KEY)[0].example_id == "b"
     assert set(_current(store)) == {"a"}
-    assert store.undo_last(KEY).example_id == "a"
+    assert store.undo_last(KEY)[0].example_id == "a"
     assert store.current(KEY).empty
-    assert store.undo_last(KEY) is None
+    assert store.undo_last(KEY) == []
     # history is kept, with the undo marks
     assert [d.undone_at is not None for d in store.history(KEY, "a")] == [True, True]
 
 
 def test_undo_of_a_reset_restores_the_decision(store):
-    store.record(KEY, "a", "sport", "tech", "relabeled", "ann")
+    store.record(KEY, "a", "sport", "tech", "relabeled", "ann", text_hash=None)
     store.reset(KEY, "a", "ann")
     assert store.current(KEY).empty
-    assert store.undo_last(KEY).status == "unreviewed"
+    assert store.undo_last(KEY)[0].status == "unreviewed"
     assert _current(store) == {"a": ("sport", "tech", "relabeled", "ann")}
 
 
 def test_undo_by_reviewer_leaves_other_reviewers_work(store):
-    store.record(KEY, "a", "sport", "tech", "relabeled", "ann")
-    store.record(KEY, "b", "sport", None, "confirmed", "bob")
-    store.record(KEY, "a", "sport", None, "ambiguous", "bob")
-    undone = store.undo_last(KEY, reviewer="ann")
+    store.record(KEY, "a", "sport", "tech", "relabeled", "ann", text_hash=None)
+    store.record(KEY, "b", "sport", None, "confirmed", "bob", text_hash=None)
+    store.record(KEY, "a", "sport", None, "ambiguous", "bob", text_hash=None)
+    (undone,) = store.undo_last(KEY, reviewer="ann")
     assert (undone.example_id, undone.reviewer) == ("a", "ann")
     # bob's later decision on "a" stays current
     assert _current(store) == {
         "a": ("sport", None, "ambiguous", "bob"),
         "b": ("sport", None, "confirmed", "bob"),
     }
-    assert store.undo_last(KEY, reviewer="ann") is None
+    assert store.undo_last(KEY, reviewer="ann") == []
 
 
 def test_bad_input_gets_a_clear_error(store):
     with pytest.raises(StoreError, match="status 'fixed' is not one of"):
-        store.record(KEY, "a", "x", "y", "fixed", "ann")
+        store.record(KEY, "a", "x", "y", "fixed", "ann", text_hash=None)
     with pytest.raises(StoreError, match="needs a new_label"):
-        store.record(KEY, "a", "x", None, "relabeled", "ann")
+        store.record(KEY, "a", "x", None, "relabeled", "ann", text_hash=None)
     with pytest.raises(StoreError, match="label name"):
-        store.record(KEY, "a", 3, "y", "relabeled", "ann")
+        store.record(KEY, "a", 3, "y", "relabeled", "ann", text_hash=None)
     assert store.history(KEY, "a") == []
 
 
@@ -130,16 +131,16 @@ def test_text_hash_is_stored_and_kept_by_a_reset(store):
     assert store.current(KEY)["text_hash"].tolist() == ["00ff00ff00ff00ff"]
     assert store.reset(KEY, "a", "ann").text_hash == "00ff00ff00ff00ff"
     assert [d.text_hash for d in store.history(KEY, "a")] == ["00ff00ff00ff00ff"] * 2
-    store.record(KEY, "gone", "x", None, "removed", "ann")
+    store.record(KEY, "gone", "x", None, "removed", "ann", text_hash=None)
     assert set(_current(store)) == {"gone"}   # a reset example is not current
 
 
 def test_survives_reopen(tmp_path):
     path = tmp_path / "d.sqlite"
-    DecisionStore(path).record(KEY, "a", "x", "y", "relabeled", "ann")
+    DecisionStore(path).record(KEY, "a", "x", "y", "relabeled", "ann", text_hash=None)
     reopened = DecisionStore(path)
     assert _current(reopened) == {"a": ("x", "y", "relabeled", "ann")}
-    assert reopened.record(KEY, "b", "x", None, "confirmed", "ann").id == 2
+    assert reopened.record(KEY, "b", "x", None, "confirmed", "ann", text_hash=None).id == 2
 
 
 def test_file_is_wal_with_current_schema(store):
@@ -172,7 +173,7 @@ def test_migrates_a_v1_file_keeping_its_rows(tmp_path):
     assert _current(store) == {"a": ("sport", "tech", "relabeled", "ann")}
     assert store.history(KEY, "a")[0].decided_at == "2024-01-02T03:04:05+00:00"
     assert store.history(KEY, "a")[0].text_hash is None   # recorded before text checks
-    assert store.undo_last(KEY).example_id == "a"  # v2 columns work on migrated rows
+    assert store.undo_last(KEY)[0].example_id == "a"  # v2 columns work on migrated rows
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     indexes = {row[1] for row in db.execute("PRAGMA index_list(decisions)")}
@@ -183,8 +184,8 @@ def test_migrates_an_empty_v0_file(tmp_path):
     path = tmp_path / "empty.sqlite"
     path.write_bytes(b"")
     store = DecisionStore(path)
-    store.record(KEY, "a", "x", None, "confirmed", "ann")
-    assert store.counts(KEY)["confirmed"] == 1
+    store.record(KEY, "a", "x", None, "confirmed", "ann", text_hash=None)
+    assert store.current(KEY)["status"].tolist() == ["confirmed"]
 
 
 def test_a_newer_schema_is_refused_untouched(tmp_path):
@@ -207,3 +208,25 @@ def test_a_newer_schema_is_refused_untouched(tmp_path):
 ])
 def test_legacy_dataset_keys_get_the_names_the_app_shows(old, new):
     assert legacy_dataset_name(old) == new
+
+
+def test_a_group_is_recorded_together_and_undone_in_one_step(store):
+    from losslens.store import ExampleRef
+
+    store.record(KEY, "z", "x", None, "confirmed", "ann", text_hash=None)
+    group = store.record_group(KEY, [ExampleRef("a", "h-a", "x"), ExampleRef("b", "h-b", "y")], "y", "relabeled",
+                               "ann", note="  same template  ")
+    assert [d.example_id for d in group] == ["a", "b"] and len({d.group_id for d in group}) == 1
+    assert group[0].group_id is not None and [d.note for d in group] == ["same template"] * 2
+    assert _current(store) == {"z": ("x", None, "confirmed", "ann"), "a": ("x", "y", "relabeled", "ann"),
+                               "b": ("y", "y", "confirmed", "ann")}   # relabeled to its own label: confirmed
+    assert store.current(KEY).set_index("example_id").loc["a", "note"] == "same template"
+    undone = store.undo_last(KEY, reviewer="ann")
+    assert sorted(d.example_id for d in undone) == ["a", "b"] and all(d.undone_by == "ann" for d in undone)
+    assert _current(store) == {"z": ("x", None, "confirmed", "ann")}
+    assert [d.example_id for d in store.undo_last(KEY)] == ["z"]
+
+
+def test_a_note_without_text_is_no_note(store):
+    assert store.record(KEY, "a", "x", None, "ambiguous", "ann", note="   ", text_hash=None).note is None
+    assert store.record(KEY, "b", "x", None, "ambiguous", "ann", note="unclear: both topics", text_hash=None).note == "unclear: both topics"

@@ -107,3 +107,18 @@ def next_batch(ids: np.ndarray, annotations: np.ndarray, pred_probs: np.ndarray,
         "annotations": np.sum(~np.isnan(annotations[order]), axis=1),
         "consensus": consensus[order],
     })
+
+
+def dataset_next_batch(data, probs: np.ndarray, applied: pd.DataFrame, batch: int) -> pd.DataFrame:
+    """The `batch` examples of a scored dataset (losslens.data.LabeledTexts) most worth another
+    look: its given labels and the reviewers' decisions in force (`applied`, from
+    losslens.decisions.bind_decisions) as annotations, (N, K) out-of-sample `probs`.
+    Columns: id, text, label, consensus (names), annotations, activelab_score."""
+    names = tuple(data.label_names)
+    ids = np.asarray(data.ids).astype(str)
+    annotations = review_annotations(ids, data.labels, applied, names)
+    ranked = next_batch(ids, annotations, probs, batch)
+    rows = data.id_index.get_indexer(ranked["id"].to_numpy(dtype=object))
+    return pd.DataFrame({"id": ranked["id"], "text": data.texts[rows], "label": [names[k] for k in data.labels[rows]],
+                         "consensus": [names[int(k)] for k in ranked["consensus"]],
+                         "annotations": ranked["annotations"], "activelab_score": ranked["activelab_score"]})

@@ -1,5 +1,5 @@
 """Real browser on the real offline demo: the app scores BBC News with the bundled encoder by itself
-on first load (about 30 s here) and the Review page shows its top losses."""
+on first load and the Review page's focus mode shows its top loss, with its evidence."""
 import re
 
 import pytest
@@ -16,12 +16,12 @@ def test_demo_scores_on_first_load_and_shows_top_losses(page, tmp_path, artifact
         wait_idle(page)
         assert page.get_by_text("out-of-sample", exact=True).first.is_visible()
         page.locator("[data-testid='stSidebarNav'] a", has_text="Review").click()
-        page.get_by_text("matching examples").wait_for(timeout=60_000)
+        page.get_by_text("Why it is here").wait_for(timeout=60_000)
         wait_idle(page)
-        assert "2,225 matching examples · page 1 of 45" in page.inner_text("body")
-        first = page.locator("[class*='st-key-review_row_0']").inner_text()
-        header = re.search(r"#(\d+) · id (\w+/\d{3}) · given (\w+) · predicted (\w+) \((\d+)%\) · loss ([\d.]+)", first)
-        assert header, first
-        _rank, _id, given, predicted, _p, loss = header.groups()
+        card = page.locator(".st-key-rv_card").inner_text()
+        header = re.search(r"1 of 2,225 · id (\w+/\d{3}) · rank 1 · loss ([\d.]+).*Given (\w+) · model: (\w+)", card, re.S)
+        assert header, card
+        _id, loss, given, predicted = header.groups()
         assert given != predicted and float(loss) > 2.0  # the top loss is a disagreement
+        assert "Nearest neighbours" in page.inner_text("body") and page.locator(".st-key-rv_near_4").count() == 1
         page.screenshot(path=str(artifacts / "demo_review.png"), full_page=False)

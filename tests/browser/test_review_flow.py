@@ -1,10 +1,11 @@
-"""Real browser: score a fixture, sort by cleanlab rank, filter flagged, relabel two rows, confirm
-one, reload and see all three decisions, download the CSV and check its labels and statuses."""
+"""Real browser, keyboard only: relabel, accept, confirm and undo with the store checked after
+each key, the next example shown by itself; a reload keeps the view; a planted near-copy shows up
+as a neighbour; "show similar" + one bulk relabel in the table view, undone in one step; the
+exported CSV carries the decisions and the note."""
 from __future__ import annotations
 
 import io
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ import pytest
 
 from browser_app import start_app, wait_idle
 from losslens.data import text_hash
+from losslens.store import DecisionStore
 
 pytestmark = pytest.mark.browser
 
@@ -24,104 +26,105 @@ REVIEWS = [
     ("Warm, funny and honest.", "pos"), ("The worst film of the year.", "neg"),
     ("An instant classic.", "pos"), ("Lazy writing everywhere.", "neg"),
     ("Stunning performances all round.", "pos"), ("I walked out halfway.", "neg"),
-    ("Smart, tense and surprising.", "pos"), ("Boring characters, boring story.", "neg"),
-    ("Heartfelt and well made.", "pos"), ("A mess from start to end.", "neg"),
+    ("A joy to watch with the whole family.", "pos"), ("Boring, boring, boring.", "neg"),
+    ("The director's best work yet.", "pos"), ("Not even the actors seemed to care.", "neg"),
 ]
+PLANTED = ("The cinematography in this film is breathtaking and the score is moving.", "pos")
+COPY = ("The cinematography in this film is breathtaking, and the score is so moving.", "neg")
 
 
-def write_reviews(path: Path) -> Path:
-    pd.DataFrame(REVIEWS, columns=["text", "label"]).to_csv(path, index=False)
-    return path
+def card_id(page) -> str:
+    found = re.search(r"id (\S+) ·", page.locator(".st-key-rv_card").inner_text())
+    assert found, page.locator(".st-key-rv_card").inner_text()
+    return found.group(1)
 
 
-def open_page(page, title: str) -> None:
-    page.locator("[data-testid='stSidebarNav'] a", has_text=title).click()
-    page.get_by_role("heading", name=title).wait_for()
+def press(page, key: str, then_not: str | None = None) -> str:
+    """Press `key`; wait for the card to show another example than `then_not`; its id."""
+    page.keyboard.press(key)
+    if then_not is not None:
+        page.wait_for_function(f"() => !document.querySelector('.st-key-rv_card')?.innerText.includes('id {then_not} ·')")
     wait_idle(page)
+    return card_id(page)
 
 
-def choose(page, scope, label: str | None, option: str) -> None:
-    """Pick `option` in the selectbox labelled `label` (or the only one) inside `scope`."""
-    boxes = scope.get_by_test_id("stSelectbox")
-    box = (boxes.filter(has_text=label) if label else boxes).first
-    choice = page.get_by_role("option", name=option, exact=True)
-    for _ in range(3):   # a click during a rerun can be swallowed: open the list again
-        wait_idle(page)
-        box.click()
-        try:
-            choice.wait_for(timeout=10_000)
-            break
-        except Exception:  # noqa: BLE001 — playwright TimeoutError
-            page.keyboard.press("Escape")
-    choice.click()
-    wait_idle(page)
-
-
-def row_info(row) -> tuple[str, str]:
-    """(example id, given label) from a row's header line."""
-    found = re.search(r"id (\S+) · given (\S+) ·", row.inner_text())
-    assert found, row.inner_text()
-    return found.group(1), found.group(2)
-
-
-def test_review_flow_survives_reload_and_exports(page, tmp_path, tiny_classifier_dir, artifacts):
+def test_keyboard_review_reload_neighbours_bulk_and_export(page, tmp_path, artifacts):
     from playwright.sync_api import expect
 
-    csv = write_reviews(tmp_path / "reviews.csv")
-    page.set_default_timeout(20_000)
-    with start_app(tmp_path / "home", str(csv), str(tiny_classifier_dir), tmp_path / "app.log") as url:
-        page.goto(url)
-        page.get_by_text("Flagged as likely label issues").wait_for()
+    csv = tmp_path / "reviews.csv"
+    pd.DataFrame(REVIEWS + [PLANTED, COPY], columns=["text", "label"]).to_csv(csv, index=False)
+    home = tmp_path / "home"
+    page.set_default_timeout(120_000)
+    with start_app(home, str(csv), "bundled:minilm", tmp_path / "app.log") as url:
+        store = DecisionStore(home / "decisions.sqlite")
+        decided = lambda: store.current("reviews.csv").set_index("example_id")  # noqa: E731
+        page.goto(f"{url}/review")
+        page.get_by_text("Why it is here").wait_for()
         wait_idle(page)
-        page.screenshot(path=str(artifacts / "data_model.png"), full_page=True)
+        page.wait_for_timeout(500)
+        first = card_id(page)
+        given = page.locator(".st-key-rv_card").inner_text().split("Given ")[1].split(" ")[0]
+        other = "pos" if given == "neg" else "neg"
+        second = press(page, "1" if other == "neg" else "2", then_not=first)      # classes: 1 neg, 2 pos
+        assert decided().loc[first, ["status", "new_label"]].tolist() == ["relabeled", other]
+        page.screenshot(path=str(artifacts / "review_focus.png"))
 
-        open_page(page, "Review")
-        choose(page, page, "Sort by", "cleanlab rank")
-        page.get_by_text("Flagged only").click()
+        third = press(page, "a", then_not=second)                                  # accept the suggestion
+        assert decided().loc[second, "status"] in ("relabeled", "confirmed")
+        page.locator(".st-key-rv_note input").fill("checked against the plot")
+        page.locator(".st-key-rv_note input").press("Enter")
         wait_idle(page)
-        rows = [page.locator(f".st-key-review_row_{i}") for i in range(3)]
-        decided = {}
-        for row in rows[:2]:
-            example_id, given = row_info(row)
-            new = "neg" if given == "pos" else "pos"
-            choose(page, row, None, new)
-            expect(row).to_contain_text(f"relabeled → {new}", timeout=30_000)
-            decided[example_id] = ("relabeled", new)
-        example_id, given = row_info(rows[2])
-        for _ in range(3):   # a click that lands mid-rerun can be swallowed: click again
-            wait_idle(page)
-            rows[2].get_by_role("button", name="Confirm").click()
-            try:
-                expect(rows[2]).to_contain_text("confirmed by", timeout=10_000)
-                break
-            except AssertionError:
-                continue
-        expect(rows[2]).to_contain_text("confirmed by")
-        decided[example_id] = ("confirmed", given)
-        page.screenshot(path=str(artifacts / "review.png"), full_page=True)
+        page.locator(".st-key-rv_card").click()                                    # keys again, not the note
+        fourth = press(page, "y", then_not=third)                                  # confirm
+        assert decided().loc[third, ["status", "note"]].tolist() == ["confirmed", "checked against the plot"]
+        assert press(page, "u", then_not=fourth) == third                           # undo: back to it
+        assert third not in decided().index
 
         page.reload()
-        page.get_by_role("heading", name="Review").wait_for()
-        page.get_by_text("Flagged examples reviewed").wait_for()
+        page.get_by_text("Why it is here").wait_for()
         wait_idle(page)
-        progress = page.get_by_test_id("stProgress").inner_text()
-        assert "relabeled 2" in progress and "confirmed 1" in progress, progress
-        shown = page.locator("[class*='st-key-review_row_']").all_inner_texts()
-        for example_id, (status, label) in decided.items():
-            text = next(t for t in shown if f"id {example_id} ·" in t)
-            assert status in text and (status != "relabeled" or f"→ {label}" in text), text
-        page.screenshot(path=str(artifacts / "review_after_reload.png"), full_page=True)
+        assert card_id(page) == third and f"id={third}" in page.url                 # the view survived
+        expect(page.get_by_test_id("stProgress").first).to_contain_text("decisions: 2")
 
-        open_page(page, "Export")
+        planted = text_hash(PLANTED[0])
+        page.goto(f"{url}/review?id={planted}")
+        page.get_by_text("Why it is here").wait_for()
+        wait_idle(page)
+        neighbour = page.locator(".st-key-rv_near_0")
+        expect(neighbour).to_contain_text("neg · The cinematography in this film is breathtaking, and")
+        similarity = float(re.search(r"(0\.\d\d|1\.00) ·", neighbour.inner_text()).group(1))
+        assert similarity >= 0.9
+        page.screenshot(path=str(artifacts / "review_evidence.png"))
+
+        page.get_by_role("button", name="Show similar").click()
+        page.get_by_text("Showing 2 examples").wait_for()
+        page.locator(".st-key-rv_view").get_by_text("Table", exact=True).click()
+        page.locator(".st-key-rv_bulk_apply").wait_for()
+        wait_idle(page)
+        page.get_by_text("Everything that matches").click()
+        wait_idle(page)
+        page.locator(".st-key-rv_bulk_action [data-testid='stSelectbox']").click()
+        page.get_by_role("option", name="Relabel as pos", exact=True).click()
+        wait_idle(page)
+        page.get_by_role("button", name="Apply to 2").click()
+        page.get_by_text("Relabeled: 2 example(s)").wait_for()
+        wait_idle(page)
+        group = decided().loc[[planted, text_hash(COPY[0])]]
+        assert group["new_label"].tolist() == ["pos", "pos"] and group["status"].tolist() == ["confirmed", "relabeled"]
+        page.screenshot(path=str(artifacts / "review_table.png"))
+        page.get_by_role("button", name="Undo last").click()
+        page.get_by_text("Undid").wait_for()
+        wait_idle(page)
+        after = decided()   # one step took both back: the copy to its earlier (keyboard) decision
+        assert planted not in after.index and (text_hash(COPY[0]) not in after.index or
+                                               after.loc[text_hash(COPY[0]), "decision_id"] < group["decision_id"].min())
+
+        page.get_by_test_id("stSidebarNav").get_by_text("Export", exact=True).click()
+        page.get_by_role("heading", name="Export").wait_for()
         with page.expect_download() as download:
             page.get_by_role("button", name="Download CSV").click()
-        exported = pd.read_csv(io.BytesIO(Path(download.value.path()).read_bytes()), dtype=str,
-                               keep_default_na=False)
-        page.screenshot(path=str(artifacts / "export.png"), full_page=True)
-    assert len(exported) == len(REVIEWS)
-    assert list(exported.columns[:2]) == ["text", "label"]
-    by_row = exported.set_index(exported["text"].map(text_hash))   # no id column: ids come from the texts
-    for example_id, (status, label) in decided.items():
-        assert by_row.loc[example_id, "status"] == status
-        assert by_row.loc[example_id, "corrected_label"] == label
-    assert (exported["status"] == "unreviewed").sum() == len(REVIEWS) - 3
+        exported = pd.read_csv(io.BytesIO(Path(download.value.path()).read_bytes()), dtype=str, keep_default_na=False)
+    by_id = exported.set_index(exported["text"].map(text_hash))
+    assert by_id.loc[first, ["status", "corrected_label"]].tolist() == ["relabeled", other]
+    assert list(exported.columns[:2]) == ["text", "label"] and "note" in exported.columns
+    assert (exported["status"] != "unreviewed").sum() == 2

@@ -96,14 +96,14 @@ def test_row_inserted_at_the_top_moves_no_decision(tmp_path):
     rows.to_csv(csv, index=False)
     data = load_path(str(csv))
     store = DecisionStore()
-    decide(store, data, data.ids[2], "a", "relabeled")   # "story number 2", given b
+    decide(store, data, data.ids[3], "a", "relabeled")   # "story number 3", given b
     decide(store, data, data.ids[4], None, "removed")    # "story number 4"
 
     pd.concat([pd.DataFrame({"text": ["a brand new first story"], "label": ["a"]}), rows]).to_csv(csv, index=False)
     shifted = load_path(str(csv))
     frame = corrected_frame(shifted, None, store.current(shifted.name))
     by_text = frame.set_index("text")
-    assert by_text.loc["story number 2", ["corrected_label", "status"]].tolist() == ["a", "relabeled"]
+    assert by_text.loc["story number 3", ["corrected_label", "status"]].tolist() == ["a", "relabeled"]
     assert by_text.loc["story number 4", "status"] == "removed"
     assert (frame["status"] != "unreviewed").sum() == 2
     assert bind_decisions(shifted, store.current(shifted.name)).stale.empty
@@ -123,8 +123,8 @@ def test_legacy_row_number_decisions_apply_only_while_the_file_still_matches(tmp
     csv.write_text("text,label\nfirst,a\nsecond,b\nthird,a\n")
     data = load_path(str(csv))
     store = DecisionStore()
-    store.record(data.name, "1", "b", "a", "relabeled", "old")   # no text hash: as written by v2
-    store.record(data.name, "2", "a", None, "removed", "old")
+    store.record(data.name, "1", "b", "a", "relabeled", "old", text_hash=None)   # no text hash: as written by v2
+    store.record(data.name, "2", "a", None, "removed", "old", text_hash=None)
     bound = bind_decisions(data, store.current(data.name))
     assert bound.applied["position"].tolist() == [1, 2] and bound.stale.empty
     assert corrected_frame(data, None, bound)["status"].tolist() == ["unreviewed", "relabeled", "removed"]
@@ -133,3 +133,34 @@ def test_legacy_row_number_decisions_apply_only_while_the_file_still_matches(tmp
     moved = load_path(str(csv))
     bound = bind_decisions(moved, store.current(moved.name))
     assert bound.applied.empty and len(bound.stale) == 2
+
+
+def test_legacy_decisions_on_another_file_and_superseded_ones(tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text("id,text,label\n1,first,a\n2,second,b\n3,third,a\n")
+    data = load_path(str(csv), ColumnMapping(id="id"))
+    store = DecisionStore()
+    store.record(data.name, "1", "a", "b", "relabeled", "old", text_hash=None)   # v2 rows: no text hash
+    store.record(data.name, "2", "a", None, "removed", "old", text_hash=None)    # ... and "2" was given b
+    bound = bind_decisions(data, store.current(data.name))
+    assert bound.applied.empty and sorted(bound.stale["reason"]) == ["unverified", "unverified"]
+
+    store = DecisionStore(tmp_path / "other.sqlite")
+    store.record(data.name, "1", "a", "b", "relabeled", "old", text_hash=None)
+    decide(store, data, "1", "a", "confirmed")                                    # newer, with a text hash
+    bound = bind_decisions(data, store.current(data.name))
+    assert bound.applied["status"].tolist() == ["confirmed"] and bound.stale.empty   # current() keeps the latest
+
+    legacy = pd.concat([store.current(data.name)] * 2, ignore_index=True)        # the same example twice
+    legacy.loc[0, ["decision_id", "text_hash"]] = [0, None]
+    bound = bind_decisions(data, legacy)
+    assert len(bound.applied) == 1 and bound.stale["reason"].tolist() == ["superseded"]
+
+
+def test_a_non_ascii_digit_id_is_just_missing(tmp_path):
+    csv = tmp_path / "plain.csv"
+    csv.write_text("text,label\nfirst,a\nsecond,b\n")
+    data = load_path(str(csv))
+    store = DecisionStore()
+    store.record(data.name, "²", "a", None, "removed", "old", text_hash=None)
+    assert bind_decisions(data, store.current(data.name)).stale["reason"].tolist() == ["missing"]

@@ -23,7 +23,7 @@ WRITER = textwrap.dedent(
     path, writer, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = DecisionStore(path)
     for i in range(count):
-        decision = store.record("file:train.csv", f"{writer}-{i}", "sport", "tech", "relabeled", writer)
+        decision = store.record("file:train.csv", f"{writer}-{i}", "sport", "tech", "relabeled", writer, text_hash=None)
         print(decision.example_id, flush=True)  # printed only after the commit returned
     """
 )
@@ -84,5 +84,5 @@ def test_sigkill_mid_write_loses_at_most_the_write_in_flight(tmp_path):
     assert present[: len(committed)] == committed
     assert len(committed) <= len(present) <= len(committed) + 1
     assert present == [f"ann-{i}" for i in range(len(present))]
-    store.record(KEY, "after-crash", "sport", None, "confirmed", "ann")
-    assert store.counts(KEY)["confirmed"] == 1
+    store.record(KEY, "after-crash", "sport", None, "confirmed", "ann", text_hash=None)
+    assert (store.current(KEY)["status"] == "confirmed").sum() == 1

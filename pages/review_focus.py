@@ -1,0 +1,201 @@
+"""Review, focus mode (not a page): one example large, its evidence beside it, the queue below.
+
+Keys (Streamlit's native button shortcuts; it reserves C and R for itself, so confirm is Y and
+remove is D): 1-9 relabel to that class, A accept the suggestion, Y confirm, X ambiguous,
+D remove, U undo my last decision, J / K next / previous, H help. Every decision moves on to the
+next example. The view is a fragment: a key press reruns it alone, never the whole page.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from losslens.data import LabeledTexts
+from losslens.decisions import decide
+from losslens.evidence import Evidence, percent
+from losslens.neighbours import EXACT_KNN_LIMIT, similar_to
+from losslens.pipeline import ScoredResults
+from losslens.review import ReviewIndex, ReviewQuery, queue_positions, review_progress
+from losslens.store import DECIDED_STATUSES
+from pages import session
+from pages.markup import md
+
+KEYS = (("1–9", "relabel to the class with that number"), ("A", "accept the model's suggestion"),
+        ("Y", "confirm the given label"), ("X", "ambiguous"), ("D", "remove"), ("U", "undo my last decision"),
+        ("J / K", "next / previous example"), ("H", "show or hide this help"))
+QUEUE_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class Context:
+    """What both review views work on: the dataset, its results, the queue index and evidence."""
+
+    data: LabeledTexts
+    results: ScoredResults
+    index: ReviewIndex
+    evidence: Evidence
+    names: list[str]
+
+
+def focus_on(example_id: str, at: int | None = None) -> None:
+    st.session_state["rv_focus_id"] = example_id
+    if at is not None:
+        st.session_state["rv_focus_at"] = at
+
+
+def on_decide(ctx: Context, positions: list[int], status: str, new_label: str | None, following: tuple) -> None:
+    """Record the decision (with the note, on the whole group when asked), then move on."""
+    if st.session_state.get("rv_apply_group"):
+        positions = positions + ctx.evidence.group_members(positions[0]).tolist()
+    decide(session.decision_store(), ctx.data, positions, status, new_label, session.reviewer_name(),
+           st.session_state.get("rv_note"))
+    st.session_state["rv_note"], st.session_state["rv_apply_group"] = "", False
+    if following[0] is not None:
+        focus_on(*following)
+
+
+def on_undo(ctx: Context) -> None:
+    undone = session.decision_store().undo_last(ctx.data.name, reviewer=session.reviewer_name())
+    if undone:
+        focus_on(undone[0].example_id)
+    st.session_state["review_toast"] = (f"Undid {undone[0].status} of {len(undone)} example(s)." if undone
+                                        else "Nothing of yours to undo.")
+
+
+def on_similar(ctx: Context, position: int) -> None:
+    embeddings = ctx.results.embeddings()
+    if embeddings is None:
+        st.session_state["review_toast"] = "The model outputs are no longer cached: score the dataset again."
+        return
+    threshold = float(st.session_state.get("rv_similarity", 0.9))
+    rows, _ = similar_to(embeddings, position, threshold)
+    st.session_state["review_focus_ids"] = [str(ctx.data.ids[p]) for p in [position, *rows.tolist()]]
+    st.session_state["review_focus_label"] = (f"Showing {len(rows) + 1} examples: {ctx.data.ids[position]} and those "
+                                              f"at least {threshold:.2f} similar to it.")
+    st.session_state["rv_rerun_app"] = True   # a new queue: the whole page, not just this fragment
+
+
+def show(ctx: Context, query: ReviewQuery) -> None:
+    if st.session_state.get("rv_help"):
+        st.info("**Keys** · " + " · ".join(f"**{key}** {what}" for key, what in KEYS))
+    focus_view(ctx, query)
+
+
+@st.fragment
+def focus_view(ctx: Context, query: ReviewQuery) -> None:
+    if st.session_state.pop("rv_rerun_app", False):
+        st.rerun()
+    bound = session.bound_decisions(ctx.data)
+    queue = queue_positions(ctx.index, query, bound.status_by_id())
+    done = review_progress(ctx.index, bound)
+    st.progress(done.fraction, text=f"Flagged reviewed: {done.flagged_reviewed} / {done.n_flagged} · decisions: "
+                f"{done.n_decisions} · " + " · ".join(f"{s} {done.by_status[s]}" for s in DECIDED_STATUSES))
+    if not len(queue):
+        st.info("No example matches these filters.")
+        return
+    position, at = current(ctx, queue)
+    nxt = (str(ctx.data.ids[queue[at + 1]]), at + 1) if at is not None and at + 1 < len(queue) else (None,)
+    prv = (str(ctx.data.ids[queue[at - 1]]), at - 1) if at is not None and at > 0 else (None,)
+    if st.session_state.get("rv_link_id") != st.session_state["rv_focus_id"]:   # the URL follows the focus
+        st.session_state["rv_link_id"] = st.query_params["id"] = st.session_state["rv_focus_id"]
+    status = bound.status_by_id().get(str(ctx.data.ids[position]), "unreviewed")
+    main, side = st.columns([5, 3], gap="medium")
+    with main:
+        example_card(ctx, position, at, len(queue), status)
+        decision_keys(ctx, position, nxt, prv)
+        queue_list(ctx, queue, at)
+    with side:
+        evidence_panel(ctx, position)
+
+
+def current(ctx: Context, queue: np.ndarray) -> tuple[int, int | None]:
+    """(row position, index in the queue or None) of the focused example; the queue position it
+    had when it is no longer in the queue (e.g. decided under an 'unreviewed' filter)."""
+    found = ctx.data.id_index.get_indexer([st.session_state.get("rv_focus_id")])[0]
+    if found >= 0:
+        where = np.flatnonzero(queue == found)
+        if len(where) or st.session_state.get("rv_focus_outside"):
+            return found, (int(where[0]) if len(where) else None)
+    at = min(int(st.session_state.get("rv_focus_at", 0)), len(queue) - 1)
+    focus_on(str(ctx.data.ids[queue[at]]), at)
+    return int(queue[at]), at
+
+
+def example_card(ctx: Context, position: int, at: int | None, total: int, status: str) -> None:
+    row, names = ctx.results.table.iloc[position], ctx.names
+    given, predicted = names[int(row["label"])], names[int(row["predicted_label"])]
+    where = f"{at + 1:,} of {total:,}" if at is not None else "outside the queue"
+    with st.container(key="rv_card"):
+        st.markdown(f"**{where}** · id `{md(ctx.data.ids[position])}` · rank {int(row['rank']):,} · loss "
+                    f"{float(row['loss']):.2f}{' · ⚑ flagged' if row['is_issue'] else ''} · **{md(status)}**")
+        st.markdown(f"Given **{md(given)}** · model: **{md(predicted)}** {percent(float(row['p_predicted']))}")
+    with st.container(height=260, key="rv_text"):
+        st.text(str(ctx.data.texts[position]))
+
+
+def decision_keys(ctx: Context, position: int, nxt: tuple, prv: tuple) -> None:
+    names, given = ctx.names, ctx.names[int(ctx.data.labels[position])]
+    predicted = names[int(ctx.evidence.predicted[position])]
+    args = lambda status, label=None: (ctx, [position], status, label, nxt)  # noqa: E731
+    with st.container(horizontal=True, key="rv_classes"):
+        for k, name in enumerate(names[:9]):
+            st.button(md(name), key=f"rv_class_{k}", shortcut=str(k + 1), on_click=on_decide,
+                      type="primary" if name == given else "secondary", args=args("relabeled", name),
+                      help="The given label: confirms it" if name == given else f"Relabel as {md(name)}")
+    with st.container(horizontal=True, key="rv_decisions"):
+        st.button(f"Accept {md(predicted)}", key="rv_accept", shortcut="a", on_click=on_decide,
+                  args=args("relabeled", predicted), help="Relabel to the model's suggestion")
+        st.button("Confirm", key="rv_confirm", shortcut="y", on_click=on_decide, args=args("confirmed", given),
+                  help="The given label is right")
+        st.button("Ambiguous", key="rv_ambiguous", shortcut="x", on_click=on_decide, args=args("ambiguous"))
+        st.button("Remove", key="rv_remove", shortcut="d", on_click=on_decide, args=args("removed"))
+        st.button("Undo", key="rv_undo", shortcut="u", on_click=on_undo, args=(ctx,), help="Undo my last decision")
+    with st.container(horizontal=True, key="rv_moves", vertical_alignment="center"):
+        st.text_input("Note", key="rv_note", placeholder="note for the next decision (optional)",
+                      label_visibility="collapsed", width=300)
+        st.button("Prev", key="rv_prev", shortcut="k", disabled=prv[0] is None, on_click=focus_on,
+                  args=prv if prv[0] is not None else ("",))
+        st.button("Next", key="rv_next", shortcut="j", disabled=nxt[0] is None, on_click=focus_on,
+                  args=nxt if nxt[0] is not None else ("",))
+        st.button("Keys", key="rv_help_button", shortcut="h",
+                  on_click=lambda: st.session_state.update(rv_help=not st.session_state.get("rv_help")))
+    members = ctx.evidence.group_members(position)
+    if len(members):
+        st.checkbox(f"Also apply my decision to its {len(members)} conflicting duplicate(s)", key="rv_apply_group")
+
+
+def evidence_panel(ctx: Context, position: int) -> None:
+    st.markdown("**Why it is here**")
+    st.markdown("\n".join(f"- {md(reason)}" for reason in ctx.evidence.reasons(position)))
+    probs = ctx.evidence.probs[position]
+    top = np.argsort(-probs, kind="stable")[:8]
+    st.markdown("**Probabilities**")
+    st.dataframe(pd.DataFrame({"class": [ctx.names[k] for k in top], "p": probs[top]}), hide_index=True,
+                 key="rv_probs", column_config={"p": st.column_config.ProgressColumn(" ", format="percent")},
+                 height=35 * (len(top) + 1) + 3, width="stretch")
+    near = ctx.evidence.nearest(position, k=5)
+    st.markdown("**Nearest neighbours**" + ("" if len(near) else f" — not computed above {EXACT_KNN_LIMIT:,} rows"))
+    for slot, n in enumerate(near.itertuples()):
+        excerpt = " ".join(str(ctx.data.texts[n.position]).split())[:70]
+        st.button(md(f"{n.similarity:.2f} · {n.label} · {excerpt}"), key=f"rv_near_{slot}", width="stretch",
+                  on_click=lambda i=n.id: (focus_on(str(i)), st.session_state.update(rv_focus_outside=True)))
+    c1, c2 = st.columns([2, 1])
+    c1.slider("Similarity at least", 0.5, 1.0, 0.9, 0.01, key="rv_similarity")
+    c2.button("Show similar", key="rv_show_similar", on_click=on_similar, args=(ctx, position),
+              help="Fill the queue with the examples at least this similar to this one (then select them all "
+                   "in the Table view to decide in one step).")
+
+
+def queue_list(ctx: Context, queue: np.ndarray, at: int | None) -> None:
+    start = max(0, (at or 0) - 1)
+    st.markdown(f"**Queue** · {len(queue):,} examples")
+    for i in range(start, min(start + QUEUE_SHOWN, len(queue))):
+        row = ctx.results.table.iloc[int(queue[i])]
+        excerpt = " ".join(str(row["text"]).split())[:90]
+        label = f"{i + 1}. {ctx.names[int(row['label'])]} → {ctx.names[int(row['predicted_label'])]} · {excerpt}"
+        st.button(md(label), key=f"rv_queue_{i - start}", width="stretch", type="primary" if i == at else "tertiary",
+                  on_click=lambda pos=int(queue[i]), j=i: (focus_on(str(ctx.data.ids[pos]), j),
+                                                           st.session_state.update(rv_focus_outside=False)))

@@ -1,0 +1,144 @@
+"""AppTest for the Review page: focus mode decisions with auto-advance, notes, undo, table view
+and bulk decisions, queues from elsewhere, stale decisions, links, conflicting duplicates."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from app_harness import scored_app, use_app_defaults, write_review_fixture
+from losslens.data import text_hash
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch, tiny_classifier_dir):
+    use_app_defaults(monkeypatch, write_review_fixture(tmp_path / "fixture.csv", markup=True), tiny_classifier_dir)
+    return tmp_path
+
+
+def loss_order(at) -> list[str]:
+    table = at.session_state["results"].table
+    return table.sort_values("loss", ascending=False, kind="stable")["id"].astype(str).tolist()
+
+
+def current(at) -> pd.DataFrame:
+    from pages.session import decision_store
+
+    return decision_store().current(at.session_state["data"].name).set_index("example_id")
+
+
+def given_of(at, example_id: str) -> str:
+    data = at.session_state["data"]
+    return data.label_names[data.labels[list(data.ids).index(example_id)]]
+
+
+def test_focus_mode_decides_moves_on_and_undoes(app_env):
+    at = scored_app("pages/review.py")
+    order = loss_order(at)
+    assert at.session_state["rv_focus_id"] == order[0]
+    first_given = given_of(at, order[0])
+    other = "neg" if first_given == "pos" else "pos"
+    at.button(key=f"rv_class_{['neg', 'pos'].index(other)}").click().run()
+    decided = current(at)
+    assert decided.loc[order[0], ["status", "new_label", "original_label"]].tolist() == ["relabeled", other, first_given]
+    data = at.session_state["data"]
+    assert decided.loc[order[0], "text_hash"] == text_hash(data.texts[list(data.ids).index(order[0])])
+    assert at.session_state["rv_focus_id"] == order[1]             # moved on by itself
+
+    at.text_input(key="rv_note").input("reads like a review of the plot").run()
+    at.button(key="rv_confirm").click().run()
+    assert current(at).loc[order[1], ["status", "note"]].tolist() == ["confirmed", "reads like a review of the plot"]
+    assert at.session_state["rv_focus_id"] == order[2] and at.text_input(key="rv_note").value == ""
+
+    at.button(key="rv_undo").click().run()
+    assert order[1] not in current(at).index                         # back to unreviewed
+    assert at.session_state["rv_focus_id"] == order[1]             # and the focus with it
+    at.button(key="rv_next").click().run()
+    assert at.session_state["rv_focus_id"] == order[2]
+    at.button(key="rv_prev").click().run()
+    at.button(key="rv_remove").click().run()
+    assert current(at).loc[order[1], "status"] == "removed"
+    at.button(key="rv_accept").click().run()                          # the model's suggestion for order[2]
+    predicted = at.session_state["results"].label_names[
+        int(at.session_state["results"].table.set_index("id").loc[order[2], "predicted_label"])]
+    assert current(at).loc[order[2], "new_label" if predicted != given_of(at, order[2]) else "original_label"] == predicted
+    assert not at.exception
+
+
+def test_evidence_shows_reasons_probabilities_and_neighbours(app_env):
+    at = scored_app("pages/review.py")
+    texts = [m.value for m in at.markdown]
+    assert any(t.startswith("- ") and "cleanlab" in t for t in texts)      # why it is here
+    assert any(b.key == "rv_near_0" for b in at.button)                    # nearest neighbours, clickable
+    near = next(b for b in at.button if b.key == "rv_near_0")
+    near.click().run()
+    assert at.session_state["rv_focus_outside"] is True and not at.exception
+
+
+def test_table_view_search_and_bulk_decision_undone_in_one_step(app_env):
+    at = scored_app("pages/review.py")
+    at.segmented_control(key="rv_view").set_value("Table").run()
+    at.selectbox(key="rv_size").set_value(25).run()
+    assert len(at.dataframe(key="rv_table").value) == 24
+    at.text_input(key="rv_search").input("<script>").run()
+    table = at.dataframe(key="rv_table").value
+    assert table["text"].tolist() == ["<script>window.__xss=1</script> and <b>bold</b>"]
+    at.text_input(key="rv_search").input("good").run()
+    matching = at.dataframe(key="rv_table").value["id"].tolist()
+    assert len(matching) > 2
+    at.radio(key="rv_bulk_scope").set_value("Everything that matches").run()
+    at.selectbox(key="rv_bulk_action").set_value("Remove").run()
+    at.button(key="rv_bulk_apply").click().run()
+    decided = current(at)
+    assert sorted(decided.index) == sorted(matching) and set(decided["status"]) == {"removed"}
+    at.button(key="rv_table_undo").click().run()
+    assert current(at).empty                                           # one undo, the whole group
+
+
+def test_a_queue_from_active_learning_and_stale_decisions(app_env):
+    at = scored_app("pages/review.py")
+    data = at.session_state["data"]
+    from pages.session import decision_store
+
+    decision_store().record(data.name, "gone-42", "neg", "pos", "relabeled", "tester", text_hash="0" * 16)
+    ids = [str(i) for i in data.ids[[5, 2, 9]]]
+    at.session_state["review_focus_ids"] = ids
+    at.run()
+    assert at.session_state["rv_focus_id"] == ids[0]
+    assert any(m.value.startswith("**1 of 3**") for m in at.markdown)
+    assert any("1 earlier decision(s) do not apply to this dataset" in e.label for e in at.expander)
+    next(b for b in at.button if b.key == "clear_focus").click().run()
+    assert "review_focus_ids" not in at.session_state
+    assert any(m.value.startswith("**") and "of 24**" in m.value for m in at.markdown)
+
+
+def test_the_link_opens_the_same_view(app_env):
+    at = scored_app()
+    order = loss_order(at)
+    at.query_params.update({"sort": "margin", "flagged": "1", "view": "table", "id": order[3], "bogus": "x"})
+    at.switch_page("pages/review.py").run()
+    assert at.session_state["rv_sort"] == "margin" and at.session_state["rv_flagged"] is True
+    assert at.session_state["rv_view"] == "Table" and at.session_state["rv_focus_id"] == order[3]
+    at.query_params.clear()
+    at.session_state["rv_link_read"] = None
+    at.query_params.update({"sort": "nonsense", "given": "no such label"})
+    at.run()
+    assert any("were ignored: sort, given" in w.value.replace("\\", "") for w in at.warning)
+
+
+def test_conflicting_duplicates_are_listed_and_decided_together(tmp_path, monkeypatch, tiny_classifier_dir):
+    csv = tmp_path / "dups.csv"
+    rows = [{"text": f"ordinary review number {i} with words", "label": "neg" if i % 2 else "pos"} for i in range(20)]
+    rows += [{"text": "the same sentence twice", "label": "pos"}, {"text": "the same sentence twice", "label": "neg"}]
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    use_app_defaults(monkeypatch, csv, tiny_classifier_dir)
+    # a random tiny model puts every text near every other (cosine ~0.98): exact duplicates only here
+    monkeypatch.setattr("losslens.pipeline._save_neighbours", lambda key, embeddings: None)
+    at = scored_app("pages/review.py")
+    at.checkbox(key="rv_conflicts").check().run()
+    assert any(m.value.startswith("**1 of 2**") for m in at.markdown)
+    at.checkbox(key="rv_apply_group").check().run()
+    at.button(key="rv_ambiguous").click().run()
+    decided = current(at)
+    assert len(decided) == 2 and set(decided["status"]) == {"ambiguous"}
+    data = at.session_state["data"]
+    assert set(decided.index) == {str(i) for i, t in zip(data.ids, data.texts) if t == "the same sentence twice"}
