@@ -20,7 +20,9 @@ from losslens.activelab.simulation import fitted_settings, simulate
 from losslens.data import ColumnMapping, DatasetSource, load_dataset
 from losslens.decisions import bind_decisions
 from losslens.errors import LossLensError, ScoringError, SimulationError, one_line
+from losslens.evaluation import NOISE_KINDS
 from losslens.export import check_export_path, corrected_frame, push_to_hub, write_export
+from losslens.heads import HEAD_CHOICES
 from losslens.models import DEVICES, PRECISIONS, ModelSpec
 from losslens.pipeline import ScoreRequest, ScoreSettings, score
 from losslens.scoring import QUALITY_METHODS
@@ -78,6 +80,10 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, default=defaults.folds, help="K for the out-of-sample head of an encoder")
     parser.add_argument("--quality", default=defaults.quality_method, choices=list(QUALITY_METHODS),
                         help="cleanlab label-quality method")
+    parser.add_argument("--head", default=defaults.head, choices=list(HEAD_CHOICES),
+                        help="an encoder's out-of-sample head: ensemble (embedding + TF-IDF + kNN, the CPU "
+                             "default), embedding, or finetune (the encoder fine-tuned per fold; the default "
+                             "with a CUDA GPU); auto picks")
     parser.add_argument("--label-map", default=None, metavar="MODEL=DATASET,...",
                         help="for a classifier whose labels differ from the dataset's: each model label "
                              "and the dataset label it means")
@@ -104,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--push-to-hub", metavar="ORG/NAME", default=None,
                         help="also push the corrected dataset to the Hub (private; needs a token and the network)")
 
+    evaluate_parser = commands.add_parser("evaluate", help="detection benchmark: flip labels, score, measure")
+    add_request_arguments(evaluate_parser)
+    evaluate_parser.add_argument("--noise", type=float, default=0.05, help="fraction of labels to flip (default 0.05)")
+    evaluate_parser.add_argument("--kind", choices=list(NOISE_KINDS), default="uniform",
+                                 help="uniform flips, or class-conditional ones that follow the model's confusions")
+    evaluate_parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    evaluate_parser.add_argument("--out", type=Path, default=None, help="write every figure as JSON")
+
     add_simulate_arguments(commands.add_parser("simulate", help="ActiveLab vs random selection"))
 
     app = commands.add_parser("app", help="start the web app")
@@ -114,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"score": score_command, "export": export_command, "simulate": simulate_command,
-                "app": app_command}
+    commands = {"score": score_command, "export": export_command, "evaluate": evaluate_command,
+                "simulate": simulate_command, "app": app_command}
     try:
         return commands[args.command](args)
     except LossLensError as error:
@@ -137,7 +151,7 @@ def request_from_args(args: argparse.Namespace) -> ScoreRequest:
     columns = ColumnMapping(text=args.text_col or defaults.text, label=args.label_col or defaults.label,
                             id=args.id_col, text2=args.text_col2) if explicit else None
     settings = ScoreSettings(batch_size=args.batch_size, max_tokens=args.max_tokens, max_length=args.max_length,
-                             folds=args.folds, quality_method=args.quality)
+                             folds=args.folds, quality_method=args.quality, head=args.head)
     settings.check()
     return ScoreRequest(source=DatasetSource.parse(args.dataset, split=args.split), columns=columns,
                         drop_empty=args.drop_empty, name=args.name,
@@ -168,7 +182,7 @@ def score_command(args: argparse.Namespace) -> int:
         f"rows={len(results.table)} accuracy={results.accuracy:.4f} issues={results.n_issues} "
         f"seconds={results.seconds:.2f} cache={'hit' if results.from_cache else 'miss'} "
         f"probabilities={'out-of-sample' if results.out_of_sample else 'in-sample'} "
-        f"truncated={results.n_truncated}"
+        f"truncated={results.n_truncated} heads={'+'.join(results.heads)}"
         + (f" out={args.out}" if args.out else "")
     )
     return 0
@@ -185,6 +199,20 @@ def export_command(args: argparse.Namespace) -> int:
     write_export(frame, args.out, data.label_names)
     hub = f" hub={push_to_hub(frame, data.label_names, args.push_to_hub)}" if args.push_to_hub else ""
     print(f"rows={len(frame)} decisions={len(bound.applied)} stale={len(bound.stale)} out={args.out}{hub}")
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    """Flip labels, score, print precision / recall of each ranking (see losslens.evaluation)."""
+    from losslens.evaluation import evaluate
+
+    request = request_from_args(args)
+    data = load_dataset(request.source, request.columns, drop_empty=request.drop_empty, name=request.name)
+    result = evaluate(data, request.model, request.settings, rate=args.noise, kind=args.kind, seeds=args.seeds,
+                      progress=StderrProgress("evaluating"))
+    if args.out is not None:
+        args.out.write_text(json.dumps(result.to_json(), indent=1))
+    print(result.table())
     return 0
 
 

@@ -8,7 +8,7 @@ The "features" handed to `fit` / `predict_proba` are row numbers into `texts`, s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -41,14 +41,17 @@ class FineTunedTransformer:
     def __post_init__(self) -> None:
         object.__setattr__(self, "texts_digest", texts_digest(self.texts)[:16])  # in repr: part of the cache key
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> "FineTunedHead":
+    def fit(self, features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int,
+            progress: Callable[[int], None] | None = None) -> "FineTunedHead":
+        """Fine-tune a fresh copy on the rows `features` (N, 1) with `labels`; progress(n) after
+        each batch with the training examples seen so far (over all epochs)."""
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        from losslens.models import bundled_encoder_path, quiet_progress_bars, resolve_device
+        from losslens.models import model_source, quiet_progress_bars, resolve_device
 
-        source = str(bundled_encoder_path()) if self.model == "bundled:minilm" else self.model
+        source = model_source(self.model)
         device = resolve_device(self.device)
         torch.manual_seed(seed)
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -64,6 +67,7 @@ class FineTunedTransformer:
         rows, targets = np.asarray(features)[:, 0], torch.tensor(np.asarray(labels), dtype=torch.long)
         order_rng = np.random.default_rng(seed)
         network.train()
+        seen = 0
         for _ in range(self.epochs):
             order = order_rng.permutation(len(rows))
             for start in range(0, len(order), self.batch_size):
@@ -73,6 +77,9 @@ class FineTunedTransformer:
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                seen += len(batch)
+                if progress is not None:
+                    progress(seen)
         network.eval()
         return FineTunedHead(self, network, tokenizer, device)
 

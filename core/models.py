@@ -129,6 +129,13 @@ def model_kind(config: dict) -> Literal["classifier", "encoder"]:
     return "classifier" if any(a.endswith("ForSequenceClassification") for a in archs) else "encoder"
 
 
+def model_source(name: str) -> str:
+    """What transformers' from_pretrained takes for `name`: the local folder (bundled or a user's,
+    confined) as a string, or the Hub id."""
+    folder = _local_folder(name)
+    return str(folder) if folder is not None else name
+
+
 def model_kind_of(name: str) -> Literal["classifier", "encoder"]:
     """The kind of the model `name` from its config alone (no weights loaded)."""
     return model_kind(_read_config(name))

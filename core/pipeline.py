@@ -32,13 +32,15 @@ from losslens.jobs import Progress
 from losslens.models import (LoadedModel, ModelSpec, align_classifier_labels, load_model, logit_count,
                              model_identity, model_kind_of)
 from losslens.neighbours import EXACT_KNN_LIMIT, Neighbours, conflict_groups, knn_graph
-from losslens.scoring import QUALITY_METHODS, ExampleScores, kfold_splits, out_of_sample_probs, score_examples, softmax
+from losslens.heads import head_probs, resolve_head
+from losslens.scoring import QUALITY_METHODS, ExampleScores, kfold_splits, score_examples, softmax
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
     """Scoring knobs. batch_size (rows) and max_tokens (padded tokens per batch) only change
-    speed; max_length (tokens per text), folds, quality_method and seed change the scores."""
+    speed; max_length (tokens per text), folds, quality_method, seed and head (an encoder's
+    out-of-sample head, see losslens.heads) change the scores."""
 
     batch_size: int = 128
     max_tokens: int = 8192
@@ -46,6 +48,7 @@ class ScoreSettings:
     folds: int = 5
     quality_method: str = "self_confidence"
     seed: int = 0
+    head: str = "auto"
 
     def check(self) -> None:
         """ScoringError for a value no run can use (checked before anything is loaded)."""
@@ -57,6 +60,7 @@ class ScoreSettings:
         if self.quality_method not in QUALITY_METHODS:
             raise ScoringError(f"unknown quality method {self.quality_method[:40]!r}; "
                                f"choose one of {', '.join(QUALITY_METHODS)}")
+        resolve_head(self.head, "cpu")
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ class ScoredResults:
     neighbours: Neighbours | None = None
     outputs_key: str = ""
     n_logits: int = 0
+    heads: tuple[str, ...] = ()
 
     @property
     def accuracy(self) -> float:
@@ -177,10 +182,11 @@ def score_dataset(
     settings.check()
     identity = model_identity(spec.name)
     outputs_key = _outputs_key(identity, spec, texts_digest(data.texts), settings.max_length)
+    head = resolve_head(settings.head, spec.device)
     probs_key = cache_key(
         kind="probs", data=data.fingerprint, model=identity, precision=spec.precision,
         max_length=settings.max_length, folds=settings.folds,
-        seed=settings.seed, label_map=sorted((label_map or {}).items()),
+        seed=settings.seed, label_map=sorted((label_map or {}).items()), head=head,
     )
     probs_path = cache_dir("probs") / f"{probs_key}.npy"
     meta_path, truncated_path = probs_path.with_suffix(".meta.json"), probs_path.with_suffix(".truncated.npy")
@@ -195,15 +201,20 @@ def score_dataset(
         if model.kind == "classifier":  # a mismatch is reported before the model runs
             columns = align_classifier_labels(model.model_labels, data.label_names, label_map)
         truncated = truncated_mask(model.tokenizer, data.texts, settings.max_length)
-        outputs = _model_outputs(model, outputs_key, data.texts, settings, progress)
-        meta = {"kind": model.kind, "n_logits": len(model.model_labels or ())}
-        embeddings = outputs[:, meta["n_logits"]:]
+        features = model_features(data, spec, settings, progress, model)
+        meta = {"kind": model.kind, "n_logits": features.logits.shape[1]}
         if model.kind == "classifier":
-            probs = softmax(outputs[:, :meta["n_logits"]])[:, columns]
+            probs = softmax(features.logits)[:, columns]
             probs = probs / probs.sum(axis=1, keepdims=True)
+            meta["heads"] = ["classifier"]
         else:
-            probs = out_of_sample_probs(embeddings, data.labels, data.label_names, settings.folds, settings.seed)
-        _save_neighbours(outputs_key, embeddings)
+            fold_chunks = ChunkStore(cache_dir("chunks") / f"folds-{probs_key}")   # a killed fine-tune resumes
+            probs, heads = head_probs(data.texts, data.labels, data.label_names, features.embeddings,
+                                      features.neighbours, head, settings.folds, settings.seed,
+                                      model=spec.name, max_length=settings.max_length, device=spec.device,
+                                      chunks=fold_chunks, progress=progress)
+            fold_chunks.clear()
+            meta["heads"] = list(heads)
         save_array(truncated_path, truncated)
         save_array(probs_path, probs)
         save_json(meta_path, meta)
@@ -228,7 +239,36 @@ def score_dataset(
         neighbours=neighbours,
         outputs_key=outputs_key,
         n_logits=int(meta["n_logits"]),
+        heads=tuple(meta.get("heads", ())),
     )
+
+
+@dataclass(frozen=True)
+class ModelFeatures:
+    """What a model says about a dataset's texts, labels aside: logits (N, K') of a classifier
+    ((N, 0) for an encoder), unit-norm embeddings (N, D), and their neighbour graph (None above
+    the exact-search limit). outputs_key names the cache entry."""
+
+    outputs_key: str
+    logits: np.ndarray
+    embeddings: np.ndarray
+    neighbours: Neighbours | None
+
+
+def model_features(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings = ScoreSettings(),
+                   progress: Progress | None = None, model: LoadedModel | None = None) -> ModelFeatures:
+    """The model's outputs for `data.texts` and their neighbour graph, from cache or by running
+    the model (`model` when already loaded)."""
+    key = _outputs_key(model_identity(spec.name), spec, texts_digest(data.texts), settings.max_length)
+    outputs = load_array(cache_dir("outputs") / f"{key}.npy")
+    if outputs is None:
+        outputs = _model_outputs(model or load_model(spec), key, data.texts, settings, progress)
+    n_logits = len(model.model_labels or ()) if model is not None else logit_count(spec.name)
+    neighbours = _load_neighbours(key)
+    if neighbours is None:
+        _save_neighbours(key, outputs[:, n_logits:])
+        neighbours = _load_neighbours(key)
+    return ModelFeatures(key, outputs[:, :n_logits], outputs[:, n_logits:], neighbours)
 
 
 def embed_texts(
@@ -312,3 +352,65 @@ def _outputs_key(identity: str, spec: ModelSpec, texts_id: str, max_length: int)
         max_length=max_length,
     )
 
+
+
+@dataclass(frozen=True)
+class TrustedAccuracy:
+    """How often the model agrees with the reviewed label on the examples reviewers confirmed or
+    relabeled (the trusted set, n of them), before and after refitting on the corrected labels,
+    each with a 95% bootstrap interval (low, high). These examples were mostly picked because the
+    model disagreed with them, so "before" is low by construction: the pair shows whether the
+    corrections taught the model, not how accurate it is on new data."""
+
+    n: int
+    before: float
+    after: float
+    before_interval: tuple[float, float]
+    after_interval: tuple[float, float]
+
+
+def rescore_with_decisions(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings, results: ScoredResults,
+                           applied: pd.DataFrame) -> tuple[ScoredResults, TrustedAccuracy]:
+    """Refit an encoder's heads on the labels the reviewers' decisions in force (`applied`, from
+    losslens.decisions.bind_decisions) give: relabeled examples take their new label, removed ones
+    train nothing. Every example is scored again against its given label, so the queue re-ranks
+    what is left; the trusted-set accuracy says what the corrections changed."""
+    if results.model_kind != "encoder":
+        raise ScoringError("retraining refits an encoder's heads; a classifier's probabilities are its own "
+                           "(score with an encoder, e.g. bundled:minilm, to retrain on corrected labels)")
+    started = time.perf_counter()
+    corrected, removed = data.labels.copy(), np.zeros(len(data), dtype=bool)
+    rows = applied["position"].to_numpy(dtype=np.int64)
+    relabeled = (applied["status"] == "relabeled").to_numpy()
+    corrected[rows[relabeled]] = pd.Index(data.label_names).get_indexer(applied["new_label"][relabeled])
+    removed[rows[(applied["status"] == "removed").to_numpy()]] = True
+    features = model_features(data, spec, settings)
+    probs, heads = head_probs(data.texts, corrected, data.label_names, features.embeddings, features.neighbours,
+                              "ensemble" if results.heads != ("finetune",) else "finetune", settings.folds,
+                              settings.seed, model=spec.name, max_length=settings.max_length, device=spec.device,
+                              exclude=removed)
+    scores = score_examples(probs, data.labels, settings.quality_method)
+    groups = results.table["conflict_group"].to_numpy()
+    table = build_results_table(data, probs, scores, results.table["truncated"].to_numpy(), groups)
+    trusted = rows[(applied["status"].isin(["confirmed", "relabeled"])).to_numpy()]
+    accuracy = trusted_accuracy(corrected[trusted], results.table["predicted_label"].to_numpy()[trusted],
+                                probs[trusted].argmax(axis=1))
+    decisions_key = cache_key(base=results.key, decided=applied[["example_id", "status", "new_label"]].to_numpy().tolist())
+    rescored = ScoredResults(table, data.label_names, True, False, time.perf_counter() - started, decisions_key,
+                             "encoder", features.neighbours, features.outputs_key, 0, heads)
+    return rescored, accuracy
+
+
+def trusted_accuracy(truth: np.ndarray, before: np.ndarray, after: np.ndarray, resamples: int = 1000,
+                     seed: int = 0) -> TrustedAccuracy:
+    """Agreement of two (n,) predictions with `truth`, with 95% bootstrap intervals (same resamples)."""
+    n = len(truth)
+    if n == 0:
+        return TrustedAccuracy(0, float("nan"), float("nan"), (float("nan"),) * 2, (float("nan"),) * 2)
+    picks = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    intervals = []
+    for predicted in (before, after):
+        hits = (predicted == truth).astype(float)
+        means = hits[picks].mean(axis=1)
+        intervals.append((float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))))
+    return TrustedAccuracy(n, float((before == truth).mean()), float((after == truth).mean()), *intervals)

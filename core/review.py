@@ -28,12 +28,10 @@ from losslens.decisions import BoundDecisions
 from losslens.store import DECIDED_STATUSES, STATUSES
 
 # sort key -> True when a HIGHER value is more suspicious
-SORT_KEYS: dict[str, bool] = {
+SORT_KEYS: dict[str, bool] = {   # distinct orders only: quality and p(given) sort as loss does
     "loss": True,
     "rank": False,
-    "quality": False,
     "margin": False,
-    "p_given": False,
 }
 PAGE_SIZES = (25, 50, 100)
 REQUIRED_COLUMNS = ("id", "text", "label", "predicted_label", "is_issue", *SORT_KEYS)

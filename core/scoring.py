@@ -28,7 +28,9 @@ class ExampleScores:
     margin: p(given) - max p(other class), in [-1, 1]; lower = more suspicious.
     quality: cleanlab label-quality score in [0, 1]; lower = more suspicious.
     is_issue: cleanlab `find_label_issues` flag.
-    rank: 1 for the most suspicious example (lowest quality; ties broken by higher loss).
+    rank: cleanlab's review order, 1 first: the examples find_label_issues flags, then the rest,
+        each part by quality ascending (ties: higher loss first). It differs from the loss order
+        where cleanlab's flag does (loss = -ln quality under the default self_confidence).
     """
 
     predicted_label: np.ndarray
@@ -82,26 +84,6 @@ def kfold_splits(labels: np.ndarray, label_names: Sequence[str], folds: int) -> 
     return int(min(folds, counts[counts > 0].min()))
 
 
-def out_of_sample_probs(
-    features: np.ndarray, labels: np.ndarray, label_names: Sequence[str], folds: int = 5, seed: int = 0
-) -> np.ndarray:
-    """Stratified K-fold logistic regression on (N, D) features; returns out-of-sample (N, K) probs.
-
-    Every example's probabilities come from a head that never saw it.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
-    n_splits = kfold_splits(labels, label_names, folds)
-    probs = np.zeros((len(labels), len(label_names)), dtype=np.float64)
-    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    for train_idx, test_idx in splitter.split(features, labels):
-        head = LogisticRegression(C=10.0, max_iter=2000)
-        head.fit(features[train_idx], labels[train_idx])
-        probs[np.ix_(test_idx, head.classes_)] = head.predict_proba(features[test_idx])
-    return probs
-
-
 def score_examples(
     probs: np.ndarray, labels: np.ndarray, method: str = "self_confidence"
 ) -> ExampleScores:
@@ -121,7 +103,7 @@ def score_examples(
     loss = per_example_loss(probs, labels)
     quality = get_label_quality_scores(labels, probs, method=method)
     is_issue = _find_issues(labels, probs)
-    order = np.lexsort((-loss, quality))  # primary: quality ascending; ties: loss descending
+    order = np.lexsort((-loss, quality, ~is_issue))  # flagged first, then quality ascending, then loss
     rank = np.empty(len(labels), dtype=np.int64)
     rank[order] = np.arange(1, len(labels) + 1)
     return ExampleScores(

@@ -5,16 +5,15 @@ from dataclasses import replace
 
 import streamlit as st
 
-from losslens.charts import confusion_figure, loss_histogram
 from losslens.data import ColumnMapping, DatasetSource
 from losslens.errors import LabelMismatchError, LossLensError
+from losslens.heads import HEAD_CHOICES
 from losslens.models import BUNDLED_MINILM, DEVICES, PRECISIONS, ModelSpec
 from losslens.pipeline import ScoreRequest, default_request
-from losslens.review import confusion_counts, most_confused_cell
 from losslens.scoring import QUALITY_METHODS
 from losslens.tables import is_hub_name, read_table
-from pages import session
-from pages.markup import md
+from pages import session, summary
+from pages.markup import code, md
 
 SOURCES = {"demo": "Demo dataset", "upload": "Upload a file", "file": "Local file", "hf": "Hugging Face dataset"}
 MODELS = {"bundled": "Bundled encoder (MiniLM, offline)", "hub": "Hugging Face Hub id", "folder": "Local model folder"}
@@ -59,8 +58,8 @@ def dataset_section(request: ScoreRequest) -> dict | None:
     tab = st.radio("Dataset source", tabs, format_func=SOURCES.get, horizontal=True, index=tabs.index(source_tab(current)))
     if tab == "demo":
         source = default_request().source
-        st.caption(f"`{md(source.cli())}` — BBC News, 2,225 articles in 5 topics, bundled for offline use."
-                   if source.kind == "demo" else f"`{md(source.cli())}` (set by LOSSLENS_DEMO_SOURCE)")
+        st.caption(f"{code(source.cli())} — BBC News, 2,225 articles in 5 topics, bundled for offline use."
+                   if source.kind == "demo" else f"{code(source.cli())} (set by LOSSLENS_DEMO_SOURCE)")
         return {"source": source, "columns": None}
     if tab == "hf":
         c1, c2 = st.columns([3, 1])
@@ -112,7 +111,8 @@ def model_section(request: ScoreRequest) -> dict:
     kind = st.radio("Model", kinds, format_func=MODELS.get, horizontal=True, index=kinds.index(current))
     if kind == "bundled":
         name = BUNDLED_MINILM
-        st.caption("Embeddings + a 5-fold logistic-regression head: probabilities are out-of-sample.")
+        st.caption("Embeddings + 5-fold heads (embedding, TF-IDF and nearest-neighbour, averaged): every "
+                   "probability is out-of-sample.")
     else:
         label = "Hub id (e.g. textattack/bert-base-uncased-ag-news)" if kind == "hub" else "Model folder"
         name = st.text_input(label, value="" if current != kind else name).strip()
@@ -128,8 +128,12 @@ def model_section(request: ScoreRequest) -> dict:
         folds = st.number_input("Folds (encoder head)", 2, 20, request.settings.folds)
         method = st.selectbox("cleanlab label-quality method", QUALITY_METHODS,
                               index=QUALITY_METHODS.index(request.settings.quality_method))
+        head = st.selectbox("Out-of-sample head (encoders)", HEAD_CHOICES, index=HEAD_CHOICES.index(request.settings.head),
+                            help="ensemble: embedding + TF-IDF + nearest-neighbour heads (best measured on CPU); "
+                                 "finetune: the encoder fine-tuned per fold (hours on a CPU, minutes on a GPU; the "
+                                 "progress bar's estimate is measured as it runs); auto: finetune with a CUDA GPU.")
     settings = replace(request.settings, batch_size=int(batch), max_length=int(max_length), folds=int(folds),
-                       quality_method=method)
+                       quality_method=method, head=head)
     return {"model": ModelSpec(name=name or BUNDLED_MINILM, device=device, precision=precision),
             "settings": settings, "name": name_field.strip() or None}
 
@@ -153,41 +157,6 @@ def failure_section(request: ScoreRequest) -> None:
         st.error(f"Scoring failed: {md(message)}. Change the choices above and press **Score** again.")
 
 
-def summary(results) -> None:
-    """Rows, accuracy, flags, sample kind, confusion matrix, loss histogram, cell to review."""
-    table, names = results.table, list(results.label_names)
-    st.subheader("Results")
-    (st.success if results.from_cache else st.info)(
-        f"{'Loaded from cache' if results.from_cache else 'Scored'} in {results.seconds:.1f} s.")
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Rows", f"{len(table):,}")
-    c2.metric("Model accuracy vs given labels", f"{results.accuracy:.1%}")
-    c3.metric("Flagged as likely label issues", f"{results.n_issues:,}")
-    c4.metric("Probabilities", "out-of-sample" if results.out_of_sample else "in-sample")
-    st.caption("Out-of-sample: each probability comes from a K-fold head that never saw that example."
-               if results.out_of_sample else
-               "In-sample: this classifier may have been trained on these very examples, "
-               "so it can be confident about labels it memorised, wrong ones included.")
-    if results.n_truncated:
-        st.caption(f"{results.n_truncated:,} texts are longer than the max length in tokens: "
-                   "the model saw only their beginning (raise 'Max tokens per text' to see more).")
-    counts = confusion_counts(table["label"].to_numpy(), table["predicted_label"].to_numpy(), len(names))
-    left, right = st.columns(2)
-    left.plotly_chart(confusion_figure(counts, names))
-    right.plotly_chart(loss_histogram(table["loss"].to_numpy(), table["is_issue"].to_numpy(dtype=bool)))
-    g0, p0 = most_confused_cell(counts)
-    c1, c2, c3 = st.columns([2, 2, 1])
-    given = c1.selectbox("Given label", range(len(names)), index=g0, format_func=names.__getitem__)
-    predicted = c2.selectbox("Predicted label", range(len(names)), index=p0, format_func=names.__getitem__)
-    c3.write("")
-    if c3.button(f"Review this cell ({counts[given, predicted]:,})"):
-        st.session_state["review_cell"] = (int(given), int(predicted))
-        st.switch_page("pages/review.py")
-    if st.button("Review the top losses →", type="primary"):
-        st.session_state.pop("review_cell", None)
-        st.switch_page("pages/review.py")
-
-
 st.title("Data & model")
 if (ready := session.current_results()) is not None:
     st.page_link("pages/review.py", label=f"Results ready: {len(ready.table):,} examples, {ready.n_issues:,} "
@@ -206,4 +175,4 @@ if running or session.job_needs_rerun():
     session.job_progress()
 failure_section(st.session_state.get("request", request))
 if (results := session.current_results()) is not None:
-    summary(results)
+    summary.show(results, session.current_dataset(), st.session_state.get("request", request))

@@ -10,3 +10,9 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'])")
 def md(value: object) -> str:
     """Markdown-escaped text on one line: shown literally."""
     return _MD_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def code(value: object) -> str:
+    """User data as inline code (shown literally; escapes would show inside a code span): one
+    line, backticks replaced."""
+    return "`" + " ".join(str(value).split()).replace("`", "'") + "`"

@@ -14,11 +14,11 @@ from losslens.store import STATUSES
 from pages import review_focus, review_table, session
 from pages.markup import md
 
-SORT_NAMES = {"loss": "Loss", "rank": "cleanlab rank", "quality": "Label quality", "margin": "Margin",
-              "p_given": "p(given label)"}
-SORT_HELP = ("Loss: −ln p(given label), the model's surprise at the label. cleanlab rank: cleanlab's label-quality "
-             "order (lowest quality first). Label quality: cleanlab's score in [0, 1]. Margin: p(given) minus the "
-             "best other class. p(given label): the model's probability for the label.")
+SORT_NAMES = {"loss": "Loss", "rank": "cleanlab rank", "margin": "Margin"}
+SORT_HELP = ("Loss: −ln p(given label), the model's surprise at the label (the best order measured: README "
+             "'Detection quality'; cleanlab's label quality and p(given) sort the same way). cleanlab rank: the "
+             "examples cleanlab flags first, then the rest by label quality. Margin: p(given) minus the best other "
+             "class, lowest first.")
 ORDERS = ("Most suspicious first", "Least suspicious first")
 VIEWS = ("Focus", "Table")
 

@@ -21,7 +21,7 @@ from losslens.pipeline import ScoredResults
 from losslens.review import ReviewIndex, ReviewQuery, queue_positions, review_progress
 from losslens.store import DECIDED_STATUSES
 from pages import session
-from pages.markup import md
+from pages.markup import code, md
 
 KEYS = (("1–9", "relabel to the class with that number"), ("A", "accept the model's suggestion"),
         ("Y", "confirm the given label"), ("X", "ambiguous"), ("D", "remove"), ("U", "undo my last decision"),
@@ -129,7 +129,7 @@ def example_card(ctx: Context, position: int, at: int | None, total: int, status
     given, predicted = names[int(row["label"])], names[int(row["predicted_label"])]
     where = f"{at + 1:,} of {total:,}" if at is not None else "outside the queue"
     with st.container(key="rv_card"):
-        st.markdown(f"**{where}** · id `{md(ctx.data.ids[position])}` · rank {int(row['rank']):,} · loss "
+        st.markdown(f"**{where}** · id {code(ctx.data.ids[position])} · rank {int(row['rank']):,} · loss "
                     f"{float(row['loss']):.2f}{' · ⚑ flagged' if row['is_issue'] else ''} · **{md(status)}**")
         st.markdown(f"Given **{md(given)}** · model: **{md(predicted)}** {percent(float(row['p_predicted']))}")
     with st.container(height=260, key="rv_text"):

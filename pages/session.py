@@ -84,6 +84,7 @@ def sync() -> None:
             st.session_state.pop("review_focus_ids", None)
             st.session_state.pop("review_cell", None)
         st.session_state["data"], st.session_state["results"] = data, results
+        st.session_state.pop("retrain_report", None)   # these results are the model's own, not retrained
     else:
         st.session_state["failure"] = job.exception
     st.session_state["job_key"] = None

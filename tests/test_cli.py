@@ -125,3 +125,24 @@ def test_export_writes_reviewer_decisions(tmp_path, tiny_classifier_dir, losslen
     losslens("export", *review_args(csv, tiny_classifier_dir), "--out", str(changed), "--changed-only",
              env_home=losslens_home)
     assert sorted(pd.read_csv(changed)["id"]) == ["r001", "r002", "r003"]
+
+
+def test_evaluate_prints_every_ranking_and_is_reproducible(tmp_path, tiny_encoder_dir, capsys):
+    import json
+
+    from losslens import cli
+
+    csv = write_reviews_csv(tmp_path / "reviews.csv", n=60, labels=("neg", "pos", "mixed"))
+    args = ["evaluate", *review_args(csv, tiny_encoder_dir), "--noise", "0.1", "--seeds", "2"]
+    assert cli.main([*args, "--out", str(tmp_path / "a.json")]) == 0
+    table = capsys.readouterr().out
+    assert "reviews.csv: 60 examples, 10% uniform flips (k=6), seeds 0, 1" in table
+    for ranking in ("ensemble: loss", "ensemble: cleanlab rank", "ensemble: margin", "embedding: loss",
+                    "tfidf: loss", "knn: loss"):
+        assert ranking in table
+    assert cli.main([*args, "--out", str(tmp_path / "b.json")]) == 0
+    first, second = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert first["runs"] == second["runs"]                         # to the digit, per seed
+    assert all(0 <= v <= 1 for r in first["runs"].values() for vs in r.values() for v in vs)
+    assert cli.main(["evaluate", *review_args(csv, tiny_encoder_dir), "--noise", "2"]) == 2
+    assert "the noise rate must be between 0 and 1" in capsys.readouterr().err

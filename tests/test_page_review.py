@@ -142,3 +142,31 @@ def test_conflicting_duplicates_are_listed_and_decided_together(tmp_path, monkey
     assert len(decided) == 2 and set(decided["status"]) == {"ambiguous"}
     data = at.session_state["data"]
     assert set(decided.index) == {str(i) for i, t in zip(data.ids, data.texts) if t == "the same sentence twice"}
+
+
+def test_retrain_on_corrected_labels_reports_the_trusted_set(tmp_path, monkeypatch, tiny_encoder_dir):
+    from app_harness import wait_for_jobs
+
+    use_app_defaults(monkeypatch, write_review_fixture(tmp_path / "fixture.csv", n=40), tiny_encoder_dir)
+    at = scored_app()
+    before = at.session_state["results"]
+    assert before.heads == ("embedding", "tfidf", "knn") and before.out_of_sample
+    data = at.session_state["data"]
+    from pages.session import decision_store
+
+    order = before.table.sort_values("loss", ascending=False)["id"].astype(str).tolist()
+    for example_id in order[:4]:
+        given = given_of(at, example_id)
+        decision_store().record(data.name, example_id, given, "neg" if given == "pos" else "pos", "relabeled", "t",
+                                text_hash=text_hash(data.texts[list(data.ids).index(example_id)]))
+    at.run()
+    at.button(key="retrain").click().run()
+    wait_for_jobs()
+    at.run()
+    at.run()
+    after = at.session_state["results"]
+    assert after is not before and after.key != before.key
+    report = at.session_state["retrain_report"]
+    assert report.n == 4 and 0 <= report.before <= 1 and 0 <= report.after <= 1
+    assert any("On the 4 examples reviewers confirmed or relabeled" in i.value for i in at.info)
+    assert not at.exception

@@ -40,9 +40,7 @@ def ids(table, status=None, **query) -> list[str]:
     [
         ("loss", "becdaf", "acdebf"),      # ties c/d keep row order; NaN last both ways
         ("rank", "befcda", "adcfeb"),
-        ("quality", "befcda", "acdfeb"),
         ("margin", "befcda", "adcfeb"),
-        ("p_given", "befcda", "acdfeb"),
     ],
 )
 def test_sort_orders(table, sort_by, suspicious_first, flipped):

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from losslens.scoring import ScoringError, out_of_sample_probs, per_example_loss, score_examples, softmax
+from losslens.heads import embedding_head, folds_of
+from losslens.scoring import ScoringError, per_example_loss, score_examples, softmax
 
 
 def test_softmax_rows_sum_to_one_and_match_hand_values():
@@ -32,9 +33,27 @@ def test_score_examples_columns_and_rank_order():
     np.testing.assert_allclose(scores.p_given, [0.95, 0.10, 0.40, 0.96, 0.05, 0.90])
     np.testing.assert_allclose(scores.margin, [0.92, -0.75, 0.10, 0.94, -0.85, 0.85])
     np.testing.assert_allclose(scores.quality, scores.p_given)  # self_confidence
-    # rank 1 = lowest quality: example 4 (0.05), then 1 (0.10), then 2 (0.40)
-    assert list(np.argsort(scores.rank)[:3]) == [4, 1, 2]
+    # rank: flagged first, each part by quality ascending
+    flagged = np.flatnonzero(scores.is_issue)
+    expected = [*flagged[np.argsort(scores.quality[flagged])],
+                *np.flatnonzero(~scores.is_issue)[np.argsort(scores.quality[~scores.is_issue])]]
+    assert list(np.argsort(scores.rank)) == expected
     assert sorted(scores.rank) == [1, 2, 3, 4, 5, 6]
+
+
+def test_cleanlab_rank_puts_flagged_examples_first_unlike_loss():
+    """Class 0 is confident (0.97), class 1 less so (0.65). Example 0 (given 0) at 0.70 for class 1
+    clears class 1's threshold: flagged, loss 1.20. Example 30 (given 1) at 0.85 for class 0 stays
+    under class 0's threshold (0.97): not flagged, though its loss (1.90) is higher."""
+    labels = np.repeat([0, 1], 30)
+    probs = np.where(labels[:, None] == np.arange(2), 0.97, 0.03)
+    probs[30:] = [0.35, 0.65]
+    probs[0] = [0.30, 0.70]
+    probs[30] = [0.85, 0.15]
+    scores = score_examples(probs, labels)
+    assert np.flatnonzero(scores.is_issue).tolist() == [0]
+    assert scores.loss[30] > scores.loss[0]                      # loss puts example 30 first
+    assert (scores.rank[0], scores.rank[30]) == (1, 2)           # cleanlab's order puts the flagged one first
 
 
 def test_normalized_margin_quality_differs_and_rejects_unknown():
@@ -66,9 +85,9 @@ def test_out_of_sample_probs_separable_clusters_and_small_class_error():
     rng = np.random.default_rng(1)
     labels = np.repeat([0, 1], 30)
     features = rng.normal(size=(60, 4)) + labels[:, None] * 4.0
-    probs = out_of_sample_probs(features, labels, ["a", "b"], folds=5)
+    probs = embedding_head(features, labels, 2, folds_of(labels, ["a", "b"], 5, seed=0))
     assert probs.shape == (60, 2)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert (probs.argmax(axis=1) == labels).mean() == 1.0
     with pytest.raises(ScoringError, match=r"1 label\(s\) have a single example \('b'\)"):
-        out_of_sample_probs(features[:31], np.r_[labels[:30], 1], ["a", "b"])
+        folds_of(np.r_[labels[:30], 1], ["a", "b"], 5, seed=0)

@@ -1,0 +1,101 @@
+"""losslens.heads and losslens.evaluation on inputs whose answers are known by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from losslens.cache import ChunkStore
+from losslens.errors import ScoringError
+from losslens.evaluation import confusion_transition, detection_metrics, flip_labels
+from losslens.heads import average, finetune_head, folds_of, knn_head, resolve_head, tfidf_features, tfidf_head
+from losslens.neighbours import Neighbours
+
+
+def test_knn_head_weights_votes_by_similarity_and_smooths():
+    graph = Neighbours(indices=np.array([[1, 2], [0, 2], [0, 1]]),
+                       similarity=np.array([[0.9, 0.1], [0.9, -0.5], [0.3, 0.3]], dtype=np.float32))
+    probs = knn_head(graph, np.array([0, 1, 1]), 2)
+    # row 0: votes class 1 = 0.9 + 0.1 = 1.0, class 0 = 0, + 0.5 each -> [0.5, 1.5] / 2
+    np.testing.assert_allclose(probs[0], [0.25, 0.75])
+    # row 1: class 0 gets 0.9, class 1 gets max(-0.5, 0) = 0 -> [1.4, 0.5] / 1.9
+    np.testing.assert_allclose(probs[1], [1.4 / 1.9, 0.5 / 1.9])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+
+def test_tfidf_features_are_unit_rows_and_the_head_learns_words():
+    texts = [f"the striker scored a goal in match {i}" for i in range(20)] + \
+            [f"shares and profits rose at the bank in quarter {i}" for i in range(20)]
+    labels = np.repeat([0, 1], 20)
+    features = tfidf_features(texts)
+    np.testing.assert_allclose(np.sqrt(features.multiply(features).sum(axis=1)).A1, 1.0, atol=1e-5)
+    probs = tfidf_head(features, labels, 2, folds_of(labels, ["sport", "business"], 5, seed=0))
+    assert (probs.argmax(axis=1) == labels).all()
+
+
+def test_average_and_resolve_head():
+    np.testing.assert_allclose(average([np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]])]), [[0.75, 0.25]])
+    assert resolve_head("ensemble", "auto") == "ensemble" and resolve_head("auto", "cpu") == "ensemble"
+    assert resolve_head("auto", "cuda") == "finetune"
+    with pytest.raises(ScoringError, match="unknown head"):
+        resolve_head("forest", "cpu")
+
+
+def test_flips_are_exact_deterministic_and_always_change_the_label():
+    labels = np.repeat([0, 1, 2], 100)
+    noisy, flipped = flip_labels(labels, 3, 0.05, "uniform", seed=7)
+    assert flipped.sum() == 15 and (noisy[flipped] != labels[flipped]).all() and (noisy[~flipped] == labels[~flipped]).all()
+    again, flipped_again = flip_labels(labels, 3, 0.05, "uniform", seed=7)
+    assert (again == noisy).all() and (flipped_again == flipped).all()
+    assert not (flip_labels(labels, 3, 0.05, "uniform", seed=8)[1] == flipped).all()
+    with pytest.raises(ScoringError, match="between 0 and 1"):
+        flip_labels(labels, 3, 1.5, "uniform", seed=0)
+
+
+def test_class_conditional_flips_follow_the_transition():
+    labels = np.repeat([0, 1, 2], 100)
+    transition = np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=float)   # 0->1, 1->2, 2->0
+    noisy, flipped = flip_labels(labels, 3, 0.1, "class", seed=0, transition=transition)
+    assert ((noisy[flipped] - labels[flipped]) % 3 == 1).all() and flipped.sum() == 30
+    t = confusion_transition(np.array([0, 0, 1]), np.array([1, 1, 1]), 2)
+    np.testing.assert_allclose(t, [[0, 1], [1, 0]])   # each row's only other class
+
+
+def test_detection_metrics_by_hand():
+    flipped = np.array([True, False, True, False, False, False])
+    suspicion = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.3])   # order: 0 1 3 5 4 2
+    metrics = detection_metrics(suspicion, flipped, np.arange(6))
+    assert metrics["P@k"] == 0.5                 # k=2: rows 0, 1 -> one hit
+    assert metrics["P@2k"] == 0.25 and metrics["R@2k"] == 0.5   # rows 0 1 3 5 -> one hit
+    assert metrics["AP"] == pytest.approx((1 / 1 + 2 / 6) / 2)
+
+
+def test_finetune_head_is_out_of_fold_and_resumes_per_fold(tiny_encoder_dir, tmp_path):
+    texts = [f"good great fine movie {i}" for i in range(12)] + [f"bad awful poor plot {i}" for i in range(12)]
+    labels = np.repeat([0, 1], 12)
+    splits = folds_of(labels, ["neg", "pos"], 3, seed=0)
+    seen = []
+    chunks = ChunkStore(tmp_path / "folds")
+    probs = finetune_head(texts, labels, 2, splits, str(tiny_encoder_dir), 16, 0, chunks,
+                          lambda done, total: seen.append((done, total)), device="cpu")
+    assert probs.shape == (24, 2) and np.allclose(probs.sum(axis=1), 1.0)
+    assert seen[-1][0] == seen[-1][1] == sum(len(t) * 3 + len(h) for t, h in splits)
+    assert sorted(chunks.load_all()) == [0, 1, 2]
+    stored = chunks.load_all()
+    chunks.clear()   # as if killed during fold 2: folds 0 and 1 finished (fold 1 marked to prove it is read)
+    chunks.save(0, stored[0])
+    chunks.save(1, np.full_like(stored[1], 0.5))
+    again = finetune_head(texts, labels, 2, splits, str(tiny_encoder_dir), 16, 0, chunks, None, device="cpu")
+    np.testing.assert_allclose(again[splits[1][1]], 0.5)
+    np.testing.assert_allclose(again[splits[0][1]], probs[splits[0][1]])
+    np.testing.assert_allclose(again[splits[2][1]], probs[splits[2][1]], atol=1e-5)   # refitted, same seed
+
+
+def test_trusted_accuracy_by_hand_and_excluded_neighbours_do_not_vote():
+    from losslens.pipeline import trusted_accuracy
+
+    report = trusted_accuracy(np.array([0, 1, 1, 0]), np.array([1, 1, 0, 0]), np.array([0, 1, 1, 0]))
+    assert (report.n, report.before, report.after) == (4, 0.5, 1.0)
+    assert report.after_interval == (1.0, 1.0) and report.before_interval[0] < 0.5 < report.before_interval[1]
+    graph = Neighbours(indices=np.array([[1, 2], [0, 2], [0, 1]]), similarity=np.full((3, 2), 0.9, dtype=np.float32))
+    probs = knn_head(graph, np.array([0, 1, 1]), 2, exclude=np.array([False, False, True]))
+    np.testing.assert_allclose(probs[0], [0.5 / 1.9, 1.4 / 1.9])   # only row 1 votes for row 0
