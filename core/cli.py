@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--drop-removed", action="store_true", help="leave out rows marked Remove")
     export.add_argument("--drop-ambiguous", action="store_true", help="leave out rows marked Ambiguous")
     export.add_argument("--labels", choices=["names", "ints"], default="names")
+    export.add_argument("--consensus", action="store_true",
+                        help="add consensus_label and consensus_quality: CROWDLAB's consensus of the reviewers")
     export.add_argument("--push-to-hub", metavar="ORG/NAME", default=None,
                         help="also push the corrected dataset to the Hub (private; needs a token and the network)")
 
@@ -193,9 +195,17 @@ def export_command(args: argparse.Namespace) -> int:
 
     check_export_path(args.out)
     data, results = score(request_from_args(args), StderrProgress())
-    bound = bind_decisions(data, DecisionStore().current(data.name))
+    store = DecisionStore()
+    bound = bind_decisions(data, store.current(data.name))
+    consensus = None
+    if args.consensus:
+        from losslens.activelab.crowd import reviewer_consensus
+
+        found = reviewer_consensus(data, results.probs(),
+                                   bind_decisions(data, store.current(data.name, True), per_reviewer=True).applied)
+        consensus = None if found is None else found.examples
     frame = corrected_frame(data, results.table, bound, labels_as=args.labels, changed_only=args.changed_only,
-                            drop_removed=args.drop_removed, drop_ambiguous=args.drop_ambiguous)
+                            drop_removed=args.drop_removed, drop_ambiguous=args.drop_ambiguous, consensus=consensus)
     write_export(frame, args.out, data.label_names)
     hub = f" hub={push_to_hub(frame, data.label_names, args.push_to_hub)}" if args.push_to_hub else ""
     print(f"rows={len(frame)} decisions={len(bound.applied)} stale={len(bound.stale)} out={args.out}{hub}")
@@ -222,6 +232,8 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multi-annotator file (CSV/TSV/Parquet/JSONL); omitted: simulated annotators on --dataset")
     parser.add_argument("--format", default="auto", choices=list(FORMATS),
                         help="wide (column per annotator), long (id, annotator, label), politeness (Stanford CSV)")
+    parser.add_argument("--classes", default=None, metavar="A,B,...",
+                        help="the labels the annotation file may use, in order; any other label is refused")
     parser.add_argument("--dataset", default="demo:bbc", help="dataset for simulated annotators (no --annotations)")
     defaults = SimulationSettings()
     for name in SIZE_OPTIONS:
@@ -240,10 +252,13 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
 def simulate_command(args: argparse.Namespace) -> int:
     """Run the simulation described by `args` and print the per-round table."""
     if args.annotations is not None:
-        data = load_annotations(args.annotations, args.format)
+        classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
+        data = load_annotations(args.annotations, args.format, classes=classes)
     else:
         data = simulated_crowd(load_dataset(DatasetSource.parse(args.dataset)))
         print(f"annotators are SIMULATED (20 annotators, error rates 5%..40%) on {args.dataset}", file=sys.stderr)
+    print(f"classes: {', '.join(data.label_names)} · {len(data):,} examples · {data.n_annotations:,} annotations · "
+          f"{len(data.annotators):,} annotators", file=sys.stderr)
     overrides = {n: getattr(args, n) for n in SIZE_OPTIONS if getattr(args, n) is not None}
     settings = fitted_settings(data, **overrides)
     settings.check()

@@ -47,8 +47,10 @@ class BoundDecisions:
                          index=self.applied["example_id"].to_numpy(dtype=object))
 
 
-def bind_decisions(data: LabeledTexts, current: pd.DataFrame) -> BoundDecisions:
-    """Split `current` (DecisionStore.current for data.name) into applied and stale decisions."""
+def bind_decisions(data: LabeledTexts, current: pd.DataFrame, per_reviewer: bool = False) -> BoundDecisions:
+    """Split `current` (DecisionStore.current for data.name) into applied and stale decisions;
+    per_reviewer keeps one decision per example and reviewer (DecisionStore.current(...,
+    per_reviewer=True)) instead of one per example."""
     if current.empty:
         return BoundDecisions(current.assign(position=pd.Series(dtype=np.int64)), current.assign(reason=""))
     positions = data.id_index.get_indexer(current["example_id"].astype(str).to_numpy(dtype=object))
@@ -68,7 +70,9 @@ def bind_decisions(data: LabeledTexts, current: pd.DataFrame) -> BoundDecisions:
     relabeled = (current["status"] == "relabeled").to_numpy()
     reason[(reason == "") & relabeled & ~current["new_label"].isin(data.label_names).to_numpy()] = "label"
     ok = reason == ""
-    later = pd.Series(np.where(ok, positions, -1 - np.arange(len(current)))).duplicated(keep="last").to_numpy()
+    slot = pd.Series(np.where(ok, positions, -1 - np.arange(len(current))))
+    later = (pd.DataFrame({"slot": slot, "who": current["reviewer"].to_numpy()}).duplicated(keep="last") if per_reviewer
+             else slot.duplicated(keep="last")).to_numpy()
     reason[ok & later] = "superseded"   # an older decision on an example a newer one also decides
     ok &= ~later
     applied = current[ok].assign(position=positions[ok].astype(np.int64))

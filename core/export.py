@@ -35,6 +35,7 @@ def corrected_frame(
     changed_only: bool = False,
     drop_removed: bool = False,
     drop_ambiguous: bool = False,
+    consensus: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every original column of `data.frame`, in order, plus (in this order) ADDED_COLUMNS.
 
@@ -48,6 +49,9 @@ def corrected_frame(
         empty without a decision. changed_only keeps rows with a decision (status !=
         "unreviewed"); drop_removed / drop_ambiguous drop rows with that status. The row index is
         reset.
+    consensus: the reviewers' CROWDLAB consensus (losslens.activelab.crowd.ReviewerConsensus
+        .examples: id, consensus, consensus_quality) adds consensus_label and consensus_quality
+        at the end, empty where no reviewer labelled the example.
     An original column named like an added one (an earlier export re-imported) is replaced.
     """
     if labels_as not in ("names", "ints"):
@@ -66,7 +70,8 @@ def corrected_frame(
     if labels_as == "ints":
         corrected = pd.Index(data.label_names).get_indexer(corrected).astype(np.int64)
 
-    out = data.frame.drop(columns=[c for c in ADDED_COLUMNS if c in data.frame.columns]).reset_index(drop=True)
+    replaced = (*ADDED_COLUMNS, "consensus_label", "consensus_quality")
+    out = data.frame.drop(columns=[c for c in replaced if c in data.frame.columns]).reset_index(drop=True)
     out["corrected_label"] = corrected
     out["status"] = status
     out["reviewer"] = decided["reviewer"]
@@ -74,6 +79,10 @@ def corrected_frame(
     out["note"] = decided["note"]
     for column, values in _aligned_scores(results, ids).items():
         out[column] = values
+    if consensus is not None:
+        by_id = consensus.set_index("id").reindex(ids)
+        out["consensus_label"] = by_id["consensus"].to_numpy(dtype=object)
+        out["consensus_quality"] = by_id["consensus_quality"].to_numpy(dtype=np.float64)
 
     keep = np.ones(len(out), dtype=bool)
     if changed_only:

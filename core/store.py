@@ -292,20 +292,22 @@ class DecisionStore:
 
     # --- reads ---------------------------------------------------------------------------------
 
-    def current(self, dataset_key: str) -> pd.DataFrame:
-        """Current decision per example id (latest row not undone), status != unreviewed.
+    def current(self, dataset_key: str, per_reviewer: bool = False) -> pd.DataFrame:
+        """Current decision per example id (latest row not undone), status != unreviewed; with
+        per_reviewer, each reviewer's own latest decision per example (who decided what).
 
         Columns: CURRENT_COLUMNS (decision_id is the row's id in the history); one row per
-        example id, in the order the decisions were made. Which of them apply to a loaded
-        dataset is losslens.decisions.bind_decisions's job.
+        example id (and reviewer), in the order the decisions were made. Which of them apply to
+        a loaded dataset is losslens.decisions.bind_decisions's job.
         """
+        group = "example_id, reviewer" if per_reviewer else "example_id"
         with self._connect() as db:
             rows = db.execute(
-                """SELECT d.id, d.example_id, d.text_hash, d.original_label, d.new_label, d.status,
+                f"""SELECT d.id, d.example_id, d.text_hash, d.original_label, d.new_label, d.status,
                           d.reviewer, d.decided_at, d.note
                    FROM decisions d
                    JOIN (SELECT MAX(id) AS id FROM decisions
-                         WHERE dataset_key = ? AND undone_at IS NULL GROUP BY example_id) m
+                         WHERE dataset_key = ? AND undone_at IS NULL GROUP BY {group}) m
                      ON d.id = m.id
                    WHERE d.status != 'unreviewed'
                    ORDER BY d.id""",

@@ -8,16 +8,23 @@ import streamlit as st
 
 from losslens.activelab.annotations import FORMATS, MultiAnnotatorData, load_annotations, simulated_crowd
 from losslens.activelab.charts import accuracy_figure, ratio_figure
-from losslens.activelab.crowd import dataset_next_batch
 from losslens.activelab.results import SimulationSettings
 from losslens.activelab.simulation import cached_simulation, fitted_settings, request_key, simulate
 from losslens.errors import LossLensError
 from losslens.tables import resolve_user_path
-from pages import session
+from pages import reviewer_labels, session
 from pages.markup import md
 
 SIMULATED, FILE = "Simulated annotators on the current dataset", "A multi-annotator file"
 FIELDS = ("rounds", "batch", "seeds", "initial", "pool", "test")
+FIELD_HELP = {
+    "rounds": "How many times a batch of new annotations is collected (accuracy is measured before each).",
+    "batch": "Annotations collected per round, one each for that many examples.",
+    "seeds": "Independent repeats with other splits; the charts show their mean and spread.",
+    "initial": "Examples labelled at the start, with 2 annotations each.",
+    "pool": "Unlabelled examples both strategies may choose from.",
+    "test": "Examples whose annotators all agree, held out to measure accuracy.",
+}
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -65,7 +72,7 @@ def settings_form(data: MultiAnnotatorData) -> SimulationSettings:
     current = st.session_state.get("al_settings") or defaults
     with st.form("al_form"):
         cols = st.columns(len(FIELDS))
-        values = {f: col.number_input(f.capitalize(), min_value=0 if f == "pool" else 1,
+        values = {f: col.number_input(f.capitalize(), min_value=0 if f == "pool" else 1, help=FIELD_HELP[f],
                                       value=int(getattr(current, f)), step=1, key=f"al_{f}")
                   for f, col in zip(FIELDS, cols)}
         if st.form_submit_button("Run simulation", type="primary"):
@@ -89,18 +96,37 @@ def watch_job(key: str) -> None:
     if job is None:
         return
     if job.status == "running":
-        st.progress(job.fraction, text=f"Embedding the texts, then simulating… {job.done:,} / {job.total:,}")
+        left = f" · about {job.eta_seconds:,.0f} s left" if job.eta_seconds is not None else ""
+        st.progress(job.fraction, text=f"Embedding the texts, then playing the rounds: {job.fraction:.0%}{left}")
     else:
         st.rerun()
 
 
 def show_result(result, target: float) -> None:
+    if result.flat:
+        st.warning(f"With every annotation this classifier reaches only {result.ceiling:.0%} (chance: "
+                   f"{result.chance:.0%}), so the comparison will look flat whatever is chosen. Try the fine-tuned "
+                   "classifier (`losslens simulate --classifier finetune`, on a GPU) or a task the embeddings separate.")
     st.plotly_chart(accuracy_figure(result, target), key="al_accuracy")
+    st.caption("Lines: mean test accuracy over the seeds; bands: ± one standard deviation. Round 1 is the same start "
+               f"for both (majority vote of the initial annotations). Ceiling: {result.ceiling:.1%} with every "
+               "annotation.")
     st.plotly_chart(ratio_figure(result), key="al_ratio")
-    last = min(8, result.settings.rounds)
-    st.metric(f"Mean error ratio, rounds 1–{last}", f"{result.mean_error_ratio(1, last):.2f}",
-              help="ActiveLab test error / random test error; below 1 means ActiveLab is ahead.")
-    st.dataframe(result.round_table(), hide_index=True, key="al_table")
+    first, last = min(2, result.settings.rounds), min(9, result.settings.rounds)
+    reached = result.annotations_to_reach(target / 100)
+    c1, c2 = st.columns(2)
+    c1.metric(f"Mean error ratio, rounds {first}–{last}", f"{result.mean_error_ratio(first, last):.2f}",
+              help="ActiveLab test error / random test error over the rounds in which the selection has acted; "
+                   "below 1 means ActiveLab is ahead.")
+    saved = (f"{reached['random'] - reached['activelab']:,}" if None not in reached.values()
+             else "target not reached" if reached["activelab"] is None else "random never reaches it")
+    c2.metric(f"Annotations ActiveLab saves to reach {target}%", saved,
+              help=f"ActiveLab: {reached['activelab'] or '—'}; random: {reached['random'] or '—'} annotations "
+                   "(means over the seeds).")
+    st.dataframe(result.round_table(), hide_index=True, key="al_table",
+                 column_config={"annotations": st.column_config.NumberColumn(format="%,d"),
+                                **{c: st.column_config.NumberColumn(format="%.3f") for c in
+                                   ("activelab_mean", "activelab_std", "random_mean", "random_std", "error_ratio")}})
     st.download_button("Download raw results (JSON)", json.dumps(result.to_json(), indent=1),
                        file_name="activelab_simulation.json", mime="application/json")
 
@@ -110,8 +136,13 @@ def simulation_tab() -> None:
     if data is None:
         return
     simulated = st.session_state.get("al_source") == SIMULATED
-    st.caption(f"{len(data):,} examples · {data.n_annotations:,} annotations · {len(data.annotators)} annotators")
-    settings = settings_form(data)
+    st.caption(f"{len(data):,} examples · {data.n_annotations:,} annotations · {len(data.annotators):,} annotators · "
+               f"classes: {md(', '.join(data.label_names))}")
+    try:
+        settings = settings_form(data)
+    except LossLensError as exc:
+        st.error(md(exc))
+        return
     target = st.slider("Target accuracy (%)", 50, 100, 90, key="al_target")
     try:
         result = cached_simulation(data, settings)
@@ -136,27 +167,13 @@ def simulation_tab() -> None:
     show_result(result, target)
 
 
-def next_batch_tab() -> None:
-    data, results = session.current_dataset(), session.current_results()
-    if data is None or results is None:
-        st.info("Score a dataset on **Data & model** first; the next batch is ranked from its results.")
-        return
-    batch = st.number_input("Examples in the batch", 1, 500, 25, key="al_next_b")
-    shown = dataset_next_batch(data, results.probs(), session.bound_decisions(data).applied, int(batch))
-    st.caption("The given label counts as one annotation and each reviewer decision as another; "
-               "lowest ActiveLab score first (least sure of the true label).")
-    st.dataframe(shown[["id", "text", "label", "consensus", "annotations", "activelab_score"]],
-                 hide_index=True, key="al_next_table")
-    if st.button("Review these examples", type="primary", key="al_to_review"):
-        st.session_state["review_focus_ids"] = shown["id"].tolist()
-        st.switch_page("pages/review.py")
-
-
 st.title("Active learning")
 st.caption("Which examples to label next: ActiveLab (cleanlab) against random selection, on "
            "multi-annotator data. Accuracy is measured on a test set with unanimous annotators.")
-simulation, upcoming = st.tabs(["ActiveLab vs random", "Next batch"])
+simulation, upcoming, reviewers = st.tabs(["ActiveLab vs random", "Next batch", "Reviewers"])
 with simulation:
     simulation_tab()
 with upcoming:
-    next_batch_tab()
+    reviewer_labels.next_batch_tab()
+with reviewers:
+    reviewer_labels.reviewers_tab()

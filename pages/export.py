@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from losslens.activelab.crowd import reviewer_consensus
 from losslens.export import corrected_frame, file_stem, hf_zip_bytes, parquet_bytes, to_csv_bytes
 from pages import session
 from pages.markup import md
@@ -14,14 +15,21 @@ if results is None or data is None:
     st.stop()
 
 bound = session.bound_decisions(data)
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4, c5 = st.columns(5)
 labels_as = c1.radio("Labels as", ["names", "ints"], horizontal=True,
                      help="ints: the index of the label in the dataset's sorted label list")
 changed_only = c2.checkbox("Changed rows only", help="Only rows with a decision")
 drop_removed = c3.checkbox("Drop rows marked Remove")
 drop_ambiguous = c4.checkbox("Drop rows marked Ambiguous")
+with_consensus = c5.checkbox("Reviewer consensus", help="Add consensus_label and consensus_quality: CROWDLAB's "
+                             "consensus of every reviewer's decision, the given label and the model (Active learning "
+                             "→ Reviewers).")
+consensus = None
+if with_consensus:
+    found = reviewer_consensus(data, results.probs(), session.bound_decisions(data, per_reviewer=True).applied)
+    consensus = None if found is None else found.examples
 frame = corrected_frame(data, results.table, bound, labels_as=labels_as, changed_only=changed_only,
-                        drop_removed=drop_removed, drop_ambiguous=drop_ambiguous)
+                        drop_removed=drop_removed, drop_ambiguous=drop_ambiguous, consensus=consensus)
 
 counts = frame["status"].value_counts()
 metrics = st.columns(6)

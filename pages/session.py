@@ -105,9 +105,10 @@ def current_results() -> ScoredResults | None:
     return st.session_state.get("results")
 
 
-def bound_decisions(data: LabeledTexts) -> BoundDecisions:
-    """The stored decisions for `data`, split into those that apply and stale ones."""
-    return bind_decisions(data, decision_store().current(data.name))
+def bound_decisions(data: LabeledTexts, per_reviewer: bool = False) -> BoundDecisions:
+    """The stored decisions for `data`, split into those that apply and stale ones (with
+    per_reviewer, every reviewer's own latest decision per example)."""
+    return bind_decisions(data, decision_store().current(data.name, per_reviewer), per_reviewer)
 
 
 def default_reviewer() -> str:

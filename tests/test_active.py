@@ -148,6 +148,8 @@ def test_determinism_per_seed_and_same_start_for_both_strategies():
     np.testing.assert_array_equal(one.annotations["activelab"][:, 0], [60, 60])
     np.testing.assert_array_equal(one.annotations["random"], one.annotations["activelab"])
     assert one.accuracy["activelab"].shape == (2, 4)
+    # round 1 is a fair start: both train on majority vote of the same annotations -> the same model
+    np.testing.assert_array_equal(one.accuracy["activelab"][:, 0], one.accuracy["random"][:, 0])
 
 
 def test_results_are_cached_and_round_trip_as_json(losslens_home):
@@ -178,7 +180,8 @@ def test_round_table_and_error_ratio_by_hand():
     np.testing.assert_allclose(table["error_ratio"], [0.5, 0.5])
     assert table["annotations"].tolist() == [10, 15]
     assert result.mean_error_ratio() == pytest.approx(0.5)
-    assert "rounds 1-2: 0.50" in result.format_table()
+    assert "rounds 2-2: 0.50" in result.format_table()
+    assert result.mean_error_ratio(1, 1) == pytest.approx(0.5)
     assert SimulationResult.from_json(result.to_json()).round_table().equals(table)
 
 
@@ -208,8 +211,8 @@ def test_next_batch_from_given_labels_and_reviewer_decisions():
         "example_id": ["a", "c", "d", "zzz"], "original_label": ["neg", "pos", "pos", "neg"],
         "new_label": ["pos", None, "pos", "pos"], "status": ["relabeled", "confirmed", "ambiguous", "relabeled"],
         "reviewer": ["ann", "bob", "ann", "ann"]})
-    annotations = review_annotations(ids, given, decisions, ("neg", "pos"))
-    assert annotations.shape == (6, 3)                                 # given, ann, bob
+    annotations, annotators = review_annotations(ids, given, decisions, ("neg", "pos"))
+    assert annotations.shape == (6, 3) and annotators == ("given label", "ann", "bob")
     np.testing.assert_array_equal(annotations[0], [0, 1, NAN])         # a: given neg, ann says pos
     np.testing.assert_array_equal(annotations[2], [1, NAN, 1])         # c: bob confirmed pos
     assert np.isnan(annotations[3, 1:]).all()                          # ambiguous is no annotation
@@ -233,7 +236,7 @@ def test_cli_prints_table_and_writes_json(tmp_path, monkeypatch, capsys):
             "--initial", "30", "--pool", "100", "--test", "50", "--out", str(out)]
     assert cli.main(args) == 0
     printed = capsys.readouterr().out
-    assert "error ratio" in printed and "rounds 1-3" in printed
+    assert "error ratio" in printed and "rounds 2-3" in printed
     raw = json.loads(out.read_text())
     assert raw["rounds"] == 3 and len(raw["accuracy"]["activelab"]) == 2
     assert cli.main(["simulate", "--annotations", str(path), "--test", "100000"]) == 2
@@ -241,3 +244,36 @@ def test_cli_prints_table_and_writes_json(tmp_path, monkeypatch, capsys):
     assert err[-1].startswith("losslens: error:") and "lower --test" in err[-1]
     assert cli.main(["simulate", "--annotations", str(tmp_path / "nope.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+def test_reviewer_consensus_quality_and_agreement():
+    """Six examples; ann and bob agree everywhere, carl contradicts them twice; the model agrees
+    with ann and bob. CROWDLAB sides with them, rates carl lowest; alpha is Krippendorff's."""
+    import krippendorff
+
+    from losslens.activelab.crowd import reviewer_consensus
+    from losslens.data import labeled_texts_from_frame, ColumnMapping
+
+    frame = pd.DataFrame({"id": list("abcdef"), "text": [f"t{i}" for i in range(6)],
+                          "label": ["neg", "neg", "pos", "pos", "neg", "pos"]})
+    data = labeled_texts_from_frame(frame, ColumnMapping(id="id"), "crowd")
+    truth = {"a": "pos", "b": "neg", "c": "pos", "d": "neg", "e": "neg", "f": "pos"}
+    rows = []
+    for who in ("ann", "bob", "carl"):
+        for example_id, label in truth.items():
+            if who == "carl" and example_id in ("a", "d"):
+                label = "neg" if label == "pos" else "pos"
+            given = frame.set_index("id").loc[example_id, "label"]
+            rows.append({"example_id": example_id, "original_label": given, "new_label": label,
+                         "status": "relabeled" if label != given else "confirmed", "reviewer": who})
+    applied = pd.DataFrame(rows)
+    probs = np.array([[0.1, 0.9] if truth[i] == "pos" else [0.9, 0.1] for i in "abcdef"])
+    consensus = reviewer_consensus(data, probs, applied)
+    assert consensus.examples.set_index("id")["consensus"].to_dict() == truth
+    quality = consensus.annotators.set_index("annotator")["quality"]
+    assert list(quality.index) == ["given label", "ann", "bob", "carl"]
+    assert quality["carl"] < quality["ann"] and quality["given label"] < quality["ann"]
+    reviewers = np.array([[1, 0, 1, 0, 0, 1], [1, 0, 1, 0, 0, 1], [0, 0, 1, 1, 0, 1]], dtype=float)
+    assert consensus.alpha == pytest.approx(krippendorff.alpha(reliability_data=reviewers,
+                                                                level_of_measurement="nominal"))
+    assert consensus.overlap == 6 and 0 < consensus.alpha < 1
+    assert reviewer_consensus(data, probs, applied.iloc[0:0]) is None

@@ -126,3 +126,44 @@ def test_simulated_crowd_wraps_a_labeled_dataset():
     data = simulated_crowd(Tiny(), n_annotators=6, per_example=3)
     assert data.labels.shape == (2, 6) and (data.annotation_counts() == 3).all()
     assert data.source == "simulated:demo:tiny" and data.annotators[0] == "sim-01"
+
+
+def test_politeness_ids_are_per_community_when_the_corpus_has_them(tmp_path):
+    """The Stack Exchange part repeats Id across communities: (Community, Id) keys the example."""
+    rows = []
+    for community, ids in (("Wikipedia", [1, 2]), ("StackExchange", [1, 2, 3])):
+        for i in ids:
+            rows.append({"Community": community, "Id": i, "Request": f"{community} request {i}?",
+                         **{f"Score{k}": 10 + k + i for k in range(1, 6)},
+                         **{f"TurkId{k}": f"w{(k + i) % 7}" for k in range(1, 6)}})
+    path = tmp_path / "politeness_both.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    data = load_annotations(path)
+    assert list(data.ids) == ["Wikipedia/1", "Wikipedia/2", "StackExchange/1", "StackExchange/2", "StackExchange/3"]
+    assert data.label_names == ("impolite", "polite") and data.labels.shape == (5, 7)
+
+
+def test_ids_are_read_as_written_and_bad_cells_are_one_line(tmp_path):
+    wide = tmp_path / "wide.csv"
+    wide.write_text("id,a,b\n001,x,y\n1,x,x\n")
+    assert list(load_annotations(wide).ids) == ["001", "1"]          # not merged into one example
+    long = tmp_path / "long.csv"
+    long.write_text("id,annotator,label\n1,ann,x\n1,,y\n")
+    with pytest.raises(AnnotationError, match="empty"):
+        load_annotations(long)
+    typo = tmp_path / "typo.csv"
+    typo.write_text("id,a,b\n1,x,xx\n2,y,y\n")
+    assert load_annotations(typo).label_names == ("x", "xx", "y")      # without --classes: a new class
+    with pytest.raises(AnnotationError, match=r"unknown label\(s\) xx; expected one of x, y"):
+        load_annotations(typo, classes=("x", "y"))
+
+
+def test_a_single_annotator_file_is_one_clear_line(tmp_path, capsys):
+    from losslens import cli
+
+    path = tmp_path / "single.csv"
+    path.write_text("id,text,ann\n" + "".join(f"{i},text {i},{'x' if i % 2 else 'y'}\n" for i in range(40)))
+    assert cli.main(["simulate", "--annotations", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "classes: x, y · 40 examples" in err
+    assert "a single-annotator file cannot compare strategies" in err and "--test" not in err

@@ -71,10 +71,12 @@ def read_annotation_table(source: str | Path | bytes, filename: str | None = Non
 
 
 def load_annotations(source: str | Path | bytes, fmt: AnnotationFormat = "auto", *,
-                     filename: str | None = None) -> MultiAnnotatorData:
-    """Read a multi-annotator file in `fmt` ("auto" picks politeness, then long, then wide)."""
+                     filename: str | None = None, classes: tuple[str, ...] | None = None) -> MultiAnnotatorData:
+    """Read a multi-annotator file in `fmt` ("auto" picks politeness, then long, then wide).
+    classes: the allowed labels, in order; a label outside them is refused (a typo is not a
+    new class). Without it the classes are the distinct labels found, sorted."""
     if fmt not in FORMATS:
-        raise AnnotationError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+        raise AnnotationError(f"unknown format {str(fmt)[:20]!r}: use one of {', '.join(FORMATS)}")
     frame = read_annotation_table(source, filename)
     name = Path(filename or (source if not isinstance(source, bytes) else "upload")).name
     if fmt == "auto":
@@ -82,8 +84,8 @@ def load_annotations(source: str | Path | bytes, fmt: AnnotationFormat = "auto",
     if fmt == "politeness":
         return from_politeness(frame, source=name)
     if fmt == "long":
-        return from_long(frame, source=name)
-    return from_wide(frame, source=name)
+        return from_long(frame, source=name, label_names=classes)
+    return from_wide(frame, source=name, label_names=classes)
 
 
 def detect_format(frame: pd.DataFrame) -> AnnotationFormat:
@@ -170,6 +172,11 @@ def from_long(frame: pd.DataFrame, *, label_names: tuple[str, ...] | None = None
               source: str = "long") -> MultiAnnotatorData:
     """One row per annotation: columns id, annotator, label (text optional, repeated per id)."""
     _check_frame(frame, ["id", "annotator", "label"], "long")
+    for column in ("id", "annotator"):
+        blank = frame[column].isna()
+        if blank.any():
+            row = int(np.flatnonzero(blank.to_numpy())[0])
+            raise AnnotationError(f"long format: row {row + 2} has an empty {column}; fill it or drop the row")
     frame = frame.assign(id=frame["id"].astype(str), annotator=frame["annotator"].astype(str))
     blank = frame["label"].isna()
     if blank.any():
@@ -197,8 +204,12 @@ def from_politeness(frame: pd.DataFrame, *, threshold: float = POLITENESS_THRESH
     """Stanford Politeness Corpus: Request, Score1..5, TurkId1..5; label polite (1) when score > threshold."""
     pairs = [(f"Score{k}", f"TurkId{k}") for k in range(1, 6) if f"Score{k}" in frame.columns]
     _check_frame(frame, ["Request", "Score1", "TurkId1"] + [t for _, t in pairs], "politeness")
-    ids = _ids(frame["Id"], "politeness") if "Id" in frame.columns else \
-        np.array([str(i) for i in range(len(frame))], dtype=object)
+    if "Id" not in frame.columns:
+        ids = np.array([str(i) for i in range(len(frame))], dtype=object)
+    elif "Community" in frame.columns:   # the Stack Exchange part repeats Ids across communities
+        ids = _ids(frame["Community"].fillna("").astype(str) + "/" + frame["Id"].astype(str), "politeness")
+    else:
+        ids = _ids(frame["Id"], "politeness")
     workers = sorted({str(w) for _, t in pairs for w in frame[t].dropna()})
     column = {w: m for m, w in enumerate(workers)}
     labels = np.full((len(frame), len(workers)), np.nan)

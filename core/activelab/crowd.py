@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 T = TypeVar("T")
 
 ACTIONABLE_STATUSES = ("relabeled", "confirmed")   # reviewer decisions that count as an annotation
+GIVEN = "given label"                              # the dataset's own label, as one more annotator
 
 
 def quietly(fn: Callable[..., T], *args, **kwargs) -> T:
@@ -68,16 +70,18 @@ def activelab_scores(labels: np.ndarray, pred_probs: np.ndarray,
 
 
 def review_annotations(ids: np.ndarray, given: np.ndarray, decisions: pd.DataFrame | None,
-                       label_names: tuple[str, ...]) -> np.ndarray:
-    """(N, 1 + R) annotations: the given label, then one column per reviewer's latest decision.
+                       label_names: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """((N, 1 + R) annotations, their M = 1 + R annotator names): the given label (annotator
+    "given label"), then one column per reviewer with that reviewer's latest decision.
 
     decisions: losslens.store frame [example_id, original_label, new_label, status, reviewer, ...]
-    with labels as names; only `relabeled` / `confirmed` rows count (confirmed without a new
-    label repeats the original). Unknown ids or label names are ignored.
+    with labels as names, one row per example and reviewer (DecisionStore.current(...,
+    per_reviewer=True), bound); only `relabeled` / `confirmed` rows count (confirmed without a
+    new label repeats the original). Unknown ids or label names are ignored.
     """
     labels = np.asarray(given, dtype=float)[:, None]
     if decisions is None or decisions.empty:
-        return labels
+        return labels, (GIVEN,)
     index = {str(i): n for n, i in enumerate(ids)}
     code = {name: k for k, name in enumerate(label_names)}
     kept = decisions[decisions["status"].isin(ACTIONABLE_STATUSES)]
@@ -88,7 +92,7 @@ def review_annotations(ids: np.ndarray, given: np.ndarray, decisions: pd.DataFra
         n, k = index.get(str(row.example_id)), code.get(str(name))
         if n is not None and k is not None:
             extra[n, reviewers.index(str(row.reviewer or "reviewer"))] = k
-    return np.concatenate([labels, extra], axis=1)
+    return np.concatenate([labels, extra], axis=1), (GIVEN, *reviewers)
 
 
 def next_batch(ids: np.ndarray, annotations: np.ndarray, pred_probs: np.ndarray,
@@ -116,9 +120,61 @@ def dataset_next_batch(data, probs: np.ndarray, applied: pd.DataFrame, batch: in
     Columns: id, text, label, consensus (names), annotations, activelab_score."""
     names = tuple(data.label_names)
     ids = np.asarray(data.ids).astype(str)
-    annotations = review_annotations(ids, data.labels, applied, names)
+    annotations, _ = review_annotations(ids, data.labels, applied, names)
     ranked = next_batch(ids, annotations, probs, batch)
     rows = data.id_index.get_indexer(ranked["id"].to_numpy(dtype=object))
     return pd.DataFrame({"id": ranked["id"], "text": data.texts[rows], "label": [names[k] for k in data.labels[rows]],
                          "consensus": [names[int(k)] for k in ranked["consensus"]],
                          "annotations": ranked["annotations"], "activelab_score": ranked["activelab_score"]})
+
+
+@dataclass(frozen=True)
+class ReviewerConsensus:
+    """What several reviewers' decisions say together (CROWDLAB, cleanlab.multiannotator), over
+    the examples at least one reviewer labelled, the given label counting as one more annotator.
+
+    examples: id, consensus (label name), consensus_quality in [0, 1], agreement (share of
+    annotators agreeing with the consensus), annotations (count). annotators: annotator,
+    quality in [0, 1], agreement_with_consensus, examples (count). alpha: Krippendorff's alpha
+    (nominal) among the reviewers alone, on the examples 2+ reviewers labelled; NaN without any.
+    """
+
+    examples: pd.DataFrame
+    annotators: pd.DataFrame
+    alpha: float
+    overlap: int
+
+
+def reviewer_consensus(data, probs: np.ndarray, applied_per_reviewer: pd.DataFrame) -> ReviewerConsensus | None:
+    """The consensus of a scored dataset's reviewers (decisions in force per reviewer, from
+    losslens.decisions.bind_decisions(..., per_reviewer=True)) and its (N, K) out-of-sample
+    probabilities; None when no reviewer has labelled anything."""
+    import krippendorff
+    from cleanlab.multiannotator import get_label_quality_multiannotator
+
+    names = tuple(data.label_names)
+    annotations, annotators = review_annotations(np.asarray(data.ids).astype(str), data.labels,
+                                                 applied_per_reviewer, names)
+    rows = np.flatnonzero(~np.isnan(annotations[:, 1:]).all(axis=1))
+    if len(rows) == 0:
+        return None
+    info = quietly(get_label_quality_multiannotator, annotations[rows].copy(), probs[rows].copy(), verbose=False,
+                   return_annotator_stats=True)
+    quality, stats = info["label_quality"], info["annotator_stats"]
+    examples = pd.DataFrame({"id": np.asarray(data.ids)[rows].astype(str),
+                             "consensus": [names[int(k)] for k in quality["consensus_label"]],
+                             "consensus_quality": quality["consensus_quality_score"].to_numpy(),
+                             "agreement": quality["annotator_agreement"].to_numpy(),
+                             "annotations": quality["num_annotations"].to_numpy()})
+    stats = stats.reindex(range(len(annotators))).assign(annotator=list(annotators)).dropna(subset=["annotator_quality"])
+    table = pd.DataFrame({"annotator": stats["annotator"], "quality": stats["annotator_quality"].to_numpy(),
+                          "agreement_with_consensus": stats["agreement_with_consensus"].to_numpy(),
+                          "examples": stats["num_examples_labeled"].to_numpy()})
+    reviewers = annotations[rows][:, 1:]
+    shared = (~np.isnan(reviewers)).sum(axis=1) >= 2
+    alpha = float("nan")
+    if shared.any() and len(np.unique(reviewers[shared][~np.isnan(reviewers[shared])])) > 1:
+        alpha = float(krippendorff.alpha(reliability_data=reviewers[shared].T, level_of_measurement="nominal"))
+    elif shared.any():
+        alpha = 1.0   # every shared label the same: complete agreement
+    return ReviewerConsensus(examples, table.reset_index(drop=True), alpha, int(shared.sum()))

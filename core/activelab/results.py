@@ -33,7 +33,9 @@ class SimulationSettings:
 
 @dataclass
 class SimulationResult:
-    """accuracy[strategy]: (seeds, rounds) test accuracy; annotations[strategy]: (seeds, rounds) counts."""
+    """accuracy[strategy]: (seeds, rounds) test accuracy; annotations[strategy]: (seeds, rounds) counts.
+    ceiling: the classifier's 5-fold accuracy on every example's majority label with all the
+    annotations (what no strategy can beat); chance: the largest class's share of those labels."""
 
     settings: SimulationSettings
     accuracy: dict[str, np.ndarray]
@@ -44,6 +46,22 @@ class SimulationResult:
     simulated_annotators: bool = False
     key: str = ""
     from_cache: bool = False
+    ceiling: float = float("nan")
+    chance: float = float("nan")
+
+    @property
+    def flat(self) -> bool:
+        """True when the classifier barely beats chance: no strategy can show much."""
+        return bool(self.ceiling < self.chance + 0.1)
+
+    def annotations_to_reach(self, target: float) -> dict[str, int | None]:
+        """Per strategy: the mean number of annotations at the first round whose mean accuracy
+        reaches `target` (a fraction), or None when no round does."""
+        reached = {}
+        for strategy, accuracy in self.accuracy.items():
+            rounds = np.flatnonzero(accuracy.mean(axis=0) >= target)
+            reached[strategy] = int(round(self.annotations[strategy].mean(axis=0)[rounds[0]])) if len(rounds) else None
+        return reached
 
     def round_table(self) -> pd.DataFrame:
         """Per round: annotations, mean/std accuracy per strategy, error ratio (activelab / random)."""
@@ -59,21 +77,23 @@ class SimulationResult:
             "error_ratio": ratio,
         })
 
-    def mean_error_ratio(self, first: int = 1, last: int = 8) -> float:
-        """Mean of the per-round error ratio over rounds first..last (1-based, inclusive)."""
+    def mean_error_ratio(self, first: int = 2, last: int = 9) -> float:
+        """Mean of the per-round error ratio over rounds first..last (1-based, inclusive); the
+        default 2-9 are the first rounds in which the selection has acted."""
         ratio = self.round_table()["error_ratio"].to_numpy()[first - 1:last]
         return float(np.nanmean(ratio)) if np.isfinite(ratio).any() else float("nan")
 
     def format_table(self) -> str:
-        """The per-round table as aligned text (accuracy in %), then the mean ratio over rounds 1-8."""
+        """The per-round table as aligned text (accuracy in %), then the mean ratio over rounds 2-9."""
         t = self.round_table()
         lines = [f"{'round':>5} {'annot.':>6} {'ActiveLab %':>14} {'random %':>14} {'error ratio':>11}"]
         for row in t.itertuples(index=False):
             lines.append(f"{row.round:>5} {row.annotations:>6} "
                          f"{100 * row.activelab_mean:>7.1f} ± {100 * row.activelab_std:4.1f} "
                          f"{100 * row.random_mean:>7.1f} ± {100 * row.random_std:4.1f} {row.error_ratio:>11.2f}")
-        last = min(8, len(t))
-        lines.append(f"mean error ratio (ActiveLab / random), rounds 1-{last}: {self.mean_error_ratio(1, last):.2f}")
+        first, last = min(2, len(t)), min(9, len(t))
+        lines.append(f"mean error ratio (ActiveLab / random), rounds {first}-{last}: "
+                     f"{self.mean_error_ratio(first, last):.2f}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -84,6 +104,7 @@ class SimulationResult:
             "annotations": {s: a.tolist() for s, a in self.annotations.items()},
             "seconds": self.seconds, "source": self.source, "classifier": self.classifier,
             "simulated_annotators": self.simulated_annotators, "key": self.key,
+            "ceiling": self.ceiling, "chance": self.chance,
         }
 
     @classmethod
@@ -92,4 +113,5 @@ class SimulationResult:
                    {s: np.asarray(a, dtype=float) for s, a in raw["accuracy"].items()},
                    {s: np.asarray(a, dtype=int) for s, a in raw["annotations"].items()},
                    dict(raw["seconds"]), raw.get("source", ""), raw.get("classifier", ""),
-                   bool(raw.get("simulated_annotators", False)), raw.get("key", ""))
+                   bool(raw.get("simulated_annotators", False)), raw.get("key", ""),
+                   ceiling=float(raw.get("ceiling", float("nan"))), chance=float(raw.get("chance", float("nan"))))

@@ -9,9 +9,12 @@ then (except after the last round) collects `batch` new annotations — one each
 distinct examples:
 
 - random: majority-vote consensus; examples drawn at random among those with annotations left;
-- activelab: CROWDLAB consensus from K-fold out-of-sample probabilities; the unlabeled pool is
-  scored by the average of the fold models; `get_active_learning_scores`, lowest first,
-  skipping examples with no annotation left.
+- activelab: majority vote in round 1 (as random: both start from the same model, so round 1
+  is a fair start), CROWDLAB consensus from K-fold out-of-sample probabilities from round 2 on;
+  the unlabeled pool is scored by the average of the fold models; `get_active_learning_scores`,
+  lowest first, skipping examples with no annotation left.
+
+Selection first acts on round 2's accuracy, so the headline ratio is taken over rounds 2-9.
 
 Both strategies start from the same split and initial annotations within a seed. The annotator
 for a chosen example is drawn among those left for it, preferring annotators already seen.
@@ -53,10 +56,27 @@ def fitted_settings(data: MultiAnnotatorData, **overrides: int) -> SimulationSet
     """
     base = SimulationSettings(**overrides)
     unanimous = len(unanimous_rows(data.labels))
+    if "test" not in overrides and min(unanimous, len(data) // 4) < 1:
+        raise SimulationError(
+            f"{len(data):,} examples, {data.n_annotations:,} annotations: too few examples have 2+ annotators who "
+            "agree to make a test set (the comparison needs several annotations per example and some unanimous "
+            "ones); a single-annotator file cannot compare strategies")
     test = base.test if "test" in overrides else min(base.test, unanimous, len(data) // 4)
     initial = base.initial if "initial" in overrides else min(base.initial, max(1, (len(data) - test) // 5))
     pool = base.pool if "pool" in overrides else max(0, min(base.pool, len(data) - test - initial))
     return SimulationSettings(**{**asdict(base), "test": test, "initial": initial, "pool": pool})
+
+
+def classifier_ceiling(data: MultiAnnotatorData, features: np.ndarray, classifier: Classifier,
+                       folds: int = 5, seed: int = 0) -> tuple[float, float]:
+    """(K-fold accuracy of `classifier` on every example's majority label from all annotations,
+    the share of the largest of those labels): the most the simulation could show, and chance."""
+    from threadpoolctl import threadpool_limits
+
+    votes = majority_vote(data.labels, data.n_classes)
+    with threadpool_limits(limits=1, user_api="blas"):
+        oof, _ = kfold_probs(classifier, features, votes, data.n_classes, folds, seed, features[:0])
+    return float((oof.argmax(axis=1) == votes).mean()), float(np.bincount(votes).max() / len(votes))
 
 
 def embed_annotation_texts(data: MultiAnnotatorData, model: str = "bundled:minilm",
@@ -165,7 +185,7 @@ def _play(strategy: str, data_labels: np.ndarray, features: np.ndarray, n_classe
         if strategy == "activelab":
             oof, unl = kfold_probs(classifier, x_train[labeled], votes, n_classes, settings.folds,
                                    seed, x_train[unlabeled])
-            consensus = crowdlab_consensus(known, oof)
+            consensus = crowdlab_consensus(known, oof) if r > 0 else votes   # round 1: the same start
         else:
             consensus = votes
         model = classifier.fit(x_train[labeled], consensus, n_classes, seed)
@@ -262,8 +282,9 @@ def run_simulation(data: MultiAnnotatorData, features: np.ndarray,
             run = run_strategy(s, data.labels, features, data.n_classes, split, settings, classifier, seed, tick)
             accuracy[s][seed], used[s][seed] = run.accuracy, run.used
             seconds[s] += time.perf_counter() - start
+    ceiling, chance = classifier_ceiling(data, features, classifier, settings.folds)
     result = SimulationResult(settings, accuracy, used, seconds, data.source, repr(classifier),
-                              simulated_annotators, key)
+                              simulated_annotators, key, ceiling=ceiling, chance=chance)
     if use_cache:
         _save(result)
     return result
@@ -290,16 +311,20 @@ def cached_simulation(data: MultiAnnotatorData, settings: SimulationSettings, *,
 def simulate(data: MultiAnnotatorData, settings: SimulationSettings, *, model: str = "bundled:minilm",
              classifier: Classifier | None = None, progress: Progress | None = None,
              use_cache: bool = True, simulated_annotators: bool = False) -> SimulationResult:
-    """Embed the texts with `model` (cached) and run the simulation; a saved result returns at once."""
+    """Embed the texts with `model` (cached) and run the simulation; a saved result returns at once.
+    progress(done, total) counts texts embedded and then rounds played, as one sequence."""
     if use_cache and (hit := cached_simulation(data, settings, model=model, classifier=classifier)) is not None:
         return hit
     classifier = classifier or LogisticHead()
+    rounds = settings.seeds * len(STRATEGIES) * settings.rounds
+    embedding = (lambda done, total: progress(done, total + rounds)) if progress else None  # noqa: E731
+    playing = (lambda done, total: progress(len(data) + done, len(data) + total)) if progress else None  # noqa: E731
     if getattr(classifier, "takes_text_rows", False):
         from losslens.finetune import text_rows
 
         features = text_rows(len(data))
     else:
-        features = embed_annotation_texts(data, model, progress)
-    return run_simulation(data, features, settings, classifier=classifier, progress=progress, use_cache=use_cache,
+        features = embed_annotation_texts(data, model, embedding)
+    return run_simulation(data, features, settings, classifier=classifier, progress=playing, use_cache=use_cache,
                           simulated_annotators=simulated_annotators,
                           features_id=_features_id(data, model, classifier))
