@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import streamlit as st
 
+from losslens.errors import LossLensError
 from pages import session
+from pages.markup import md
 
 st.set_page_config(page_title="LossLens", page_icon="🔎", layout="wide")
 
+try:   # a damaged decision store stops here with its one line, before any page reads it
+    session.decision_store()
+except LossLensError as exc:
+    st.error(md(exc))
+    st.stop()
 session.sync()
+session.keep_widget_state()
 navigation = st.navigation([
     st.Page("pages/data_model.py", title="Data & model", default=True),
     st.Page("pages/review.py", title="Review"),

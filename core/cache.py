@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from losslens import config
+from losslens.errors import ConfigError
 
 CODE_VERSION = "2"  # 2: classifier outputs carry the pooled hidden state; checksummed side files
 _MAGIC = b"LOSSLENS-ARRAY-1\n"
@@ -32,10 +33,12 @@ def cache_key(**parts) -> str:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then os.replace: readers see old or new, never half."""
+    """Write to a temp file in the same folder, fsync, then os.replace: readers see old or new,
+    never half. The file gets the permissions the umask gives a new file (mkstemp's are 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -46,13 +49,28 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_cache(path: Path, data: bytes) -> None:
+    """atomic_write for a cache file; a full or read-only LOSSLENS_HOME is one clear ConfigError."""
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the cache file {path.name} in {path.parent}: {exc.strerror or exc}; "
+                          "free some space or point LOSSLENS_HOME at a writable folder") from None
+
+
 def save_array(path: str | Path, arr: np.ndarray) -> None:
     """Save `arr` atomically as a header (magic + sha256 of the .npy bytes) followed by the .npy bytes."""
     buf = io.BytesIO()
     np.save(buf, np.asarray(arr), allow_pickle=False)
     body = buf.getvalue()
     digest = hashlib.sha256(body).hexdigest().encode("ascii")
-    atomic_write(Path(path), _MAGIC + digest + b"\n" + body)
+    _write_cache(Path(path), _MAGIC + digest + b"\n" + body)
 
 
 def load_array(path: str | Path) -> np.ndarray | None:
@@ -83,7 +101,7 @@ def save_json(path: str | Path, value: dict) -> None:
     """Save a JSON object atomically with the sha256 of its canonical text (see load_json)."""
     body = json.dumps(value, sort_keys=True)
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
-    atomic_write(Path(path), json.dumps({"sha256": digest, "value": value}, sort_keys=True).encode("utf-8"))
+    _write_cache(Path(path), json.dumps({"sha256": digest, "value": value}, sort_keys=True).encode("utf-8"))
 
 
 def load_json(path: str | Path) -> dict | None:

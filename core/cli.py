@@ -21,7 +21,7 @@ from losslens.data import ColumnMapping, DatasetSource, load_dataset
 from losslens.decisions import bind_decisions
 from losslens.errors import LossLensError, ScoringError, SimulationError, one_line
 from losslens.evaluation import NOISE_KINDS
-from losslens.export import check_export_path, corrected_frame, push_to_hub, write_export
+from losslens.export import check_export_path, corrected_frame, neutralise_formulas, push_to_hub, write_export
 from losslens.heads import HEAD_CHOICES
 from losslens.models import DEVICES, PRECISIONS, ModelSpec
 from losslens.pipeline import ScoreRequest, ScoreSettings, score
@@ -37,6 +37,15 @@ SERVE_STREAMLIT = (
     "sys.argv[0] = 'streamlit'; sys.exit(main())"
 )
 SIZE_OPTIONS = ("rounds", "batch", "seeds", "initial", "pool", "test", "folds", "max_annotations")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line (and exit code 2), like every other error;
+    `losslens COMMAND --help` shows the usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"losslens: error: {one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
 
 
 class StderrProgress:
@@ -90,7 +99,7 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="losslens", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="losslens", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     score_parser = commands.add_parser("score", help="score a dataset and write the results table")
@@ -107,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--drop-removed", action="store_true", help="leave out rows marked Remove")
     export.add_argument("--drop-ambiguous", action="store_true", help="leave out rows marked Ambiguous")
     export.add_argument("--labels", choices=["names", "ints"], default="names")
+    export.add_argument("--raw", action="store_true",
+                        help="write CSV cells exactly as they are, even ones a spreadsheet would run as formulas "
+                             "(by default those starting with = + - @ tab or CR get a leading ')")
     export.add_argument("--consensus", action="store_true",
                         help="add consensus_label and consensus_quality: CROWDLAB's consensus of the reviewers")
     export.add_argument("--push-to-hub", metavar="ORG/NAME", default=None,
@@ -122,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_simulate_arguments(commands.add_parser("simulate", help="ActiveLab vs random selection"))
 
+    decisions = commands.add_parser("decisions", help="the decision store: restore a backup")
+    decision_commands = decisions.add_subparsers(dest="action", required=True)
+    restore_parser = decision_commands.add_parser(
+        "restore", help="after a damaged store was moved aside: bring back its latest automatic backup")
+    restore_parser.add_argument("--empty", action="store_true", help="start a new, empty store instead")
+
     app = commands.add_parser("app", help="start the web app")
     app.add_argument("--port", type=int, default=8501)
     app.add_argument("--address", default="127.0.0.1", help="bind address (default: localhost only)")
@@ -129,9 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:   # --help, or a bad option already reported in one line
+        return int(done.code or 0)
     commands = {"score": score_command, "export": export_command, "evaluate": evaluate_command,
-                "simulate": simulate_command, "app": app_command}
+                "simulate": simulate_command, "decisions": decisions_command, "app": app_command}
     try:
         return commands[args.command](args)
     except LossLensError as error:
@@ -206,9 +227,11 @@ def export_command(args: argparse.Namespace) -> int:
         consensus = None if found is None else found.examples
     frame = corrected_frame(data, results.table, bound, labels_as=args.labels, changed_only=args.changed_only,
                             drop_removed=args.drop_removed, drop_ambiguous=args.drop_ambiguous, consensus=consensus)
-    write_export(frame, args.out, data.label_names)
+    write_export(frame, args.out, data.label_names, raw=args.raw)
     hub = f" hub={push_to_hub(frame, data.label_names, args.push_to_hub)}" if args.push_to_hub else ""
-    print(f"rows={len(frame)} decisions={len(bound.applied)} stale={len(bound.stale)} out={args.out}{hub}")
+    csv = args.out.suffix.lower() == ".csv" and not args.raw
+    protected = f" formula_cells_neutralised={neutralise_formulas(frame)[1]}" if csv else ""
+    print(f"rows={len(frame)} decisions={len(bound.applied)} stale={len(bound.stale)}{protected} out={args.out}{hub}")
     return 0
 
 
@@ -223,6 +246,14 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if args.out is not None:
         args.out.write_text(json.dumps(result.to_json(), indent=1))
     print(result.table())
+    return 0
+
+
+def decisions_command(args: argparse.Namespace) -> int:
+    """`losslens decisions restore [--empty]`."""
+    from losslens.backups import restore
+
+    print(restore(config.decision_store_path(), empty=args.empty))
     return 0
 
 

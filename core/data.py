@@ -269,6 +269,10 @@ def labeled_texts_from_frame(frame: pd.DataFrame, columns: ColumnMapping, name: 
     texts = [_as_text(v) or "" for v in frame[columns.text].tolist()]
     if columns.text2 is not None:
         texts = [f"{a}\n{_as_text(b) or ''}" for a, b in zip(texts, frame[columns.text2].tolist())]
+    nul = np.array(["\x00" in t for t in texts], dtype=bool)
+    if nul.any():
+        raise DataError(f"text column {excerpt(columns.text)} holds a NUL character in {_count(nul.sum())} "
+                        f"({_rows(row_numbers[nul])}); remove it (no CSV reader takes it back)")
     empty = np.array([not t.strip() for t in texts], dtype=bool)
     if empty.any() and not drop_empty:
         raise DataError(f"text column {excerpt(columns.text)} is empty or whitespace-only in "

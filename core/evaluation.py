@@ -22,7 +22,7 @@ from losslens.data import LabeledTexts
 from losslens.errors import ScoringError
 from losslens.heads import average, embedding_head, folds_of, knn_head, tfidf_features, tfidf_head
 from losslens.jobs import Progress
-from losslens.models import ModelSpec
+from losslens.models import ModelSpec, clipped_texts
 from losslens.pipeline import ScoreSettings, model_features
 from losslens.scoring import score_examples, softmax
 
@@ -117,7 +117,7 @@ def evaluate(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings = Scor
     k = data.n_classes
     classifier = features.logits.shape[1] > 0
     started = time.perf_counter()
-    tfidf = None if classifier else tfidf_features(data.texts)
+    tfidf = None if classifier else tfidf_features(clipped_texts(data.texts, settings.max_length))
     if tfidf is not None:
         result.seconds["tfidf features"] = (time.perf_counter() - started) * 1000 / len(data)
     transition = None

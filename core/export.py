@@ -7,6 +7,7 @@ The same functions are behind the Export page and `losslens export`.
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 from typing import Literal, Sequence
@@ -99,10 +100,30 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.")[:80] or "dataset"
 
 
-def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """(a copy of `frame` whose text cells starting with = + - @ tab or carriage return get a
+    leading ' so no spreadsheet runs them as formulas (OWASP CSV injection), how many cells)."""
+    out, changed = frame.copy(), 0
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object or pd.api.types.is_string_dtype(values):
+            risky = values.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS)).to_numpy(dtype=bool)
+            if risky.any():
+                out[column] = values.astype(object).where(~risky, "'" + values.astype(str))
+                changed += int(risky.sum())
+    return out, changed
+
+
+def to_csv_bytes(frame: pd.DataFrame, raw: bool = False) -> bytes:
     """UTF-8 CSV for a download button: no index, RFC 4180 "\\r\\n" line ends, and fields quoted
     when they hold a comma, quote, "\\r" or "\\n" (Python's csv quotes only the characters of the
-    line terminator, so a lone "\\r" would break a "\\n"-terminated file)."""
+    line terminator, so a lone "\\r" would break a "\\n"-terminated file). Cells that a spreadsheet
+    would run as formulas are neutralised (neutralise_formulas) unless `raw`."""
+    if not raw:
+        frame, _ = neutralise_formulas(frame)
     return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
@@ -123,18 +144,27 @@ def check_export_path(path: str | Path, folder_ok: bool = True) -> Path:
         raise ExportError(f"cannot write {path.name[:80]!r}: give a .csv or .parquet file name"
                           + (", or a new or empty folder name (no extension) for a Hugging Face dataset"
                              if folder_ok else ""))
+    if not folder and path.is_dir():
+        raise ExportError(f"cannot write {str(path)[:120]!r}: it is a folder; give a file name")
+    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ExportError(f"cannot write under {str(parent)[:120]!r}: "
+                          f"{'not a folder' if not parent.is_dir() else 'no write permission'}")
     return path
 
 
-def write_export(frame: pd.DataFrame, path: str | Path, label_names: Sequence[str] = ()) -> Path:
-    """Write `frame` as .csv or .parquet (chosen by the extension), atomically (temp + rename);
-    any other path becomes a Hugging Face save_to_disk folder (see hf_dataset)."""
+def write_export(frame: pd.DataFrame, path: str | Path, label_names: Sequence[str] = (), raw: bool = False) -> Path:
+    """Write `frame` as .csv (formula cells neutralised unless `raw`) or .parquet (exact), chosen
+    by the extension, atomically (temp + rename); a name without an extension becomes a Hugging
+    Face save_to_disk folder (see hf_dataset)."""
     path = check_export_path(path)
-    if not path.suffix:
-        hf_dataset(frame, label_names).save_to_disk(str(path))
-        return path
-    data = to_csv_bytes(frame) if path.suffix.lower() == ".csv" else parquet_bytes(frame)
-    atomic_write(path, data)
+    try:
+        if not path.suffix:
+            hf_dataset(frame, label_names).save_to_disk(str(path))
+            return path
+        atomic_write(path, to_csv_bytes(frame, raw) if path.suffix.lower() == ".csv" else parquet_bytes(frame))
+    except OSError as exc:
+        raise ExportError(f"cannot write {str(path)[:120]!r}: {exc.strerror or exc}") from None
     return path
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from losslens.cache import ChunkStore
 from losslens.errors import ScoringError
 from losslens.jobs import Progress
+from losslens.models import clipped_texts
 from losslens.neighbours import Neighbours
 from losslens.scoring import kfold_splits
 
@@ -111,7 +112,8 @@ def finetune_head(texts: Sequence[str], labels: np.ndarray, n_classes: int, spli
     seen plus held-out examples predicted: its rate gives an honest time estimate on any machine."""
     from losslens.finetune import FineTunedTransformer, text_rows
 
-    classifier = FineTunedTransformer(tuple(str(t) for t in texts), model=model, max_length=max_length, device=device)
+    classifier = FineTunedTransformer(tuple(clipped_texts(texts, max_length)), model=model, max_length=max_length,
+                                      device=device)
     rows = text_rows(len(labels))
     total = sum(len(train) * classifier.epochs + len(held) for train, held in splits)
     stored = chunks.load_all() if chunks is not None else {}
@@ -158,7 +160,7 @@ def head_probs(texts: Sequence[str], labels: np.ndarray, label_names: Sequence[s
     if head == "finetune":
         return finetune_head(texts, labels, k, splits, model, max_length, seed, chunks, progress, device), ("finetune",)
     parts = {"embedding": embedding_head(embeddings, labels, k, splits),
-             "tfidf": tfidf_head(tfidf_features(texts), labels, k, splits)}
+             "tfidf": tfidf_head(tfidf_features(clipped_texts(texts, max_length)), labels, k, splits)}
     if neighbours is not None:
         parts["knn"] = knn_head(neighbours, labels, k, exclude)
     return average(list(parts.values())), tuple(parts)

@@ -110,23 +110,37 @@ def _read_config(name: str) -> dict:
     folder = _local_folder(name)
     if folder is not None:
         _check_model_folder(folder)
-        try:
-            return json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{folder}/config.json is not readable JSON: {first_line(exc)}") from None
-    from huggingface_hub import hf_hub_download
+        path = folder / "config.json"
+    else:
+        from huggingface_hub import hf_hub_download
 
+        try:
+            path = Path(hf_hub_download(name, "config.json", local_files_only=config.hub_offline()))
+        except Exception as exc:  # network, offline mode, missing repo: all become one clear message
+            raise _hub_error(name, exc) from exc
     try:
-        path = hf_hub_download(name, "config.json", local_files_only=config.hub_offline())
-    except Exception as exc:  # network, offline mode, missing repo: all become one clear message
-        raise _hub_error(name, exc) from exc
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{str(path)[:120]} is not readable JSON: {first_line(exc, 80)}") from None
+    if not isinstance(settings, dict):
+        raise ModelError(f"{str(path)[:120]} is JSON but not an object of settings: not a model's config.json")
+    return settings
 
 
 def model_kind(config: dict) -> Literal["classifier", "encoder"]:
     """"classifier" when config.architectures names a *ForSequenceClassification head, else "encoder"."""
     archs = config.get("architectures") or []
     return "classifier" if any(a.endswith("ForSequenceClassification") for a in archs) else "encoder"
+
+
+CHARS_PER_TOKEN = 20   # no tokenizer makes a token from more characters than this, in practice
+
+
+def clipped_texts(texts: Sequence[str], max_length: int) -> list[str]:
+    """The texts cut to max_length x CHARS_PER_TOKEN characters: all a model reading max_length
+    tokens can see, so a 50 MB text costs what a short one does to tokenize."""
+    cap = max_length * CHARS_PER_TOKEN
+    return [t if len(t) <= cap else t[:cap] for t in map(str, texts)]
 
 
 def model_source(name: str) -> str:
@@ -143,10 +157,18 @@ def model_kind_of(name: str) -> Literal["classifier", "encoder"]:
 
 def logit_count(name: str) -> int:
     """K, the classifier's number of logits (0 for an encoder), from its config alone."""
-    config = _read_config(name)
-    if model_kind(config) == "encoder":
+    settings = _read_config(name)
+    if model_kind(settings) == "encoder":
         return 0
-    return len(config.get("id2label") or {}) or int(config.get("num_labels", 2))
+    return len(settings.get("id2label") or {}) or int(settings.get("num_labels", 2))
+
+
+def check_max_length(name: str, max_length: int) -> None:
+    """ScoringError-like ModelError when max_length exceeds the positions the model has."""
+    positions = _read_config(name).get("max_position_embeddings")
+    if isinstance(positions, int) and max_length > positions:
+        raise ModelError(f"max length {max_length} is more than this model reads ({positions} positions); "
+                         f"use --max-length {positions} or less")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -232,12 +254,14 @@ def _hub_commit(name: str) -> str:
 
 
 def model_identity(name: str) -> str:
-    """Cheap identity without loading weights: "local:<sha256 of weights+config>" or "hub:<id>@<commit>"."""
+    """Cheap identity without loading weights: "local:<sha256 of every file that changes outputs:
+    config, weights, tokenizer files, special tokens>" or "hub:<id>@<commit>"."""
     folder = _local_folder(name)
     if folder is None:
         return f"hub:{name}@{_hub_commit(name)}"
     _check_model_folder(folder)
-    files = [folder / "config.json", *_weight_files(folder)]
+    files = sorted(p for p in folder.iterdir()   # README.md and hidden files change no output
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() != ".md")
     stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     return f"local:{_hash_files(stats)}"
 
@@ -272,8 +296,7 @@ def _load_model(spec: ModelSpec) -> LoadedModel:
 
     device = resolve_device(spec.device)
     precision, dtype = resolve_precision(spec.precision, device)
-    config = _read_config(spec.name)
-    kind = model_kind(config)
+    kind = model_kind(_read_config(spec.name))
     identity = model_identity(spec.name)
     folder = _local_folder(spec.name)
     source = str(folder) if folder is not None else spec.name
@@ -286,9 +309,10 @@ def _load_model(spec: ModelSpec) -> LoadedModel:
     except OSError as exc:
         if folder is None:
             raise _hub_error(spec.name, exc) from exc
-        raise ModelError(f"{folder} could not be loaded as a model with its tokenizer: {first_line(exc)}") from None
-    except (ValueError, KeyError) as exc:
-        raise ModelError(f"{source} could not be loaded: {first_line(exc)}") from None
+        raise ModelError(f"{folder} could not be loaded as a model with its tokenizer: {first_line(exc, 120)}") from None
+    except Exception as exc:  # a damaged weights file raises safetensors', torch's or transformers' own types
+        raise ModelError(f"{source} could not be loaded (damaged or incompatible files?): {first_line(exc, 120)}") from None
+    check_tokenizer(tokenizer, source)
     model.eval()
     if spec.precision == "auto" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
         precision, dtype = "fp32", torch.float32  # bf16 buys no speed there, only rounding
@@ -305,6 +329,21 @@ def _load_model(spec: ModelSpec) -> LoadedModel:
         id2label = model.config.id2label
         labels = tuple(str(id2label[i]) for i in range(model.config.num_labels))
     return LoadedModel(kind, model, tokenizer, identity, device, dtype, precision, labels)
+
+
+PROBE = "the cat sat on the mat and the dog ran in the park with a ball"
+
+
+def check_tokenizer(tokenizer, source: str) -> None:
+    """ModelError when the tokenizer turns ordinary English words into its unknown token (a
+    folder without its vocabulary scores everything as [UNK] and looks fine otherwise)."""
+    unknown = tokenizer.unk_token_id
+    if unknown is None:
+        return
+    ids = tokenizer(PROBE, add_special_tokens=False)["input_ids"]
+    if not ids or sum(i == unknown for i in ids) > len(ids) / 2:
+        raise ModelError(f"{str(source)[:120]}: the tokenizer reads ordinary words as {tokenizer.unk_token} "
+                         "(missing or wrong vocabulary files); give the folder its tokenizer (save_pretrained)")
 
 
 def align_classifier_labels(

@@ -29,8 +29,8 @@ from losslens.cache import ChunkStore, cache_dir, cache_key, load_array, load_js
 from losslens.data import ColumnMapping, DatasetSource, LabeledTexts, load_dataset, texts_digest
 from losslens.errors import ScoringError
 from losslens.jobs import Progress
-from losslens.models import (LoadedModel, ModelSpec, align_classifier_labels, load_model, logit_count,
-                             model_identity, model_kind_of)
+from losslens.models import (LoadedModel, ModelSpec, align_classifier_labels, check_max_length, clipped_texts,
+                             load_model, logit_count, model_identity, model_kind_of)
 from losslens.neighbours import EXACT_KNN_LIMIT, Neighbours, conflict_groups, knn_graph
 from losslens.heads import head_probs, resolve_head
 from losslens.scoring import QUALITY_METHODS, ExampleScores, kfold_splits, score_examples, softmax
@@ -195,6 +195,7 @@ def score_dataset(
     scores_array = load_array(scores_path)
     from_cache = probs is not None and truncated is not None and meta is not None
     if not from_cache:
+        check_max_length(spec.name, settings.max_length)
         if model_kind_of(spec.name) == "encoder":  # knowable from the labels: check before inference
             kfold_splits(data.labels, data.label_names, settings.folds)
         model = load_model(spec)
@@ -310,12 +311,15 @@ def build_results_table(
 
 
 def truncated_mask(tokenizer, texts: Sequence[str], max_length: int) -> np.ndarray:
-    """(N,) bool: texts with more than max_length tokens (special tokens included)."""
+    """(N,) bool: texts with more than max_length tokens (special tokens included), or longer
+    than the model ever reads (clipped_texts)."""
+    clipped = clipped_texts(texts, max_length)
     counts = tokenizer(
-        list(texts), truncation=True, max_length=max_length + 1, return_attention_mask=False,
+        clipped, truncation=True, max_length=max_length + 1, return_attention_mask=False,
         return_token_type_ids=False,
     )["input_ids"]
-    return np.fromiter((len(ids) > max_length for ids in counts), dtype=bool, count=len(counts))
+    longer = np.fromiter((len(t) > len(c) for t, c in zip(texts, clipped)), dtype=bool, count=len(clipped))
+    return longer | np.fromiter((len(ids) > max_length for ids in counts), dtype=bool, count=len(counts))
 
 
 def _model_outputs(model: LoadedModel, key: str, texts: Sequence[str], settings: ScoreSettings,
@@ -328,7 +332,8 @@ def _model_outputs(model: LoadedModel, key: str, texts: Sequence[str], settings:
     from losslens.inference import run_inference  # torch: only when the model runs
 
     chunks = ChunkStore(cache_dir("chunks") / key)
-    outputs = run_inference(model, list(texts), batch_size=settings.batch_size, max_length=settings.max_length,
+    outputs = run_inference(model, clipped_texts(texts, settings.max_length), batch_size=settings.batch_size,
+                            max_length=settings.max_length,
                             progress=progress, chunks=chunks, max_tokens=settings.max_tokens)
     save_array(cache_dir("outputs") / f"{key}.npy", outputs)
     chunks.clear()

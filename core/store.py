@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from losslens import config
+from losslens import backups, config
 from losslens.errors import StoreError
 
 STATUSES: tuple[str, ...] = ("unreviewed", "relabeled", "confirmed", "ambiguous", "removed")
@@ -180,9 +180,30 @@ class DecisionStore:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else config.decision_store_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        backups.check_not_awaiting_restore(self.path)
+        if (damage := backups.damage_of(self.path)) is not None:
+            moved = backups.move_aside(self.path, damage)
+            raise StoreError(f"the decision store is {damage}: run `losslens decisions restore` to bring back its "
+                             f"latest backup; the damaged file (nothing overwritten) was moved to {moved.name} in "
+                             f"{moved.parent}")
         with self._connect() as db:
             _enable_wal(db)
             migrate(db)
+        self._backed_up = backups.backed_up_id(self.path)
+
+    def backup(self) -> Path | None:
+        """Back the store up now (SQLite's online backup API); None when it holds no decision."""
+        with self._connect() as db:
+            last = db.execute("SELECT MAX(id) FROM decisions").fetchone()[0]
+        if not last:
+            return None
+        self._backed_up = last
+        return backups.backup(self.path, last)
+
+    def _after_write(self, last_id: int) -> None:
+        """A backup every BACKUP_EVERY decisions (a damaged store loses at most that many)."""
+        if last_id // backups.BACKUP_EVERY > self._backed_up // backups.BACKUP_EVERY:
+            self.backup()
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -251,10 +272,12 @@ class DecisionStore:
         note = (note or "").strip() or None
         group_id = uuid.uuid4().hex if group else None
         with self._write() as db:   # a relabel to the label an example already has confirms it
-            return [self._insert(db, str(dataset_key), example, new_label,
-                                 "confirmed" if status == "relabeled" and new_label == example.given_label else status,
-                                 reviewer, note, group_id)
-                    for example in examples]
+            written = [self._insert(db, str(dataset_key), example, new_label,
+                                    "confirmed" if status == "relabeled" and new_label == example.given_label
+                                    else status, reviewer, note, group_id)
+                       for example in examples]
+        self._after_write(written[-1].id)
+        return written
 
     def reset(self, dataset_key: str, example_id: str, reviewer: str = "") -> LabelDecision | None:
         """Put one example back to "unreviewed" (recorded as a row); None if it already was."""

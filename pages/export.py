@@ -4,7 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from losslens.activelab.crowd import reviewer_consensus
-from losslens.export import corrected_frame, file_stem, hf_zip_bytes, parquet_bytes, to_csv_bytes
+from losslens.export import (corrected_frame, file_stem, hf_zip_bytes, neutralise_formulas, parquet_bytes,
+                             to_csv_bytes)
 from pages import session
 from pages.markup import md
 
@@ -42,9 +43,15 @@ if len(bound.stale):
     st.caption(f"{len(bound.stale):,} stored decision(s) do not apply to this dataset (see Review) and are not exported.")
 
 stem = file_stem(data.name)
+raw = st.checkbox("Raw CSV", help="Cells starting with = + - @ tab or CR get a leading ' in the CSV so a spreadsheet "
+                  "never runs them as formulas; tick this for byte-exact cells. Parquet is always exact.")
+risky = neutralise_formulas(frame)[1]
+if risky and not raw:
+    st.caption(f"{risky:,} CSV cell(s) start like a spreadsheet formula and get a leading ' (tick Raw CSV to keep them "
+               "exact).")
 c1, c2, c3 = st.columns(3)
 # Callables: the file is built when the button is clicked, not on every rerun.
-c1.download_button("Download CSV", lambda: to_csv_bytes(frame), file_name=f"{stem}_corrected.csv",
+c1.download_button("Download CSV", lambda: to_csv_bytes(frame, raw), file_name=f"{stem}_corrected.csv",
                    mime="text/csv", type="primary", on_click="ignore")
 c2.download_button("Download Parquet", lambda: parquet_bytes(frame), file_name=f"{stem}_corrected.parquet",
                    mime="application/octet-stream", on_click="ignore")
@@ -55,4 +62,5 @@ c3.download_button("Download Hugging Face dataset (.zip)", lambda: hf_zip_bytes(
                         "`--push-to-hub ORG/NAME` sends it to the Hub.")
 st.caption("Preview (first 100 rows): the review outcome first, then the original columns")
 first = ["corrected_label", "status", "note"]
-st.dataframe(frame.head(100)[first + [c for c in frame.columns if c not in first]], hide_index=True)
+preview = frame.head(100)[first + [c for c in frame.columns if c not in first]]
+st.dataframe(preview.astype(object).where(preview.notna(), ""), hide_index=True)   # empty, as in the CSV

@@ -143,7 +143,7 @@ if results is None or data is None:
     if session.active_job() is not None:
         session.job_progress()
     st.stop()
-if toast := st.session_state.pop("review_toast", None):
+if toast := st.session_state.pop("review_toast", None):   # the table view's messages (focus: its fragment)
     st.toast(toast)
 names = list(results.label_names)
 read_link(names, data.name)

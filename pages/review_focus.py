@@ -79,8 +79,6 @@ def on_similar(ctx: Context, position: int) -> None:
 
 
 def show(ctx: Context, query: ReviewQuery) -> None:
-    if st.session_state.get("rv_help"):
-        st.info("**Keys** · " + " · ".join(f"**{key}** {what}" for key, what in KEYS))
     focus_view(ctx, query)
 
 
@@ -88,6 +86,10 @@ def show(ctx: Context, query: ReviewQuery) -> None:
 def focus_view(ctx: Context, query: ReviewQuery) -> None:
     if st.session_state.pop("rv_rerun_app", False):
         st.rerun()
+    if toast := st.session_state.pop("review_toast", None):   # a key's message, in the run it caused
+        st.toast(toast)
+    if st.session_state.get("rv_help"):
+        st.info("**Keys** · " + " · ".join(f"**{key}** {what}" for key, what in KEYS))
     bound = session.bound_decisions(ctx.data)
     queue = queue_positions(ctx.index, query, bound.status_by_id())
     done = review_progress(ctx.index, bound)
@@ -129,7 +131,7 @@ def example_card(ctx: Context, position: int, at: int | None, total: int, status
     given, predicted = names[int(row["label"])], names[int(row["predicted_label"])]
     where = f"{at + 1:,} of {total:,}" if at is not None else "outside the queue"
     with st.container(key="rv_card"):
-        st.markdown(f"**{where}** · id {code(ctx.data.ids[position])} · rank {int(row['rank']):,} · loss "
+        st.markdown(f"**{where}** · id {code(ctx.data.ids[position])} · cleanlab rank {int(row['rank']):,} · loss "
                     f"{float(row['loss']):.2f}{' · ⚑ flagged' if row['is_issue'] else ''} · **{md(status)}**")
         st.markdown(f"Given **{md(given)}** · model: **{md(predicted)}** {percent(float(row['p_predicted']))}")
     with st.container(height=260, key="rv_text"):
@@ -142,11 +144,11 @@ def decision_keys(ctx: Context, position: int, nxt: tuple, prv: tuple) -> None:
     args = lambda status, label=None: (ctx, [position], status, label, nxt)  # noqa: E731
     with st.container(horizontal=True, key="rv_classes"):
         for k, name in enumerate(names[:9]):
-            st.button(md(name), key=f"rv_class_{k}", shortcut=str(k + 1), on_click=on_decide,
-                      type="primary" if name == given else "secondary", args=args("relabeled", name),
+            st.button(md(name) + (" (given)" if name == given else ""), key=f"rv_class_{k}", shortcut=str(k + 1),
+                      on_click=on_decide, args=args("relabeled", name),
                       help="The given label: confirms it" if name == given else f"Relabel as {md(name)}")
     with st.container(horizontal=True, key="rv_decisions"):
-        st.button(f"Accept {md(predicted)}", key="rv_accept", shortcut="a", on_click=on_decide,
+        st.button(f"Accept {md(predicted)}", key="rv_accept", shortcut="a", on_click=on_decide, type="primary",
                   args=args("relabeled", predicted), help="Relabel to the model's suggestion")
         st.button("Confirm", key="rv_confirm", shortcut="y", on_click=on_decide, args=args("confirmed", given),
                   help="The given label is right")
@@ -177,7 +179,9 @@ def evidence_panel(ctx: Context, position: int) -> None:
                  key="rv_probs", column_config={"p": st.column_config.ProgressColumn(" ", format="percent")},
                  height=35 * (len(top) + 1) + 3, width="stretch")
     near = ctx.evidence.nearest(position, k=5)
-    st.markdown("**Nearest neighbours**" + ("" if len(near) else f" — not computed above {EXACT_KNN_LIMIT:,} rows"))
+    st.markdown("**Nearest neighbours**" + ("" if len(near) else f" — not computed above {EXACT_KNN_LIMIT:,} rows"),
+                help="By cosine similarity of the model's embeddings (1.00: the same text); each button shows "
+                     "similarity · given label · the start of the text. Click one to open it.")
     for slot, n in enumerate(near.itertuples()):
         excerpt = " ".join(str(ctx.data.texts[n.position]).split())[:70]
         st.button(md(f"{n.similarity:.2f} · {n.label} · {excerpt}"), key=f"rv_near_{slot}", width="stretch",
@@ -195,7 +199,8 @@ def queue_list(ctx: Context, queue: np.ndarray, at: int | None) -> None:
     for i in range(start, min(start + QUEUE_SHOWN, len(queue))):
         row = ctx.results.table.iloc[int(queue[i])]
         excerpt = " ".join(str(row["text"]).split())[:90]
-        label = f"{i + 1}. {ctx.names[int(row['label'])]} → {ctx.names[int(row['predicted_label'])]} · {excerpt}"
+        label = (f"{i + 1}. given {ctx.names[int(row['label'])]}, model {ctx.names[int(row['predicted_label'])]}"
+                 f" · {excerpt}")
         st.button(md(label), key=f"rv_queue_{i - start}", width="stretch", type="primary" if i == at else "tertiary",
                   on_click=lambda pos=int(queue[i]), j=i: (focus_on(str(ctx.data.ids[pos]), j),
                                                            st.session_state.update(rv_focus_outside=False)))

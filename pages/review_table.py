@@ -39,12 +39,14 @@ def show(ctx: Context, query: ReviewQuery) -> None:
     st.caption(f"{page.total:,} matching examples · page {page.page + 1} of {page.n_pages} · select rows to "
                "decide on them together")
     rows = page.rows
+    decided = bound.applied.set_index("example_id")["new_label"] if len(bound.applied) else pd.Series(dtype=object)
     shown = pd.DataFrame({
-        "rank": rows["rank"].to_numpy(), "id": rows["id"].astype(str).to_numpy(),
+        "cleanlab rank": rows["rank"].to_numpy(), "id": rows["id"].astype(str).to_numpy(),
         "given": [ctx.names[int(k)] for k in rows["label"]],
         "predicted": [ctx.names[int(k)] for k in rows["predicted_label"]],
         "p(predicted)": rows["p_predicted"].to_numpy(), "loss": rows["loss"].to_numpy(),
         "flagged": rows["is_issue"].to_numpy(), "status": rows["status"].to_numpy(),
+        "new label": decided.reindex(rows["id"].astype(str)).fillna("").to_numpy(dtype=object),
         "text": [" ".join(str(t).split())[:160] for t in rows["text"]],
     })
     picked = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="multi-row", key="rv_table",

@@ -16,6 +16,7 @@ background at once, so a cached result shows immediately.
 """
 from __future__ import annotations
 
+import atexit
 import getpass
 import uuid
 
@@ -38,7 +39,9 @@ def job_registry() -> JobRegistry:
 
 @st.cache_resource
 def _store_at(path: str) -> DecisionStore:
-    return DecisionStore(path)
+    store = DecisionStore(path)
+    atexit.register(store.backup)   # a backup when the server stops, besides every 50 decisions
+    return store
 
 
 def decision_store() -> DecisionStore:
@@ -89,6 +92,18 @@ def sync() -> None:
         st.session_state["failure"] = job.exception
     st.session_state["job_key"] = None
     job_registry().release(job.key, session_id())
+
+
+KEPT_WIDGETS = ("rv_sort", "rv_order", "rv_search", "rv_size", "rv_given", "rv_pred", "rv_status", "rv_flagged",
+                "rv_conflicts", "rv_view", "rv_similarity")
+
+
+def keep_widget_state() -> None:
+    """Streamlit forgets a widget's value on a page where it is not drawn; writing the Review
+    page's view settings back on every run keeps them when the reviewer comes back."""
+    for key in KEPT_WIDGETS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def job_needs_rerun() -> bool:

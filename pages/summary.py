@@ -87,6 +87,9 @@ def show(results: ScoredResults, data: LabeledTexts | None, request: ScoreReques
                if results.out_of_sample else
                "In-sample: this classifier may have been trained on these very examples, "
                "so it can be confident about labels it memorised, wrong ones included.")
+    disagree = int((table["predicted_label"] != table["label"]).sum())
+    st.caption(f"The model disagrees with {disagree:,} given label(s). cleanlab flags only the confident errors among "
+               "them; the Review page's default loss order shows every disagreement first, with why each is there.")
     if results.n_truncated:
         st.caption(f"{results.n_truncated:,} texts are longer than the max length in tokens: "
                    "the model saw only their beginning (raise 'Max tokens per text' to see more).")

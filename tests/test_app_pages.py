@@ -74,3 +74,16 @@ def test_a_save_to_disk_folder_under_hugging_face_stays_there_after_scoring(app_
     assert at.session_state["data"].name == "news_disk/train" and len(at.session_state["data"]) == 12
     assert at.radio[0].value == "hf" and at.text_input[0].value == str(folder)   # not "Local file"
     assert not at.error and not at.exception
+
+
+def test_a_damaged_decision_store_is_one_line_in_the_app(app_env, losslens_home):
+    from streamlit.testing.v1 import AppTest
+
+    from app_harness import ROOT
+
+    losslens_home.mkdir(parents=True, exist_ok=True)
+    (losslens_home / "decisions.sqlite").write_bytes(b"")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert "losslens decisions restore" in at.error[0].value.replace("\\", "")
+    assert (losslens_home / "decisions.sqlite.damaged").exists()

@@ -156,7 +156,7 @@ texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
     label_names=st.lists(texts.filter(bool), min_size=3, max_size=3, unique=True),
     id_texts=st.lists(texts, min_size=12, max_size=12, unique=True),
 )
-def test_csv_round_trip_is_byte_for_byte(rows, label_names, id_texts):
+def test_raw_csv_round_trip_is_byte_for_byte(rows, label_names, id_texts):
     n = len(rows)
     ids = id_texts[:n]
     labels = np.array([label for _, label in rows])
@@ -164,7 +164,7 @@ def test_csv_round_trip_is_byte_for_byte(rows, label_names, id_texts):
         "id": ids, "text": [text for text, _ in rows], "label": [label_names[k] for k in labels]
     })
     out = corrected_frame(dataset(frame, ids, labels, label_names), None, None)
-    back = pd.read_csv(io.BytesIO(to_csv_bytes(out)), dtype=str, keep_default_na=False)
+    back = pd.read_csv(io.BytesIO(to_csv_bytes(out, raw=True)), dtype=str, keep_default_na=False)
     for column in ("id", "text", "label", "corrected_label"):
         assert [v.encode("utf-8") for v in back[column]] == [v.encode("utf-8") for v in out[column]]
 
@@ -190,3 +190,17 @@ def test_a_hugging_face_dataset_with_corrected_label_as_class_label(frame, resul
     assert datasets.load_from_disk(str(write_export(ints, tmp_path / "ints", LABEL_NAMES)))["corrected_label"] == [1, 1, 1]
     with pytest.raises(ExportError, match="new or empty folder"):
         write_export(out, tmp_path / "corrected", LABEL_NAMES)   # not empty any more
+
+
+@pytest.mark.parametrize("cell", ["=HYPERLINK(\"http://evil\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"])
+def test_csv_neutralises_formula_cells_unless_raw(frame, results, cell, tmp_path):
+    """OWASP: a cell a spreadsheet would run starts with ' in the default CSV; Parquet and raw
+    CSV keep it exact; numbers stay numbers."""
+    risky = frame.assign(text=[cell, "plain", "also plain"], source=["=cmd|' /C calc'!A0", "y", "z"])
+    out = corrected_frame(dataset(risky), results, None)
+    back = pd.read_csv(io.BytesIO(to_csv_bytes(out)), dtype=str, keep_default_na=False)
+    assert back["text"].tolist()[0] == "'" + cell and back["source"].tolist()[0].startswith("'=")
+    assert back["text"].tolist()[1:] == ["plain", "also plain"] and back["loss"].tolist()[0] == "0.25"
+    raw = pd.read_csv(io.BytesIO(to_csv_bytes(out, raw=True)), dtype=str, keep_default_na=False)
+    assert raw["text"].tolist()[0] == cell
+    assert pd.read_parquet(write_export(out, tmp_path / "exact.parquet"))["text"].tolist()[0] == cell

@@ -180,9 +180,9 @@ def test_migrates_a_v1_file_keeping_its_rows(tmp_path):
     assert "decisions_by_example" in indexes
 
 
-def test_migrates_an_empty_v0_file(tmp_path):
-    path = tmp_path / "empty.sqlite"
-    path.write_bytes(b"")
+def test_migrates_a_v0_database_without_tables(tmp_path):
+    path = tmp_path / "bare.sqlite"
+    sqlite3.connect(path).execute("PRAGMA user_version = 0").connection.close()
     store = DecisionStore(path)
     store.record(KEY, "a", "x", None, "confirmed", "ann", text_hash=None)
     assert store.current(KEY)["status"].tolist() == ["confirmed"]

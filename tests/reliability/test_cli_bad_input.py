@@ -111,3 +111,45 @@ def test_100k_character_text_is_truncated_not_fatal(capsys, tmp_path, ab_classif
     assert table["text"][0] == huge and table["loss"].notna().all()
     assert table["truncated"].tolist() == [True, False, False, False, False]
     assert " truncated=1 " in out
+
+
+@pytest.mark.parametrize("options,expected", [
+    (["--batch-size", "0"], "batch-size must be at least 1"),
+    (["--batch-size", "-3"], "batch-size must be at least 1"),
+    (["--batch-size", "many"], "argument --batch-size: invalid int value"),
+    (["--max-tokens", "0"], "max-tokens must be at least 1"),
+    (["--max-length", "0"], "max-length must be at least 1"),
+    (["--max-length", "100000"], "more than this model reads (512 positions)"),
+    (["--folds", "1"], "folds must be at least 2"),
+    (["--folds", "0"], "folds must be at least 2"),
+    (["--quality", "best"], "argument --quality: invalid choice"),
+    (["--head", "forest"], "argument --head: invalid choice"),
+    (["--device", "tpu"], "argument --device: invalid choice"),
+    (["--precision", "fp8"], "argument --precision: invalid choice"),
+    (["--device", "cuda"], "no CUDA GPU is available"),
+    (["--label-map", "a"], "--label-map takes MODEL=DATASET pairs"),
+    (["--text-col", "nope"], "text column 'nope' not found"),
+    (["--id-col", "nope"], "id column 'nope' not found"),
+    (["--split", ""], None),
+    (["--out", "results.xlsx"], "give a .csv or .parquet file name"),
+    (["--bogus-option"], "unrecognized arguments: --bogus-option"),
+])
+def test_every_score_option_with_a_bad_value_is_one_line(capsys, tmp_path, tiny_classifier_dir, options, expected):
+    csv = write(tmp_path, "ok.csv", "text,label\n" + GOOD_ROWS.replace(",a", ",neg").replace(",b", ",pos"))
+    code, out, err = run_cli(capsys, csv, "--model", str(tiny_classifier_dir), *options)
+    if expected is None:   # not an error: the default split
+        assert code == 0
+        return
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and len(lines[0]) <= 340, err
+    assert lines[0].startswith("losslens: error: ") and expected in lines[0], err
+
+
+def test_write_problems_with_out_are_one_line(capsys, tmp_path, tiny_classifier_dir):
+    csv = write(tmp_path, "ok.csv", "text,label\n" + GOOD_ROWS.replace(",a", ",neg").replace(",b", ",pos"))
+    (tmp_path / "a-folder.csv").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    for out, expected in [(tmp_path / "a-folder.csv", "it is a folder"),
+                          (tmp_path / "a-file" / "results.csv", "not a folder")]:
+        code, _, err = run_cli(capsys, csv, "--model", str(tiny_classifier_dir), "--out", str(out))
+        assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
