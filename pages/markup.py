@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'])")
+_AUTOLINK = re.compile(r"(?i)(://|www\.|@)")
 
 
 def md(value: object) -> str:
-    """Markdown-escaped text on one line: shown literally."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+    """Markdown-escaped text on one line: shown literally. A zero-width space after :// www. and
+    @ keeps the autolinker from turning a URL or address in the data into a live link."""
+    text = _AUTOLINK.sub(lambda m: m.group(0) + "\u200b", " ".join(str(value).split()))
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def code(value: object) -> str:
