@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test install install-test chromium bench clean
+.PHONY: run test install install-test system-packages bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,16 +17,20 @@ install: $(PY)
 install-test: install
 	$(PY) -m pip install -q -r requirements/test.txt
 
-chromium:
-	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
-	  { echo "installing Debian's chromium for the browser tests"; \
+# Debian packages the tests drive: chromium (browser tests), postgresql (the team store's tests).
+system-packages:
+	@MISSING=""; \
+	  { command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || MISSING="chromium"; \
+	  { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || \
+	    MISSING="$$MISSING postgresql"; \
+	  [ -z "$$MISSING" ] || { echo "installing Debian's$$MISSING for the tests"; \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$MISSING; }
 
 run: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/losslens app --port $(PORT)
 
-test: install-test chromium
+test: install-test system-packages
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q
 
 bench: install

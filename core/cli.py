@@ -19,7 +19,7 @@ from losslens.activelab.results import SimulationSettings
 from losslens.activelab.simulation import fitted_settings, simulate
 from losslens.data import ColumnMapping, DatasetSource, load_dataset
 from losslens.decisions import bind_decisions
-from losslens.errors import LossLensError, ScoringError, SimulationError, one_line
+from losslens.errors import LossLensError, ScoringError, SimulationError, StoreError, one_line
 from losslens.evaluation import NOISE_KINDS
 from losslens.export import check_export_path, corrected_frame, neutralise_formulas, push_to_hub, write_export
 from losslens.heads import HEAD_CHOICES
@@ -63,12 +63,14 @@ class StderrProgress:
         print(f"\r{self.label} [{bar}] {done}/{total} {rate:.1f}/s", end=end, file=sys.stderr, flush=True)
 
 
-def add_request_arguments(parser: argparse.ArgumentParser) -> None:
-    """DATASET plus the column, model and settings options shared by `score` and `export`."""
-    defaults = ScoreSettings()
-    parser.add_argument("dataset", nargs="?", default="demo:bbc",
-                        help="demo:bbc (default), a CSV/TSV/Parquet/JSONL file, a save_to_disk folder, "
-                             "or hf:NAME[:CONFIG]")
+def add_dataset_arguments(parser: argparse.ArgumentParser, option: str | None = None) -> None:
+    """DATASET (positional, or the option `option`) and its split, name and column options."""
+    where = ("demo:bbc (default)" if option is None else "demo:bbc") + (
+        ", a CSV/TSV/Parquet/JSONL file, a save_to_disk folder, or hf:NAME[:CONFIG]")
+    if option is None:
+        parser.add_argument("dataset", nargs="?", default="demo:bbc", help=where)
+    else:
+        parser.add_argument(option, dest="dataset", default=None, help=where)
     parser.add_argument("--split", default="train", help="split of an hf: dataset or save_to_disk folder")
     parser.add_argument("--name", default=None,
                         help="the dataset's name, which groups its review decisions (default: the file's "
@@ -78,6 +80,12 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-col", default=None, help="label column (default: label)")
     parser.add_argument("--id-col", default=None, help="id column (default: ids derived from the texts)")
     parser.add_argument("--drop-empty", action="store_true", help="drop rows whose text is empty instead of refusing")
+
+
+def add_request_arguments(parser: argparse.ArgumentParser) -> None:
+    """DATASET plus the column, model and settings options shared by `score`, `export` and `evaluate`."""
+    defaults = ScoreSettings()
+    add_dataset_arguments(parser)
     parser.add_argument("--model", default="bundled:minilm", help="bundled:minilm (default), a Hub id or a local folder")
     parser.add_argument("--device", default="auto", choices=list(DEVICES))
     parser.add_argument("--precision", default="auto", choices=list(PRECISIONS))
@@ -134,11 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_simulate_arguments(commands.add_parser("simulate", help="ActiveLab vs random selection"))
 
-    decisions = commands.add_parser("decisions", help="the decision store: restore a backup")
+    decisions = commands.add_parser("decisions", help="the decision store: export, import, restore a backup")
     decision_commands = decisions.add_subparsers(dest="action", required=True)
     restore_parser = decision_commands.add_parser(
         "restore", help="after a damaged store was moved aside: bring back its latest automatic backup")
     restore_parser.add_argument("--empty", action="store_true", help="start a new, empty store instead")
+    export_history_parser = decision_commands.add_parser(
+        "export", help="write the store's whole history (undone rows too) as .csv or .parquet")
+    export_history_parser.add_argument("out", type=Path, help="history file, .parquet (exact) or .csv")
+    export_history_parser.add_argument("--dataset", default=None, help="only this dataset's decisions (its name)")
+    export_history_parser.add_argument("--raw", action="store_true",
+                                       help="CSV cells exactly as stored (by default formula-like cells get a ')")
+    import_parser = decision_commands.add_parser(
+        "import", help="add the decisions of a history export, or of a file of decisions made elsewhere "
+                       "(id, new_label/status, reviewer, decided_at, note); importing twice adds nothing")
+    import_parser.add_argument("file", type=Path, help="CSV/TSV/Parquet/JSONL file of decisions")
+    add_dataset_arguments(import_parser, "--data")
+    import_parser.add_argument("--reviewer", default="imported", help="reviewer of rows without one")
 
     app = commands.add_parser("app", help="start the web app")
     app.add_argument("--port", type=int, default=8501)
@@ -167,12 +187,18 @@ def _fail(message: str) -> int:
     return 2
 
 
+def columns_from_args(args: argparse.Namespace) -> ColumnMapping | None:
+    """The column options as a ColumnMapping; None when none was given (the loader's defaults)."""
+    if not any([args.text_col, args.label_col, args.id_col, args.text_col2]):
+        return None
+    defaults = ColumnMapping()
+    return ColumnMapping(text=args.text_col or defaults.text, label=args.label_col or defaults.label,
+                         id=args.id_col, text2=args.text_col2)
+
+
 def request_from_args(args: argparse.Namespace) -> ScoreRequest:
     """The ScoreRequest that `score` and `export` run (validated before anything is loaded)."""
-    explicit = any([args.text_col, args.label_col, args.id_col, args.text_col2])
-    defaults = ColumnMapping()
-    columns = ColumnMapping(text=args.text_col or defaults.text, label=args.label_col or defaults.label,
-                            id=args.id_col, text2=args.text_col2) if explicit else None
+    columns = columns_from_args(args)
     settings = ScoreSettings(batch_size=args.batch_size, max_tokens=args.max_tokens, max_length=args.max_length,
                              folds=args.folds, quality_method=args.quality, head=args.head)
     settings.check()
@@ -250,10 +276,32 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 
 def decisions_command(args: argparse.Namespace) -> int:
-    """`losslens decisions restore [--empty]`."""
+    """`losslens decisions restore [--empty] | export OUT | import FILE [--data DATASET]`, on the
+    store of LOSSLENS_DB_URL (else the SQLite file in LOSSLENS_HOME)."""
+    from losslens import history_files
     from losslens.backups import restore
+    from losslens.store import DecisionStore, store_location
 
-    print(restore(config.decision_store_path(), empty=args.empty))
+    if args.action == "export":
+        check_export_path(args.out, folder_ok=False)
+        rows = history_files.export_history(DecisionStore(), args.out, args.dataset, raw=args.raw)
+        print(f"rows={rows} out={args.out}")
+        return 0
+    if args.action == "import":
+        data = None
+        if args.dataset is not None:
+            data = load_dataset(DatasetSource.parse(args.dataset, split=args.split), columns_from_args(args),
+                                drop_empty=args.drop_empty, name=args.name)
+        decisions = history_files.read_decisions(args.file, data, args.reviewer)
+        counts = DecisionStore().import_decisions(decisions)
+        print(f"rows={len(decisions)} added={counts.added} already_there={counts.already_there} "
+              f"marked_undone={counts.marked_undone}")
+        return 0
+    _, path = store_location(None)
+    if path is None:
+        raise StoreError("LOSSLENS_DB_URL names a database server: restore it from that server's backups (pg_dump); "
+                         "`losslens decisions restore` restores the SQLite file")
+    print(restore(path, empty=args.empty))
     return 0
 
 

@@ -5,6 +5,7 @@ LOSSLENS_DATA_DIR       when set, every local path a user gives must lie inside 
 LOSSLENS_MAX_UPLOAD_MB  largest upload / file read, in MB (default 200)
 LOSSLENS_DEMO_SOURCE    what the app scores on first load (default demo:bbc)
 LOSSLENS_DEFAULT_MODEL  the model it scores with (default bundled:minilm)
+LOSSLENS_DB_URL         the decision store's database (default the SQLite file in LOSSLENS_HOME)
 HF_HUB_OFFLINE          1/true/yes/on: Hub look-ups fail at once instead of after retries
 """
 from __future__ import annotations
@@ -72,5 +73,11 @@ def hub_offline() -> bool:
 
 
 def decision_store_path() -> Path:
-    """The SQLite decision store: $LOSSLENS_HOME/decisions.sqlite."""
+    """The default SQLite decision store: $LOSSLENS_HOME/decisions.sqlite."""
     return home() / "decisions.sqlite"
+
+
+def decision_store_url() -> str:
+    """$LOSSLENS_DB_URL (a SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db), else the SQLite
+    file decision_store_path()."""
+    return _setting("LOSSLENS_DB_URL") or str(decision_store_path())

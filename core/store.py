@@ -1,4 +1,6 @@
-"""Reviewer decisions in SQLite: every change is a row, the current state is the latest row.
+"""Reviewer decisions in a SQL database through SQLAlchemy 2.x: SQLite by default (a file under
+LOSSLENS_HOME), PostgreSQL for a team (LOSSLENS_DB_URL=postgresql+psycopg://...). Every change is
+a row, the current state is the latest row.
 
 One table, `decisions`, keyed by the dataset's name (`LabeledTexts.name`, not its content hash)
 and the example id, with the example's text hash and given label, so a decision follows its
@@ -12,13 +14,14 @@ with `undone_at`/`undone_by`), so the previous state becomes current again and h
 A bulk decision (`record_group`) writes one row per example under one `group_id`, and one undo
 takes the whole group back. Any decision may carry a free-text `note`.
 
-Durability: WAL journal, synchronous=FULL, every write is its own short IMMEDIATE transaction
-on its own connection, so a SIGKILL loses at most the write in flight and two processes (two
-browser tabs, two servers) writing at once lose nothing (busy_timeout waits for the lock).
+Durability: every write is its own short transaction, so a killed writer loses at most the write
+in flight and two processes writing at once lose nothing. SQLite: WAL journal, synchronous=FULL,
+IMMEDIATE write transactions on a connection per call (busy_timeout waits for the lock);
+PostgreSQL: its own transactions. One migration mechanism for both: the losslens_schema table
+holds the schema version (SQLite files from before it carry theirs in PRAGMA user_version).
 """
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 
 from losslens import backups, config
 from losslens.errors import StoreError
@@ -68,39 +72,66 @@ class ExampleRef:
     given_label: str | None
 
 
-# --- schema migrations: MIGRATIONS[v] takes a file at user_version v to v + 1 -------------------
+@dataclass(frozen=True)
+class ImportedDecision:
+    """A decision made elsewhere (another store's history, or a file of decisions) to append.
+    decided_at None: made now, and not imported when the reviewer's decision in force on the
+    example already says the same."""
 
-def _migrate_0_to_1(db: sqlite3.Connection) -> None:
+    dataset_key: str
+    example: ExampleRef
+    new_label: str | None
+    status: str
+    reviewer: str
+    decided_at: str | None
+    note: str | None = None
+    undone_at: str | None = None
+    undone_by: str | None = None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """What `DecisionStore.import_decisions` did: rows added, rows already there, and rows already
+    there that the import marked undone."""
+
+    added: int
+    already_there: int
+    marked_undone: int
+
+
+# --- schema migrations: MIGRATIONS[v] takes a database at version v to v + 1 --------------------
+
+def _migrate_0_to_1(db: sa.Connection) -> None:
     """v1: the decisions table."""
-    db.execute(
-        """CREATE TABLE IF NOT EXISTS decisions (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            dataset_key TEXT NOT NULL,
-            example_id TEXT NOT NULL,
-            original_label TEXT,
-            new_label TEXT,
-            status TEXT NOT NULL,
-            reviewer TEXT NOT NULL DEFAULT '',
-            decided_at TEXT NOT NULL
-        )"""
-    )
+    sa.Table("decisions", sa.MetaData(),
+             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+             sa.Column("dataset_key", sa.Text, nullable=False),
+             sa.Column("example_id", sa.Text, nullable=False),
+             sa.Column("original_label", sa.Text),
+             sa.Column("new_label", sa.Text),
+             sa.Column("status", sa.Text, nullable=False),
+             sa.Column("reviewer", sa.Text, nullable=False, server_default=""),
+             sa.Column("decided_at", sa.Text, nullable=False),
+             sqlite_autoincrement=True).create(db, checkfirst=True)
 
 
-def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+def _migrate_1_to_2(db: sa.Connection) -> None:
     """v2: undo marks (undone_at, undone_by) and an index for latest-row-per-example lookups."""
-    db.execute("ALTER TABLE decisions ADD COLUMN undone_at TEXT")
-    db.execute("ALTER TABLE decisions ADD COLUMN undone_by TEXT")
-    db.execute("CREATE INDEX IF NOT EXISTS decisions_by_example ON decisions (dataset_key, example_id, id)")
+    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN undone_at TEXT"))
+    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN undone_by TEXT"))
+    db.execute(sa.text("CREATE INDEX IF NOT EXISTS decisions_by_example ON decisions (dataset_key, example_id, id)"))
 
 
-def _migrate_2_to_3(db: sqlite3.Connection) -> None:
+def _migrate_2_to_3(db: sa.Connection) -> None:
     """v3: the example's text hash, and datasets named as the app shows them ("reviews.csv"
     for what was "file:reviews.csv", "ag_news/train" for "hf:ag_news:default:train")."""
-    db.execute("ALTER TABLE decisions ADD COLUMN text_hash TEXT")
-    for (old,) in db.execute("SELECT DISTINCT dataset_key FROM decisions").fetchall():
+    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN text_hash TEXT"))
+    for (old,) in db.execute(sa.text("SELECT DISTINCT dataset_key FROM decisions")).fetchall():
         new = legacy_dataset_name(old)
         if new != old:
-            db.execute("UPDATE decisions SET dataset_key = ? WHERE dataset_key = ?", (new, old))
+            db.execute(sa.text("UPDATE decisions SET dataset_key = :new WHERE dataset_key = :old"),
+                       {"new": new, "old": old})
 
 
 def legacy_dataset_name(key: str) -> str:
@@ -117,34 +148,40 @@ def legacy_dataset_name(key: str) -> str:
     return key
 
 
-def _migrate_3_to_4(db: sqlite3.Connection) -> None:
+def _migrate_3_to_4(db: sa.Connection) -> None:
     """v4: a note on any decision, and group ids for bulk decisions undone in one step."""
-    db.execute("ALTER TABLE decisions ADD COLUMN note TEXT")
-    db.execute("ALTER TABLE decisions ADD COLUMN group_id TEXT")
+    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN note TEXT"))
+    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN group_id TEXT"))
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4]
 SCHEMA_VERSION = len(MIGRATIONS)
+COLUMNS = ("id", "dataset_key", "example_id", "original_label", "new_label", "status", "reviewer", "decided_at",
+           "undone_at", "undone_by", "text_hash", "note", "group_id")
+SELECT_ALL = f"SELECT {', '.join(COLUMNS)} FROM decisions"
+_SCHEMA = sa.Table("losslens_schema", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
 
 
-def migrate(db: sqlite3.Connection) -> int:
-    """Bring the open database up to SCHEMA_VERSION in one transaction; return the old version."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"decision store schema v{version} is newer than this LossLens (v{SCHEMA_VERSION}); "
-                "upgrade LossLens or point LOSSLENS_HOME elsewhere"
-            )
-        for step in MIGRATIONS[version:]:
-            step(db)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+def migrate(db: sa.Connection) -> int:
+    """Bring the database up to SCHEMA_VERSION inside the caller's (write) transaction; return
+    the version it had."""
+    sqlite = db.dialect.name == "sqlite"
+    if not sqlite:   # one migrating process at a time
+        db.execute(sa.text("SELECT pg_advisory_xact_lock(7150) "))
+    _SCHEMA.create(db, checkfirst=True)
+    version = db.execute(sa.select(_SCHEMA.c.version)).scalar()
+    if version is None:
+        version = db.execute(sa.text("PRAGMA user_version")).scalar() if sqlite else 0
+        db.execute(_SCHEMA.insert().values(version=version))
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"decision store schema v{version} is newer than this LossLens (v{SCHEMA_VERSION}); "
+                         "upgrade LossLens or point LOSSLENS_HOME / LOSSLENS_DB_URL elsewhere")
+    for step in MIGRATIONS[version:]:
+        step(db)
+    db.execute(_SCHEMA.update().values(version=SCHEMA_VERSION))
+    if sqlite:
+        db.execute(sa.text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
     return version
 
 
@@ -158,43 +195,99 @@ def _check_label(value: object, name: str) -> str | None:
     raise StoreError(f"{name} must be a label name (str) or None, got {value!r}")
 
 
-def _enable_wal(db: sqlite3.Connection, attempts: int = 300) -> None:
-    """Switch the file to WAL. SQLite answers "database is locked" at once (no busy wait) while
-    another process is switching or migrating the same new file, so retry for up to ~30 s."""
-    for attempt in range(attempts):
+def store_location(location: Path | str | None) -> tuple[str, Path | None]:
+    """(SQLAlchemy URL, SQLite file or None) of a store: a URL, a file path, or None for
+    config.decision_store_url() (LOSSLENS_DB_URL, else the SQLite file under LOSSLENS_HOME)."""
+    if location is None:
+        location = config.decision_store_url()
+    text = str(location)
+    if "://" not in text:
+        return f"sqlite:///{Path(text)}", Path(text)
+    try:
+        url = sa.engine.make_url(text)
+    except sa.exc.ArgumentError:
+        raise StoreError(f"LOSSLENS_DB_URL is not a database URL ({text[:20]}...); use e.g. "
+                         "postgresql+psycopg://user@host/db") from None
+    if url.drivername in ("postgresql", "postgres"):   # the driver LossLens installs, not psycopg2
+        url = url.set(drivername="postgresql+psycopg")
+        text = url.render_as_string(hide_password=False)
+    return text, Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+
+
+def _engine(url: str) -> sa.Engine:
+    """An engine: SQLite with WAL, synchronous=FULL, a busy timeout, a connection per call and
+    IMMEDIATE write transactions; any other database as SQLAlchemy makes it."""
+    if not url.startswith("sqlite"):
         try:
-            db.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or attempt == attempts - 1:
-                raise
-            time.sleep(0.1)
+            connect = {"connect_timeout": 10} if url.startswith("postgresql") else {}   # seconds
+            return sa.create_engine(url, pool_pre_ping=True, connect_args=connect)
+        except ImportError as exc:
+            raise StoreError(f"the decision database needs its driver ({exc.name or exc}): "
+                             "pip install 'losslens[postgres]' (psycopg) for postgresql+psycopg:// URLs") from None
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+            raise StoreError(f"cannot use the decision database URL: {str(exc).splitlines()[0][:120]}") from None
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
+                              connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _setup(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None   # SQLAlchemy's begin event decides BEGIN vs BEGIN IMMEDIATE
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous = FULL")
+        for attempt in range(300):   # "locked" comes at once while another process switches a new file to WAL
+            try:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                break
+            except Exception as exc:  # noqa: BLE001 — sqlite3.OperationalError, re-raised unless "locked"
+                if "locked" not in str(exc) or attempt == 299:
+                    raise
+                time.sleep(0.1)
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        immediate = connection.get_execution_options().get("immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
 
 
 class DecisionStore:
-    """Label decisions of reviewers, in one SQLite file (default config.decision_store_path()).
+    """Label decisions of reviewers in one database: a SQLite file (default, see
+    config.decision_store_url) or any SQLAlchemy URL (PostgreSQL for a team).
 
-    Safe to share between threads and processes: every call opens its own connection.
+    Safe to share between threads and processes. SQLite files are health-checked when opened and
+    backed up every backups.BACKUP_EVERY decisions; a PostgreSQL database is the DBA's to back up.
     """
 
-    def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else config.decision_store_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        backups.check_not_awaiting_restore(self.path)
-        if (damage := backups.damage_of(self.path)) is not None:
-            moved = backups.move_aside(self.path, damage)
-            raise StoreError(f"the decision store is {damage}: run `losslens decisions restore` to bring back its "
-                             f"latest backup; the damaged file (nothing overwritten) was moved to {moved.name} in "
-                             f"{moved.parent}")
-        with self._connect() as db:
-            _enable_wal(db)
-            migrate(db)
-        self._backed_up = backups.backed_up_id(self.path)
+    def __init__(self, location: Path | str | None = None) -> None:
+        self.url, self.path = store_location(location)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            backups.check_not_awaiting_restore(self.path)
+            if (damage := backups.damage_of(self.path)) is not None:
+                moved = backups.move_aside(self.path, damage)
+                raise StoreError(f"the decision store is {damage}: run `losslens decisions restore` to bring back "
+                                 f"its latest backup; the damaged file (nothing overwritten) was moved to "
+                                 f"{moved.name} in {moved.parent}")
+        self.engine = _engine(self.url)
+        try:
+            with self._write() as db:
+                migrate(db)
+        except sa.exc.OperationalError as exc:
+            shown = sa.engine.make_url(self.url).render_as_string(hide_password=True)
+            raise StoreError(f"cannot reach the decision database {shown[:100]}: "
+                             f"{str(exc.orig).strip().splitlines()[0][:120]}") from None
+        self._backed_up = backups.backed_up_id(self.path) if self.path is not None else 0
 
     def backup(self) -> Path | None:
-        """Back the store up now (SQLite's online backup API); None when it holds no decision."""
-        with self._connect() as db:
-            last = db.execute("SELECT MAX(id) FROM decisions").fetchone()[0]
+        """Back a SQLite store up now (SQLite's online backup API); None when it holds no
+        decision, or for another database."""
+        if self.path is None:
+            return None
+        with self._read() as db:
+            last = db.execute(sa.text("SELECT MAX(id) FROM decisions")).scalar()
         if not last:
             return None
         self._backed_up = last
@@ -202,32 +295,21 @@ class DecisionStore:
 
     def _after_write(self, last_id: int) -> None:
         """A backup every BACKUP_EVERY decisions (a damaged store loses at most that many)."""
-        if last_id // backups.BACKUP_EVERY > self._backed_up // backups.BACKUP_EVERY:
+        if self.path is not None and last_id // backups.BACKUP_EVERY > self._backed_up // backups.BACKUP_EVERY:
             self.backup()
 
     # --- connections ---------------------------------------------------------------------------
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        try:
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA synchronous = FULL")
+    def _read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as db:
             yield db
-        finally:
-            db.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: committed on success, rolled back on any error."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+    def _write(self) -> Iterator[sa.Connection]:
+        """One write transaction (IMMEDIATE on SQLite): committed on success, rolled back on error."""
+        with self.engine.connect().execution_options(immediate=True) as db, db.begin():
+            yield db
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -295,25 +377,89 @@ class DecisionStore:
         The rows are marked undone (kept in history); each example's previous state becomes
         current. Repeated calls walk further back. Returns the undone decisions ([] if none).
         """
-        query = "SELECT * FROM decisions WHERE dataset_key = ? AND undone_at IS NULL"
-        params: list[object] = [dataset_key]
+        query = f"{SELECT_ALL} WHERE dataset_key = :dataset AND undone_at IS NULL"
+        params: dict[str, object] = {"dataset": dataset_key}
         if reviewer is not None:
-            query += " AND reviewer = ?"
-            params.append(reviewer)
+            query += " AND reviewer = :reviewer"
+            params["reviewer"] = reviewer
         with self._write() as db:
-            latest = db.execute(query + " ORDER BY id DESC LIMIT 1", params).fetchone()
+            latest = db.execute(sa.text(query + " ORDER BY id DESC LIMIT 1"), params).fetchone()
             if latest is None:
                 return []
-            rows = [latest] if _decision(latest).group_id is None else db.execute(
-                "SELECT * FROM decisions WHERE dataset_key = ? AND group_id = ? AND undone_at IS NULL ORDER BY id",
-                (dataset_key, _decision(latest).group_id)).fetchall()
+            group = _decision(latest).group_id
+            rows = [latest] if group is None else db.execute(sa.text(
+                f"{SELECT_ALL} WHERE dataset_key = :dataset AND group_id = :group AND undone_at IS NULL ORDER BY id"),
+                {"dataset": dataset_key, "group": group}).fetchall()
             undone_at = _now()
             undone_by = reviewer if reviewer is not None else _decision(latest).reviewer
-            db.executemany("UPDATE decisions SET undone_at = ?, undone_by = ? WHERE id = ?",
-                           [(undone_at, undone_by, row[0]) for row in rows])
+            db.execute(sa.text("UPDATE decisions SET undone_at = :at, undone_by = :by WHERE id = :id"),
+                       [{"at": undone_at, "by": undone_by, "id": row[0]} for row in rows])
         return [replace(_decision(row), undone_at=undone_at, undone_by=undone_by) for row in rows]
 
+    def import_decisions(self, rows: Sequence[ImportedDecision]) -> ImportCounts:
+        """Append `rows` in order, in one transaction, skipping those already stored, so importing
+        a file twice adds nothing. A row with a time is already stored when a row with the same
+        dataset, example, reviewer, status, new label and time is (if the import has it undone
+        and the store does not, the stored row is marked undone); a row without a time when the
+        reviewer's decision in force on that example has its status, new label and note."""
+        for row in rows:
+            if row.status not in STATUSES:
+                raise StoreError(f"status {row.status!r} is not one of {', '.join(STATUSES)}")
+            if row.status == "relabeled" and row.new_label is None:
+                raise StoreError(f"example {row.example.example_id!r}: status 'relabeled' needs a new_label")
+        datasets = sorted({row.dataset_key for row in rows})
+        added = already = marked = 0
+        last_id = 0
+        with self._write() as db:
+            stored = [_decision(r) for r in db.execute(
+                sa.text(f"{SELECT_ALL} WHERE dataset_key IN :datasets ORDER BY id").bindparams(
+                    sa.bindparam("datasets", expanding=True)), {"datasets": datasets}).fetchall()] if rows else []
+            by_time = {_timed_key(d): d for d in stored}
+            in_force = {(d.dataset_key, d.example_id, d.reviewer): (d.status, d.new_label, d.note)
+                        for d in stored if d.undone_at is None}
+            for row in rows:
+                status = ("confirmed" if row.status == "relabeled" and row.new_label == row.example.given_label
+                          else row.status)
+                decision = LabelDecision(0, row.dataset_key, row.example.example_id, row.example.given_label,
+                                         row.new_label, status, row.reviewer or "", row.decided_at or _now(),
+                                         row.undone_at, row.undone_by, row.example.text_hash,
+                                         (row.note or "").strip() or None, row.group_id)
+                who = (decision.dataset_key, decision.example_id, decision.reviewer)
+                if row.decided_at is not None and (found := by_time.get(_timed_key(decision))) is not None:
+                    if found.undone_at is None and decision.undone_at is not None:
+                        db.execute(sa.text("UPDATE decisions SET undone_at = :at, undone_by = :by WHERE id = :id"),
+                                   {"at": decision.undone_at, "by": decision.undone_by, "id": found.id})
+                        by_time[_timed_key(decision)] = replace(found, undone_at=decision.undone_at)
+                        marked += 1
+                    else:
+                        already += 1
+                    continue
+                if row.decided_at is None and in_force.get(who) == (status, decision.new_label, decision.note):
+                    already += 1
+                    continue
+                written = self._insert(db, decision.dataset_key, row.example, decision.new_label, status,
+                                       decision.reviewer, decision.note, decision.group_id, decision.decided_at,
+                                       (decision.undone_at, decision.undone_by))
+                by_time[_timed_key(written)] = written
+                if written.undone_at is None:
+                    in_force[who] = (status, written.new_label, written.note)
+                added += 1
+                last_id = written.id
+        if last_id:
+            self._after_write(last_id)
+        return ImportCounts(added, already, marked)
+
     # --- reads ---------------------------------------------------------------------------------
+
+    def history_frame(self, dataset_key: str | None = None) -> pd.DataFrame:
+        """Every row of one dataset's history (None: of every dataset), undone ones included, in
+        the order they were written; columns COLUMNS."""
+        query, params = SELECT_ALL, {}
+        if dataset_key is not None:
+            query, params = query + " WHERE dataset_key = :dataset", {"dataset": dataset_key}
+        with self._read() as db:
+            rows = db.execute(sa.text(query + " ORDER BY id"), params).fetchall()
+        return pd.DataFrame([tuple(r) for r in rows], columns=list(COLUMNS), dtype=object)
 
     def current(self, dataset_key: str, per_reviewer: bool = False) -> pd.DataFrame:
         """Current decision per example id (latest row not undone), status != unreviewed; with
@@ -324,60 +470,61 @@ class DecisionStore:
         a loaded dataset is losslens.decisions.bind_decisions's job.
         """
         group = "example_id, reviewer" if per_reviewer else "example_id"
-        with self._connect() as db:
-            rows = db.execute(
+        with self._read() as db:
+            rows = db.execute(sa.text(
                 f"""SELECT d.id, d.example_id, d.text_hash, d.original_label, d.new_label, d.status,
                           d.reviewer, d.decided_at, d.note
                    FROM decisions d
                    JOIN (SELECT MAX(id) AS id FROM decisions
-                         WHERE dataset_key = ? AND undone_at IS NULL GROUP BY {group}) m
+                         WHERE dataset_key = :dataset AND undone_at IS NULL GROUP BY {group}) m
                      ON d.id = m.id
                    WHERE d.status != 'unreviewed'
-                   ORDER BY d.id""",
-                (dataset_key,),
-            ).fetchall()
-        return pd.DataFrame(rows, columns=CURRENT_COLUMNS, dtype=object)
+                   ORDER BY d.id"""), {"dataset": dataset_key}).fetchall()
+        return pd.DataFrame([tuple(r) for r in rows], columns=CURRENT_COLUMNS, dtype=object)
 
     def history(self, dataset_key: str, example_id: str) -> list[LabelDecision]:
         """Every row for one example, oldest first, undone ones included."""
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT * FROM decisions WHERE dataset_key = ? AND example_id = ? ORDER BY id",
-                (dataset_key, str(example_id)),
-            ).fetchall()
+        with self._read() as db:
+            rows = db.execute(sa.text(f"{SELECT_ALL} WHERE dataset_key = :dataset AND example_id = :example ORDER BY id"),
+                              {"dataset": dataset_key, "example": str(example_id)}).fetchall()
         return [_decision(row) for row in rows]
 
     def dataset_keys(self) -> list[str]:
         """Every dataset key with at least one row, sorted."""
-        with self._connect() as db:
-            rows = db.execute("SELECT DISTINCT dataset_key FROM decisions ORDER BY 1").fetchall()
+        with self._read() as db:
+            rows = db.execute(sa.text("SELECT DISTINCT dataset_key FROM decisions ORDER BY 1")).fetchall()
         return [row[0] for row in rows]
 
     # --- internals -----------------------------------------------------------------------------
 
     @staticmethod
-    def _latest(db: sqlite3.Connection, dataset_key: str, example_id: str) -> LabelDecision | None:
-        row = db.execute(
-            """SELECT * FROM decisions WHERE dataset_key = ? AND example_id = ? AND undone_at IS NULL
-               ORDER BY id DESC LIMIT 1""",
-            (dataset_key, example_id),
-        ).fetchone()
+    def _latest(db: sa.Connection, dataset_key: str, example_id: str) -> LabelDecision | None:
+        row = db.execute(sa.text(f"""{SELECT_ALL} WHERE dataset_key = :dataset AND example_id = :example
+                                    AND undone_at IS NULL ORDER BY id DESC LIMIT 1"""),
+                         {"dataset": dataset_key, "example": example_id}).fetchone()
         return None if row is None else _decision(row)
 
     @staticmethod
-    def _insert(db: sqlite3.Connection, dataset_key: str, example: ExampleRef, new_label: str | None, status: str,
-                reviewer: str, note: str | None, group_id: str | None) -> LabelDecision:
-        decided_at = _now()
-        values = (dataset_key, example.example_id, example.given_label, new_label, status, reviewer or "",
-                  decided_at, example.text_hash, note, group_id)
-        cursor = db.execute(
-            """INSERT INTO decisions (dataset_key, example_id, original_label, new_label, status, reviewer,
-                                      decided_at, text_hash, note, group_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", values)
-        return _decision((int(cursor.lastrowid), *values[:7], None, None, *values[7:]))
+    def _insert(db: sa.Connection, dataset_key: str, example: ExampleRef, new_label: str | None, status: str,
+                reviewer: str, note: str | None, group_id: str | None, decided_at: str | None = None,
+                undone: tuple[str | None, str | None] = (None, None)) -> LabelDecision:
+        values = {"dataset_key": dataset_key, "example_id": example.example_id, "original_label": example.given_label,
+                  "new_label": new_label, "status": status, "reviewer": reviewer or "",
+                  "decided_at": decided_at or _now(), "undone_at": undone[0], "undone_by": undone[1],
+                  "text_hash": example.text_hash, "note": note, "group_id": group_id}
+        new_id = db.execute(sa.text(
+            f"INSERT INTO decisions ({', '.join(COLUMNS[1:])}) VALUES ({', '.join(':' + c for c in COLUMNS[1:])}) "
+            "RETURNING id"), values).scalar_one()
+        return _decision((new_id, *values.values()))
+
+
+def _timed_key(decision: LabelDecision) -> tuple:
+    """What makes a decision with a time the same decision in another store."""
+    return (decision.dataset_key, decision.example_id, decision.reviewer, decision.status, decision.new_label,
+            decision.decided_at)
 
 
 def _decision(row: tuple) -> LabelDecision:
-    """A `SELECT *` row of the decisions table (columns in schema order) as a LabelDecision."""
+    """A row of the decisions table, columns as in COLUMNS, as a LabelDecision."""
     return LabelDecision(*row[:8], undone_at=row[8], undone_by=row[9], text_hash=row[10], note=row[11],
                          group_id=row[12])

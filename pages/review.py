@@ -11,7 +11,7 @@ from losslens.decisions import REASONS
 from losslens.evidence import Evidence
 from losslens.review import PAGE_SIZES, SORT_KEYS, ReviewQuery, review_index
 from losslens.store import STATUSES
-from pages import review_focus, review_table, session
+from pages import review_focus, review_table, reviewer, session
 from pages.markup import md
 
 SORT_NAMES = {"loss": "Loss", "rank": "cleanlab rank", "margin": "Margin"}
@@ -34,7 +34,7 @@ def read_link(names: list[str], dataset: str) -> None:
     if st.session_state.get("rv_link_read") == dataset:
         return
     st.session_state["rv_link_read"] = dataset
-    params = {key: st.query_params.get_all(key) for key in st.query_params}
+    params = {key: st.query_params.get_all(key) for key in st.query_params if key != "reviewer"}
     params = {key: values[0] if len(values) == 1 and key not in ("given", "pred", "status", "cell", "ids") else values
               for key, values in params.items()}
     query, ignored = ReviewQuery.from_params(params, names)
@@ -133,7 +133,7 @@ def write_link(query: ReviewQuery, names: list[str]) -> None:
         params["view"] = "table"
     if st.session_state.get("rv_focus_id"):
         params["id"] = st.session_state["rv_focus_id"]
-    st.query_params.from_dict(params)
+    st.query_params.from_dict({**params, **reviewer.reviewer_link()})
 
 
 st.title("Review")

@@ -20,7 +20,7 @@ from losslens.neighbours import EXACT_KNN_LIMIT, similar_to
 from losslens.pipeline import ScoredResults
 from losslens.review import ReviewIndex, ReviewQuery, queue_positions, review_progress
 from losslens.store import DECIDED_STATUSES
-from pages import session
+from pages import reviewer, session
 from pages.markup import code, md
 
 KEYS = (("1–9", "relabel to the class with that number"), ("A", "accept the model's suggestion"),
@@ -50,7 +50,7 @@ def on_decide(ctx: Context, positions: list[int], status: str, new_label: str | 
     """Record the decision (with the note, on the whole group when asked), then move on."""
     if st.session_state.get("rv_apply_group"):
         positions = positions + ctx.evidence.group_members(positions[0]).tolist()
-    decide(session.decision_store(), ctx.data, positions, status, new_label, session.reviewer_name(),
+    decide(session.decision_store(), ctx.data, positions, status, new_label, reviewer.reviewer_name(),
            st.session_state.get("rv_note"))
     st.session_state["rv_note"], st.session_state["rv_apply_group"] = "", False
     if following[0] is not None:
@@ -58,7 +58,7 @@ def on_decide(ctx: Context, positions: list[int], status: str, new_label: str | 
 
 
 def on_undo(ctx: Context) -> None:
-    undone = session.decision_store().undo_last(ctx.data.name, reviewer=session.reviewer_name())
+    undone = session.decision_store().undo_last(ctx.data.name, reviewer=reviewer.reviewer_name())
     if undone:
         focus_on(undone[0].example_id)
     st.session_state["review_toast"] = (f"Undid {undone[0].status} of {len(undone)} example(s)." if undone

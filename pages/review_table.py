@@ -8,7 +8,7 @@ import streamlit as st
 
 from losslens.decisions import decide
 from losslens.review import ReviewQuery, query_results, queue_positions
-from pages import session
+from pages import reviewer, session
 from pages.markup import md
 from pages.review_focus import Context, focus_on
 
@@ -19,14 +19,14 @@ ACTIONS = {"Confirm the given label": ("confirmed", None), "Ambiguous": ("ambigu
 def on_bulk(ctx: Context, positions: list[int], action: str) -> None:
     status, label = ACTIONS.get(action) or ("relabeled", action.removeprefix("Relabel as "))
     undone_hint = "one Undo takes them all back"
-    decide(session.decision_store(), ctx.data, positions, status, label, session.reviewer_name(),
+    decide(session.decision_store(), ctx.data, positions, status, label, reviewer.reviewer_name(),
            st.session_state.get("rv_bulk_note"))
     st.session_state["rv_bulk_note"] = ""
     st.session_state["review_toast"] = f"{status.capitalize()}: {len(positions):,} example(s); {undone_hint}."
 
 
 def on_undo(ctx: Context) -> None:
-    undone = session.decision_store().undo_last(ctx.data.name, reviewer=session.reviewer_name())
+    undone = session.decision_store().undo_last(ctx.data.name, reviewer=reviewer.reviewer_name())
     st.session_state["review_toast"] = (f"Undid {undone[0].status} of {len(undone)} example(s)." if undone
                                         else "Nothing of yours to undo.")
 

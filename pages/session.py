@@ -9,7 +9,7 @@ st.session_state keys:
   "failure"            the last failed job's exception (a LossLensError for anything the user can fix)
   "review_focus_ids"   list of example ids; when set, Review shows only those (Active learning)
   "review_cell"        (given, predicted) label indices; when set, Review shows that cell
-  "reviewer"           the sidebar's reviewer name
+  "reviewer"           the sidebar's reviewer name (pages.reviewer)
 
 On first load the default request (losslens.pipeline.default_request) is scored in the
 background at once, so a cached result shows immediately.
@@ -17,7 +17,6 @@ background at once, so a cached result shows immediately.
 from __future__ import annotations
 
 import atexit
-import getpass
 import uuid
 
 import streamlit as st
@@ -28,6 +27,7 @@ from losslens.decisions import BoundDecisions, bind_decisions
 from losslens.jobs import Job, JobRegistry
 from losslens.pipeline import ScoredResults, ScoreRequest, default_request, score
 from losslens.store import DecisionStore
+from pages import reviewer
 from pages.markup import md
 
 
@@ -45,8 +45,8 @@ def _store_at(path: str) -> DecisionStore:
 
 
 def decision_store() -> DecisionStore:
-    """The decision store under $LOSSLENS_HOME (one per home directory)."""
-    return _store_at(str(config.decision_store_path()))
+    """The decision store of $LOSSLENS_DB_URL, else the one under $LOSSLENS_HOME (one per place)."""
+    return _store_at(config.decision_store_url())
 
 
 def session_id() -> str:
@@ -126,23 +126,9 @@ def bound_decisions(data: LabeledTexts, per_reviewer: bool = False) -> BoundDeci
     return bind_decisions(data, decision_store().current(data.name, per_reviewer), per_reviewer)
 
 
-def default_reviewer() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 — no login name in some containers
-        return "reviewer"
-
-
-def reviewer_name() -> str:
-    """The reviewer typed in the sidebar (default: the OS user)."""
-    return (st.session_state.get("reviewer") or "").strip() or default_reviewer()
-
-
 def render_sidebar() -> None:
-    """The shared sidebar: reviewer name and what is loaded."""
-    st.session_state.setdefault("reviewer", default_reviewer())
-    st.sidebar.text_input("Reviewer", key="reviewer",
-                          help="Stored with every decision you make on the Review page.")
+    """The shared sidebar: the reviewer (pages.reviewer) and what is loaded."""
+    reviewer.render_sidebar()
     data = current_dataset()
     if data is not None:
         st.sidebar.caption(f"Dataset: {md(data.name)} · {len(data):,} rows")

@@ -30,13 +30,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def start_app(home: Path, demo_source: str, model: str, log: Path):
-    """Run the app as `losslens app` does, on a free localhost port with its own LOSSLENS_HOME;
-    yield its URL."""
+def start_app(home: Path, demo_source: str, model: str, log: Path, **settings: str):
+    """Run the app as `losslens app` does, on a free localhost port with its own LOSSLENS_HOME
+    (and any other LOSSLENS_* `settings`, e.g. LOSSLENS_DB_URL=...); yield its URL."""
     port = free_port()
     env = {**os.environ, "LOSSLENS_HOME": str(home), "LOSSLENS_DEMO_SOURCE": demo_source,
            "LOSSLENS_DEFAULT_MODEL": model, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1"}
+           "TRANSFORMERS_OFFLINE": "1", **settings}
+    if "LOSSLENS_DB_URL" not in settings:
+        env.pop("LOSSLENS_DB_URL", None)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", SERVE_STREAMLIT, "run", "app.py", "--server.headless=true",

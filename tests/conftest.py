@@ -1,6 +1,7 @@
 """Shared fixtures: offline Hub, an isolated LOSSLENS_HOME, tiny models built from a config."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -19,9 +20,10 @@ POLITENESS_CSV = SHARED_DATA / "politeness" / "wikipedia.annotated.csv"
 
 @pytest.fixture(autouse=True)
 def losslens_home(tmp_path, monkeypatch) -> Path:
-    """Every test gets its own cache/store directory."""
+    """Every test gets its own cache/store directory (and a LOSSLENS_DB_URL of the caller's is ignored)."""
     home = tmp_path / "losslens_home"
     monkeypatch.setenv("LOSSLENS_HOME", str(home))
+    monkeypatch.delenv("LOSSLENS_DB_URL", raising=False)
     return home
 
 
@@ -35,6 +37,26 @@ def tiny_classifier_dir(tmp_path_factory) -> Path:
 def tiny_encoder_dir(tmp_path_factory) -> Path:
     """A random tiny encoder (no head)."""
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny_enc"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster (Debian's initdb + pg_ctl), for the whole test session."""
+    from postgres_server import postgres_cluster
+
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_place(request, tmp_path):
+    """Where a DecisionStore under test lives: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "decisions.sqlite"
+    from postgres_server import fresh_database
+
+    server = request.getfixturevalue("postgres_server")
+    return fresh_database(server, "t_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:20])
 
 
 @pytest.fixture(scope="module")

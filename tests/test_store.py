@@ -11,8 +11,9 @@ KEY = "train.csv"
 
 
 @pytest.fixture
-def store(tmp_path) -> DecisionStore:
-    return DecisionStore(tmp_path / "decisions.sqlite")
+def store(store_place) -> DecisionStore:
+    """A store on SQLite and, the same tests again, on a real PostgreSQL database."""
+    return DecisionStore(store_place)
 
 
 def _current(store: DecisionStore, key: str = KEY) -> dict[str, tuple]:
@@ -143,7 +144,8 @@ def test_survives_reopen(tmp_path):
     assert reopened.record(KEY, "b", "x", None, "confirmed", "ann", text_hash=None).id == 2
 
 
-def test_file_is_wal_with_current_schema(store):
+def test_file_is_wal_with_current_schema(tmp_path):
+    store = DecisionStore(tmp_path / "decisions.sqlite")
     db = sqlite3.connect(store.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -230,3 +232,26 @@ def test_a_group_is_recorded_together_and_undone_in_one_step(store):
 def test_a_note_without_text_is_no_note(store):
     assert store.record(KEY, "a", "x", None, "ambiguous", "ann", note="   ", text_hash=None).note is None
     assert store.record(KEY, "b", "x", None, "ambiguous", "ann", note="unclear: both topics", text_hash=None).note == "unclear: both topics"
+
+
+def test_a_plain_postgresql_url_uses_psycopg_and_hides_its_password():
+    from losslens.store import store_location
+
+    assert store_location("postgresql://ann:pw@db.example:5432/team") == (
+        "postgresql+psycopg://ann:pw@db.example:5432/team", None)
+    assert store_location("postgres://db.example/team")[0] == "postgresql+psycopg://db.example/team"
+    with pytest.raises(StoreError) as caught:   # nothing listens on port 1
+        DecisionStore("postgresql://ann:s3cret@127.0.0.1:1/team")
+    message = str(caught.value)
+    assert message.startswith("cannot reach the decision database postgresql+psycopg://ann:***@127.0.0.1:1/team")
+    assert "s3cret" not in message
+
+
+@pytest.mark.parametrize("url, message", [
+    ("mysql+nosuchdriver://x/y", "cannot use the decision database URL"),
+    ("postgresql+psycopg://", "cannot reach the decision database"),
+    ("not a url://", "is not a database URL"),
+])
+def test_a_bad_database_url_is_one_line(url, message):
+    with pytest.raises(StoreError, match=message):
+        DecisionStore(url)

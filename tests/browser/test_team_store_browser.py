@@ -1,0 +1,71 @@
+"""Real browser, two reviewers at once on a PostgreSQL store (LOSSLENS_DB_URL): each decides the
+same example differently, each Undo takes back only their own decision, nothing is lost or
+misattributed; the reviewer name survives a reload (?reviewer=), and two tabs under the default
+name are warned."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from browser_app import start_app, wait_idle
+from postgres_server import fresh_database
+from test_review_flow import REVIEWS, card_id, press
+from losslens.history_files import history_export
+from losslens.store import DecisionStore
+
+pytestmark = pytest.mark.browser
+
+
+def open_review(context, url: str, query: str = ""):
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    page.goto(f"{url}/review{query}")
+    page.get_by_text("Why it is here").wait_for()
+    wait_idle(page)
+    page.wait_for_timeout(500)
+    return page
+
+
+def test_two_reviewers_on_postgresql(browser, postgres_server, tmp_path, artifacts):
+    from playwright.sync_api import expect
+
+    csv = tmp_path / "reviews.csv"
+    pd.DataFrame(REVIEWS, columns=["text", "label"]).to_csv(csv, index=False)
+    database = fresh_database(postgres_server, "team_browser")
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(4)]
+    try:
+        with start_app(tmp_path / "home", str(csv), "bundled:minilm", tmp_path / "app.log",
+                       LOSSLENS_DB_URL=database) as url:
+            store = DecisionStore(database)
+            ann = open_review(contexts[0], url, "?reviewer=ann")
+            example = card_id(ann)
+            bob = open_review(contexts[1], url, f"?reviewer=bob&id={example}")
+            assert card_id(bob) == example
+            ann_next = press(ann, "1", then_not=example)            # ann: neg
+            press(bob, "2", then_not=example)                       # bob: pos
+            mine = store.current("reviews.csv", per_reviewer=True).set_index("reviewer")
+            assert mine.loc[["ann", "bob"], "example_id"].tolist() == [example, example]
+            assert mine.loc[["ann", "bob"], "new_label"].tolist() in (["neg", "pos"], ["neg", None])
+            assert store.current("reviews.csv").set_index("example_id").loc[example, "reviewer"] == "bob"
+
+            assert press(ann, "u", then_not=ann_next) == example                       # ann's undo: only hers goes
+            left = store.current("reviews.csv", per_reviewer=True)
+            assert left[["example_id", "reviewer"]].values.tolist() == [[example, "bob"]]
+            history = history_export(store)
+            assert history[["reviewer", "undone_by"]].values.tolist() == [["ann", "ann"], ["bob", None]]
+
+            ann.reload()                                             # the name survives a reload
+            ann.get_by_text("Why it is here").wait_for()
+            wait_idle(ann)
+            expect(ann.get_by_test_id("stSidebar").get_by_label("Reviewer", exact=True)).to_have_value("ann")
+            assert "reviewer=ann" in ann.url
+
+            first = open_review(contexts[2], url)                    # two tabs under the default name
+            second = open_review(contexts[3], url)
+            expect(second.get_by_test_id("stSidebar")).to_contain_text("1 other open tab also reviews as")
+            second.screenshot(path=str(artifacts / "team_same_name_warning.png"))
+            expect(ann.get_by_test_id("stSidebar")).not_to_contain_text("other open tab")
+            first.close()
+    finally:
+        for context in contexts:
+            context.close()
