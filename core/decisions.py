@@ -1,5 +1,6 @@
-"""Decisions on the examples of a loaded dataset: recording them (`decide`) and which stored ones
-apply to which examples (`bind_decisions`).
+"""Decisions on the examples of a loaded dataset: recording them (`decide`), which stored ones
+apply to which examples (`bind_decisions`), and where reviewers differ (`disagreements`,
+`decisions_by_reviewer`).
 
 A decision is stored under the dataset's name with the example's id, the hash of its text and its
 given label. It applies to the example with the same id, the same text and the same given label
@@ -111,3 +112,30 @@ def decide(store: DecisionStore, data: LabeledTexts, positions: Sequence[int], s
         return [store.record(data.name, e.example_id, e.given_label, new_label, status, reviewer,
                              text_hash=e.text_hash, note=note)]
     return store.record_group(data.name, examples, new_label, status, reviewer, note)
+
+
+def disagreements(applied_per_reviewer: pd.DataFrame) -> list[str]:
+    """Ids of the examples on which reviewers' decisions in force differ, in the order of each
+    example's first such decision. `applied_per_reviewer`: bind_decisions(..., per_reviewer=True)
+    .applied. A decision's verdict is the label it leaves (the given one when confirmed), or
+    "ambiguous" / "removed"."""
+    if applied_per_reviewer.empty:
+        return []
+    frame = applied_per_reviewer
+    labelled = frame["status"].isin(["relabeled", "confirmed"]).to_numpy()
+    chosen = frame["new_label"].where(frame["new_label"].notna(), frame["original_label"])
+    verdicts = pd.Series(np.where(labelled, "label:" + chosen.astype(str), "status:" + frame["status"].astype(str)),
+                         index=frame.index)
+    distinct = verdicts.groupby(frame["example_id"].to_numpy(), sort=False).nunique()
+    return [str(i) for i in distinct.index[distinct.to_numpy() > 1]]
+
+
+def decisions_by_reviewer(history: Sequence[LabelDecision], text: str) -> dict[str, LabelDecision]:
+    """Each reviewer's decision in force on one example: `history` is DecisionStore.history of
+    its id, `text` its text (decisions about another text are left out); resets and undone rows
+    leave a reviewer out."""
+    latest: dict[str, LabelDecision] = {}
+    for decision in history:
+        if decision.undone_at is None and decision.text_hash in (None, text_hash(text)):
+            latest[decision.reviewer] = decision
+    return {name: d for name, d in latest.items() if d.status != "unreviewed"}

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from losslens.decisions import REASONS
+from losslens.data import LabeledTexts
+from losslens.decisions import REASONS, disagreements
 from losslens.evidence import Evidence
 from losslens.review import PAGE_SIZES, SORT_KEYS, ReviewQuery, review_index
 from losslens.store import STATUSES
@@ -106,8 +107,9 @@ def stale_decisions(context: review_focus.Context) -> None:
                 ["example_id", "status", "new_label", "reviewer", "decided_at", "reason"]], hide_index=True)
 
 
-def banners(names: list[str]) -> None:
-    """Queues set elsewhere (Active learning batch, show similar, confusion cell), each with Clear."""
+def banners(data: LabeledTexts, names: list[str]) -> None:
+    """Queues set elsewhere (Active learning batch, show similar, confusion cell), each with
+    Clear; otherwise the examples reviewers disagree on, a click away."""
     focus = st.session_state.get("review_focus_ids")
     if focus:
         c1, c2 = st.columns([5, 1])
@@ -116,6 +118,14 @@ def banners(names: list[str]) -> None:
         if c2.button("Clear", key="clear_focus"):
             st.session_state.pop("review_focus_ids")
             st.session_state.pop("review_focus_label", None)
+            st.rerun()
+    elif ids := disagreements(session.bound_decisions(data, per_reviewer=True).applied):
+        c1, c2 = st.columns([5, 1])
+        c1.caption(f"Reviewers disagree on {len(ids):,} example(s): their latest decisions leave different labels.")
+        if c2.button("Show them", key="show_disagreements"):
+            st.session_state["review_focus_ids"] = ids
+            st.session_state["review_focus_label"] = (f"Showing the {len(ids):,} example{'s' * (len(ids) > 1)} "
+                                                      "where reviewers' latest decisions differ.")
             st.rerun()
     cell = st.session_state.get("review_cell")
     if cell:
@@ -147,7 +157,7 @@ if toast := st.session_state.pop("review_toast", None):   # the table view's mes
     st.toast(toast)
 names = list(results.label_names)
 read_link(names, data.name)
-banners(names)
+banners(data, names)
 query = filters(names)
 signature = (query.sort_by, query.descending, query.given_labels, query.predicted_labels, query.flagged_only,
              query.statuses, query.search, query.cell, query.conflicts_only, query.ids, query.page_size)

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from losslens.data import LabeledTexts
-from losslens.decisions import decide
+from losslens.decisions import decide, decisions_by_reviewer
 from losslens.evidence import Evidence, percent
 from losslens.neighbours import EXACT_KNN_LIMIT, similar_to
 from losslens.pipeline import ScoredResults
@@ -178,6 +178,13 @@ def evidence_panel(ctx: Context, position: int) -> None:
     st.dataframe(pd.DataFrame({"class": [ctx.names[k] for k in top], "p": probs[top]}), hide_index=True,
                  key="rv_probs", column_config={"p": st.column_config.ProgressColumn(" ", format="percent")},
                  height=35 * (len(top) + 1) + 3, width="stretch")
+    example_id = str(ctx.data.ids[position])
+    if decided := decisions_by_reviewer(session.decision_store().history(ctx.data.name, example_id),
+                                        str(ctx.data.texts[position])):
+        st.markdown("**Decisions**\n" + "\n".join(
+            f"- {md(name)}: {d.status}" + {"relabeled": f" → {md(d.new_label)}",
+                                            "confirmed": f" {md(d.original_label or '')}"}.get(d.status, "")
+            + (f" · “{md(d.note)}”" if d.note else "") for name, d in decided.items()))
     near = ctx.evidence.nearest(position, k=5)
     st.markdown("**Nearest neighbours**" + ("" if len(near) else f" — not computed above {EXACT_KNN_LIMIT:,} rows"),
                 help="By cosine similarity of the model's embeddings (1.00: the same text); each button shows "

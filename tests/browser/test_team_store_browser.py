@@ -1,6 +1,6 @@
 """Real browser, two reviewers at once on a PostgreSQL store (LOSSLENS_DB_URL): each decides the
-same example differently, each Undo takes back only their own decision, nothing is lost or
-misattributed; the reviewer name survives a reload (?reviewer=), and two tabs under the default
+same example differently, the disagreement is listed, each Undo takes back only their own
+decision, nothing is lost or misattributed; the reviewer name survives a reload (?reviewer=), and two tabs under the default
 name are warned."""
 from __future__ import annotations
 
@@ -47,6 +47,16 @@ def test_two_reviewers_on_postgresql(browser, postgres_server, tmp_path, artifac
             assert mine.loc[["ann", "bob"], "example_id"].tolist() == [example, example]
             assert mine.loc[["ann", "bob"], "new_label"].tolist() in (["neg", "pos"], ["neg", None])
             assert store.current("reviews.csv").set_index("example_id").loc[example, "reviewer"] == "bob"
+
+            bob.reload()                                             # the disagreement, a click away
+            bob.get_by_text("Reviewers disagree on 1 example(s)").wait_for()
+            bob.get_by_role("button", name="Show them").click()
+            bob.get_by_text("Showing the 1 example where reviewers' latest decisions differ.").wait_for()
+            wait_idle(bob)
+            assert card_id(bob) == example
+            decisions = bob.locator("[data-testid='stMarkdownContainer']", has_text="Decisions").last.inner_text()
+            assert "ann:" in decisions and "bob:" in decisions, decisions
+            bob.screenshot(path=str(artifacts / "team_disagreements.png"))
 
             assert press(ann, "u", then_not=ann_next) == example                       # ann's undo: only hers goes
             left = store.current("reviews.csv", per_reviewer=True)
