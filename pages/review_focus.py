@@ -202,7 +202,7 @@ def evidence_panel(ctx: Context, position: int) -> None:
 
 def queue_list(ctx: Context, queue: np.ndarray, at: int | None) -> None:
     start = max(0, (at or 0) - 1)
-    st.markdown(f"**Queue** · {len(queue):,} examples")
+    st.markdown(f"**Queue** · {len(queue):,} example{'s' * (len(queue) != 1)}")
     for i in range(start, min(start + QUEUE_SHOWN, len(queue))):
         row = ctx.results.table.iloc[int(queue[i])]
         excerpt = " ".join(str(row["text"]).split())[:90]
