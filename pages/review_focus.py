@@ -1,4 +1,5 @@
-"""Review, focus mode (not a page): one example large, its evidence beside it, the queue below.
+"""Review, focus mode (not a page): one example large, its evidence beside it (pages.review_evidence), the
+queue below.
 
 Keys (Streamlit's native button shortcuts; it reserves C and R for itself, so confirm is Y and
 remove is D): 1-9 relabel to that class, A accept the suggestion, Y confirm, X ambiguous,
@@ -10,17 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from losslens.data import LabeledTexts
-from losslens.decisions import decide, decisions_by_reviewer
+from losslens.decisions import decide
 from losslens.evidence import Evidence, percent
-from losslens.neighbours import EXACT_KNN_LIMIT, similar_to
 from losslens.pipeline import ScoredResults
 from losslens.review import ReviewIndex, ReviewQuery, queue_positions, review_progress
 from losslens.store import DECIDED_STATUSES
-from pages import reviewer, session
+from pages import review_evidence, reviewer, session
 from pages.markup import code, md
 
 KEYS = (("1–9", "relabel to the class with that number"), ("A", "accept the model's suggestion"),
@@ -46,6 +45,12 @@ def focus_on(example_id: str, at: int | None = None) -> None:
         st.session_state["rv_focus_at"] = at
 
 
+def focus_outside(example_id: str) -> None:
+    """Open an example that need not be in the queue (a neighbour)."""
+    focus_on(example_id)
+    st.session_state["rv_focus_outside"] = True
+
+
 def on_decide(ctx: Context, positions: list[int], status: str, new_label: str | None, following: tuple) -> None:
     """Record the decision (with the note, on the whole group when asked), then move on."""
     if st.session_state.get("rv_apply_group"):
@@ -63,19 +68,6 @@ def on_undo(ctx: Context) -> None:
         focus_on(undone[0].example_id)
     st.session_state["review_toast"] = (f"Undid {undone[0].status} of {len(undone)} example(s)." if undone
                                         else "Nothing of yours to undo.")
-
-
-def on_similar(ctx: Context, position: int) -> None:
-    embeddings = ctx.results.embeddings()
-    if embeddings is None:
-        st.session_state["review_toast"] = "The model outputs are no longer cached: score the dataset again."
-        return
-    threshold = float(st.session_state.get("rv_similarity", 0.9))
-    rows, _ = similar_to(embeddings, position, threshold)
-    st.session_state["review_focus_ids"] = [str(ctx.data.ids[p]) for p in [position, *rows.tolist()]]
-    st.session_state["review_focus_label"] = (f"Showing {len(rows) + 1} examples: {ctx.data.ids[position]} and those "
-                                              f"at least {threshold:.2f} similar to it.")
-    st.session_state["rv_rerun_app"] = True   # a new queue: the whole page, not just this fragment
 
 
 def show(ctx: Context, query: ReviewQuery) -> None:
@@ -110,7 +102,7 @@ def focus_view(ctx: Context, query: ReviewQuery) -> None:
         decision_keys(ctx, position, nxt, prv)
         queue_list(ctx, queue, at)
     with side:
-        evidence_panel(ctx, position)
+        review_evidence.evidence_panel(ctx, position, focus_outside)
 
 
 def current(ctx: Context, queue: np.ndarray) -> tuple[int, int | None]:
@@ -167,37 +159,6 @@ def decision_keys(ctx: Context, position: int, nxt: tuple, prv: tuple) -> None:
     members = ctx.evidence.group_members(position)
     if len(members):
         st.checkbox(f"Also apply my decision to its {len(members)} conflicting duplicate(s)", key="rv_apply_group")
-
-
-def evidence_panel(ctx: Context, position: int) -> None:
-    st.markdown("**Why it is here**")
-    st.markdown("\n".join(f"- {md(reason)}" for reason in ctx.evidence.reasons(position)))
-    probs = ctx.evidence.probs[position]
-    top = np.argsort(-probs, kind="stable")[:8]
-    st.markdown("**Probabilities**")
-    st.dataframe(pd.DataFrame({"class": [ctx.names[k] for k in top], "p": probs[top]}), hide_index=True,
-                 key="rv_probs", column_config={"p": st.column_config.ProgressColumn(" ", format="percent")},
-                 height=35 * (len(top) + 1) + 3, width="stretch")
-    example_id = str(ctx.data.ids[position])
-    if decided := decisions_by_reviewer(session.decision_store().history(ctx.data.name, example_id),
-                                        str(ctx.data.texts[position])):
-        st.markdown("**Decisions**\n" + "\n".join(
-            f"- {md(name)}: {d.status}" + {"relabeled": f" → {md(d.new_label)}",
-                                            "confirmed": f" {md(d.original_label or '')}"}.get(d.status, "")
-            + (f" · “{md(d.note)}”" if d.note else "") for name, d in decided.items()))
-    near = ctx.evidence.nearest(position, k=5)
-    st.markdown("**Nearest neighbours**" + ("" if len(near) else f" — not computed above {EXACT_KNN_LIMIT:,} rows"),
-                help="By cosine similarity of the model's embeddings (1.00: the same text); each button shows "
-                     "similarity · given label · the start of the text. Click one to open it.")
-    for slot, n in enumerate(near.itertuples()):
-        excerpt = " ".join(str(ctx.data.texts[n.position]).split())[:70]
-        st.button(md(f"{n.similarity:.2f} · {n.label} · {excerpt}"), key=f"rv_near_{slot}", width="stretch",
-                  on_click=lambda i=n.id: (focus_on(str(i)), st.session_state.update(rv_focus_outside=True)))
-    c1, c2 = st.columns([2, 1])
-    c1.slider("Similarity at least", 0.5, 1.0, 0.9, 0.01, key="rv_similarity")
-    c2.button("Show similar", key="rv_show_similar", on_click=on_similar, args=(ctx, position),
-              help="Fill the queue with the examples at least this similar to this one (then select them all "
-                   "in the Table view to decide in one step).")
 
 
 def queue_list(ctx: Context, queue: np.ndarray, at: int | None) -> None:
