@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test install install-test system-packages bench clean
+.PHONY: run test install install-test system-packages oidc-provider bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,14 @@ system-packages:
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$MISSING; }
 
+# The real OpenID Connect provider of the sign-in browser test (npm oidc-provider, pinned by its lock file).
+oidc-provider:
+	@[ -d tests/oidc/node_modules/oidc-provider ] || npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+
 run: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/losslens app --port $(PORT)
 
-test: install-test system-packages
+test: install-test system-packages oidc-provider
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q
 
 bench: install

@@ -7,13 +7,14 @@ from __future__ import annotations
 import streamlit as st
 
 from losslens.errors import LossLensError
-from pages import session
+from pages import reviewer, session
 from pages.markup import md
 
 st.set_page_config(page_title="LossLens", page_icon="🔎", layout="wide")
 
-try:   # a damaged decision store stops here with its one line, before any page reads it
+try:   # a damaged decision store or secrets file stops here with its one line, before any page runs
     session.decision_store()
+    reviewer.require_sign_in()   # with sign-in configured: signed in and allowed, or stopped here
 except LossLensError as exc:
     st.error(md(exc))
     st.stop()

@@ -14,12 +14,13 @@ import tomllib
 from pathlib import Path
 
 from losslens import config
+from losslens.access import is_loopback, read_secrets
 from losslens.activelab.annotations import FORMATS, load_annotations, simulated_crowd
 from losslens.activelab.results import SimulationSettings
 from losslens.activelab.simulation import fitted_settings, simulate
 from losslens.data import ColumnMapping, DatasetSource, load_dataset
 from losslens.decisions import bind_decisions
-from losslens.errors import LossLensError, ScoringError, SimulationError, StoreError, one_line
+from losslens.errors import ConfigError, LossLensError, ScoringError, SimulationError, StoreError, one_line
 from losslens.evaluation import NOISE_KINDS
 from losslens.export import check_export_path, corrected_frame, neutralise_formulas, push_to_hub, write_export
 from losslens.heads import HEAD_CHOICES
@@ -162,7 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     app = commands.add_parser("app", help="start the web app")
     app.add_argument("--port", type=int, default=8501)
-    app.add_argument("--address", default="127.0.0.1", help="bind address (default: localhost only)")
+    app.add_argument("--address", default="127.0.0.1",
+                     help="bind address (default: localhost only; any other needs sign-in or --no-sign-in)")
+    app.add_argument("--secrets", type=Path, default=Path(".streamlit") / "secrets.toml",
+                     help="Streamlit secrets file; its [auth] table turns on sign-in (default: "
+                          ".streamlit/secrets.toml in the current folder)")
+    app.add_argument("--no-sign-in", action="store_true",
+                     help="serve another address without sign-in (behind your own authenticating proxy)")
     return parser
 
 
@@ -387,9 +394,15 @@ def server_flags(app: Path) -> list[str]:
 def app_command(args: argparse.Namespace) -> int:
     """Serve the app until it exits; SIGTERM / SIGINT are passed on to the server."""
     config.home()  # a bad LOSSLENS_HOME is reported here, not in the browser
+    secrets = read_secrets(args.secrets)   # a damaged secrets file is reported here too
+    if not secrets.sign_in and not is_loopback(args.address) and not args.no_sign_in:
+        raise ConfigError(f"refusing to serve {args.address} without sign-in: anyone reaching it could review under "
+                          f"any name. Configure [auth] in {args.secrets} (README: Running for a team), or pass "
+                          "--no-sign-in behind your own authenticating proxy")
     app = app_script()
     command = [sys.executable, "-c", SERVE_STREAMLIT, "run", str(app), *server_flags(app),
-               f"--server.port={args.port}", f"--server.address={args.address}"]
+               f"--server.port={args.port}", f"--server.address={args.address}",
+               f"--secrets.files={args.secrets.resolve()}"]
     server = subprocess.Popen(command)
     forward = lambda signum, _frame: server.send_signal(signum)  # noqa: E731
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}

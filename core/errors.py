@@ -59,6 +59,10 @@ class ScoringError(LossLensError):
     """A dataset that cannot be scored (e.g. a class too small for K-fold)."""
 
 
+class NotScoredError(ScoringError):
+    """Results asked for from the cache only (a team's reviewer) that are not there yet."""
+
+
 class StoreError(LossLensError):
     """A decision store problem (bad status, newer schema, damaged file)."""
 

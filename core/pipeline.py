@@ -27,7 +27,7 @@ import pandas as pd
 from losslens import config
 from losslens.cache import ChunkStore, cache_dir, cache_key, load_array, load_json, save_array, save_json
 from losslens.data import ColumnMapping, DatasetSource, LabeledTexts, load_dataset, texts_digest
-from losslens.errors import ScoringError
+from losslens.errors import NotScoredError, ScoringError
 from losslens.jobs import Progress
 from losslens.models import (LoadedModel, ModelSpec, align_classifier_labels, check_max_length, clipped_texts,
                              load_model, logit_count, model_identity, model_kind_of)
@@ -98,8 +98,10 @@ def default_request() -> ScoreRequest:
     return ScoreRequest(source=DatasetSource.parse(config.demo_source()), model=ModelSpec(config.default_model()))
 
 
-def score(request: ScoreRequest, progress: Progress | None = None) -> tuple[LabeledTexts, ScoredResults]:
-    """Load the requested dataset and score it (cache hit when nothing changed).
+def score(request: ScoreRequest, progress: Progress | None = None,
+          compute: bool = True) -> tuple[LabeledTexts, ScoredResults]:
+    """Load the requested dataset and score it (cache hit when nothing changed); with compute
+    False, only open results already scored (a team's reviewer opens what a lead scored).
 
     Raises a LossLensError for anything the user can fix; a classifier whose labels differ
     from the dataset's raises LabelMismatchError carrying both label lists.
@@ -107,7 +109,7 @@ def score(request: ScoreRequest, progress: Progress | None = None) -> tuple[Labe
     request.settings.check()
     data = load_dataset(request.source, request.columns, drop_empty=request.drop_empty, name=request.name)
     results = score_dataset(data, request.model, request.settings, progress=progress,
-                            label_map=dict(request.label_map) or None)
+                            label_map=dict(request.label_map) or None, compute=compute)
     return data, results
 
 @dataclass
@@ -171,8 +173,10 @@ def score_dataset(
     settings: ScoreSettings = ScoreSettings(),
     progress: Progress | None = None,
     label_map: dict[str, str] | None = None,
+    compute: bool = True,
 ) -> ScoredResults:
-    """Score every example of `data` with the model of `spec`; loads from cache when it can.
+    """Score every example of `data` with the model of `spec`; loads from cache when it can
+    (compute False: only from cache, else a NotScoredError).
 
     Stages, each cached: model outputs (keyed by the texts, model, precision, max length) ->
     neighbour graph of their embeddings -> probabilities in dataset label order (+ data labels,
@@ -194,6 +198,9 @@ def score_dataset(
     probs, truncated, meta = load_array(probs_path), load_array(truncated_path), load_json(meta_path)
     scores_array = load_array(scores_path)
     from_cache = probs is not None and truncated is not None and meta is not None
+    if not from_cache and not compute:
+        raise NotScoredError(f"{data.name} has not been scored with this model and these settings yet, and only "
+                             "a lead can score it: ask a lead to score it, then open it again")
     if not from_cache:
         check_max_length(spec.name, settings.max_length)
         if model_kind_of(spec.name) == "encoder":  # knowable from the labels: check before inference

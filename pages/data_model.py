@@ -6,13 +6,13 @@ from dataclasses import replace
 import streamlit as st
 
 from losslens.data import ColumnMapping, DatasetSource
-from losslens.errors import LabelMismatchError, LossLensError
+from losslens.errors import LabelMismatchError, LossLensError, NotScoredError
 from losslens.heads import HEAD_CHOICES
 from losslens.models import BUNDLED_MINILM, DEVICES, PRECISIONS, ModelSpec
 from losslens.pipeline import ScoreRequest, default_request
 from losslens.scoring import QUALITY_METHODS
 from losslens.tables import is_hub_name, read_table
-from pages import session, summary
+from pages import reviewer, session, summary
 from pages.markup import code, md
 
 SOURCES = {"demo": "Demo dataset", "upload": "Upload a file", "file": "Local file", "hf": "Hugging Face dataset"}
@@ -152,6 +152,8 @@ def failure_section(request: ScoreRequest) -> None:
         if st.button("Score with this mapping", type="primary"):
             session.submit(replace(request, label_map=tuple(mapping)))
             st.rerun()
+    elif isinstance(failure, NotScoredError):
+        st.info(md(failure))
     elif failure is not None:
         message = str(failure) if isinstance(failure, LossLensError) else "an unexpected error (see the server log)"
         st.error(f"Scoring failed: {md(message)}. Change the choices above and press **Score** again.")
@@ -167,8 +169,10 @@ data_fields = dataset_section(request)
 st.subheader("2. Model")
 model_fields = model_section(request)
 running = (job := session.active_job()) is not None and job.status == "running"
-if st.button("Score", type="primary", disabled=data_fields is None or running,
-             help="Runs in the background; you can switch pages meanwhile."):
+lead = reviewer.is_lead()
+if st.button("Score" if lead else "Open", type="primary", disabled=data_fields is None or running,
+             help="Runs in the background; you can switch pages meanwhile." if lead else
+             "Opens results a lead has scored (only leads score new datasets or settings)."):
     session.submit(ScoreRequest(**{"drop_empty": False, **data_fields, **model_fields}))
     st.rerun()
 if running or session.job_needs_rerun():

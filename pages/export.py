@@ -6,13 +6,18 @@ import streamlit as st
 from losslens.activelab.crowd import reviewer_consensus
 from losslens.export import (corrected_frame, file_stem, hf_zip_bytes, neutralise_formulas, parquet_bytes,
                              to_csv_bytes)
-from pages import session
+from pages import reviewer, session
 from pages.markup import md
 
 st.title("Export")
 results, data = session.current_results(), session.current_dataset()
 if results is None or data is None:
     st.info("No results yet. Score a dataset on the **Data & model** page first.")
+    if session.active_job() is not None:
+        session.job_progress()
+    st.stop()
+if not reviewer.is_lead():
+    st.info("Only leads export: the team's settings ([losslens] leads in the secrets file) name them.")
     st.stop()
 
 bound = session.bound_decisions(data)

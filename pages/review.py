@@ -119,14 +119,17 @@ def banners(data: LabeledTexts, names: list[str]) -> None:
             st.session_state.pop("review_focus_ids")
             st.session_state.pop("review_focus_label", None)
             st.rerun()
-    elif ids := disagreements(session.bound_decisions(data, per_reviewer=True).applied):
-        c1, c2 = st.columns([5, 1])
-        c1.caption(f"Reviewers disagree on {len(ids):,} example(s): their latest decisions leave different labels.")
-        if c2.button("Show them", key="show_disagreements"):
-            st.session_state["review_focus_ids"] = ids
-            st.session_state["review_focus_label"] = (f"Showing the {len(ids):,} example{'s' * (len(ids) > 1)} "
-                                                      "where reviewers' latest decisions differ.")
-            st.rerun()
+    else:
+        ids, mine = disagreements(session.bound_decisions(data, per_reviewer=True).applied), session.my_decided_ids(data)
+        c1, c2, c3 = st.columns([4, 1, 1])
+        if ids:
+            c1.caption(f"Reviewers disagree on {len(ids):,} example(s): their latest decisions leave different labels.")
+        if ids and c2.button("Show them", key="show_disagreements"):
+            show_only(ids, f"Showing the {len(ids):,} example{'s' * (len(ids) > 1)} where reviewers' latest decisions "
+                           "differ.")
+        if mine and c3.button(f"Mine ({len(mine):,})", key="show_mine", help="The examples you have decided"):
+            show_only(mine, f"Showing the {len(mine):,} example{'s' * (len(mine) > 1)} you decided (your latest "
+                            "decision on each).")
     cell = st.session_state.get("review_cell")
     if cell:
         c1, c2 = st.columns([5, 1])
@@ -134,6 +137,12 @@ def banners(data: LabeledTexts, names: list[str]) -> None:
         if c2.button("Clear", key="clear_cell"):
             st.session_state.pop("review_cell")
             st.rerun()
+
+
+def show_only(ids: list[str], label: str) -> None:
+    """Make these examples the queue, with a banner saying what they are."""
+    st.session_state["review_focus_ids"], st.session_state["review_focus_label"] = ids, label
+    st.rerun()
 
 
 def write_link(query: ReviewQuery, names: list[str]) -> None:

@@ -84,9 +84,10 @@ def focus_view(ctx: Context, query: ReviewQuery) -> None:
         st.info("**Keys** · " + " · ".join(f"**{key}** {what}" for key, what in KEYS))
     bound = session.bound_decisions(ctx.data)
     queue = queue_positions(ctx.index, query, bound.status_by_id())
-    done = review_progress(ctx.index, bound)
+    done, mine = review_progress(ctx.index, bound), session.my_decided_ids(ctx.data)
     st.progress(done.fraction, text=f"Flagged reviewed: {done.flagged_reviewed} / {done.n_flagged} · decisions: "
-                f"{done.n_decisions} · " + " · ".join(f"{s} {done.by_status[s]}" for s in DECIDED_STATUSES))
+                f"{done.n_decisions} · " + " · ".join(f"{s} {done.by_status[s]}" for s in DECIDED_STATUSES) +
+                f" · yours: {len(mine)}")
     if not len(queue):
         st.info("No example matches these filters.")
         return

@@ -1,6 +1,8 @@
-"""Who is reviewing: the sidebar's reviewer name, kept in the URL (?reviewer=) so a reload keeps
-it, and the other open browser sessions under the same name (whose decisions and Undo would mix
-with this one's)."""
+"""Who is reviewing. With sign-in configured (the secrets file's [auth], losslens.access) the
+reviewer is the signed-in user's e-mail, checked against the team's allow-list, and only leads
+score, retrain and export. Otherwise local single-user mode: the sidebar's reviewer name, kept in
+the URL (?reviewer=) so a reload keeps it, with a warning when another open tab uses the same name.
+"""
 from __future__ import annotations
 
 import getpass
@@ -8,9 +10,60 @@ import threading
 
 import streamlit as st
 
+from losslens.access import AccessPolicy, SignInSettings, is_loopback
+from losslens.errors import ConfigError
 from pages.markup import md
 
 MAX_REVIEWER = 80
+
+
+def sign_in_settings() -> SignInSettings:
+    """Sign-in on or off and the team's access policy, from Streamlit's secrets (a ConfigError
+    names a bad [losslens] entry)."""
+    try:
+        if not st.secrets.load_if_toml_exists():
+            return SignInSettings(False, AccessPolicy())
+        team = st.secrets.get("losslens", {})
+        return SignInSettings("auth" in st.secrets, AccessPolicy.from_settings(
+            team.to_dict() if hasattr(team, "to_dict") else team))
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — Streamlit's secrets errors carry no common base
+        raise ConfigError(f"cannot read the secrets file: {exc}") from None
+
+
+def signed_in_email() -> str | None:
+    """The signed-in user's e-mail (lower case), or None in local mode / before sign-in."""
+    if not sign_in_settings().sign_in or not st.user.is_logged_in:
+        return None
+    return str(st.user.get("email") or st.user.get("sub") or "").strip().lower() or None
+
+
+def require_sign_in() -> None:
+    """With sign-in configured: a sign-in screen until the user has signed in, and a refusal for
+    addresses outside the allow-list; both stop the script. Local mode: nothing."""
+    settings = sign_in_settings()
+    if not settings.sign_in:
+        return
+    if not st.user.is_logged_in:
+        st.title("LossLens")
+        st.write("This LossLens serves a team: sign in to review.")
+        if st.button("Sign in", type="primary"):
+            st.login()
+        st.stop()
+    email = signed_in_email()
+    if not settings.policy.allows(email):
+        st.error(f"{md(email or 'This account')} is not on this server's allow-list. Ask a lead to add it "
+                 "([losslens] allowed in the secrets file).")
+        st.button("Sign out", on_click=st.logout)
+        st.stop()
+
+
+def is_lead() -> bool:
+    """True when this user may score, retrain and export: everyone in local mode; with sign-in,
+    the leads of the secrets file (everyone when it names none)."""
+    settings = sign_in_settings()
+    return not settings.sign_in or settings.policy.is_lead(signed_in_email())
 
 
 def default_reviewer() -> str:
@@ -21,8 +74,8 @@ def default_reviewer() -> str:
 
 
 def reviewer_name() -> str:
-    """The reviewer typed in the sidebar (default: the OS user)."""
-    return (st.session_state.get("reviewer") or "").strip()[:MAX_REVIEWER] or default_reviewer()
+    """Who decides: the signed-in e-mail, else the reviewer typed in the sidebar (default: the OS user)."""
+    return signed_in_email() or (st.session_state.get("reviewer") or "").strip()[:MAX_REVIEWER] or default_reviewer()
 
 
 @st.cache_resource
@@ -49,12 +102,30 @@ def others_with_my_name() -> int:
 
 
 def reviewer_link() -> dict[str, str]:
-    """The reviewer as a query parameter ({} for the default name), so a reload keeps it."""
+    """The reviewer as a query parameter ({} for the default name or a signed-in user), so a
+    reload keeps it."""
     name = reviewer_name()
-    return {} if name == default_reviewer() else {"reviewer": name}
+    return {} if name == default_reviewer() or signed_in_email() else {"reviewer": name}
 
 
 def render_sidebar() -> None:
+    """Who is signed in (and Sign out), or local mode's reviewer name and what it means."""
+    if signed_in_email():
+        role = "lead" if is_lead() else "reviewer"
+        st.sidebar.markdown(f"Signed in as **{md(st.user.get('name') or reviewer_name())}** · {role}")
+        st.sidebar.caption(md(reviewer_name()))
+        st.sidebar.button("Sign out", on_click=st.logout, key="sign_out")
+        return
+    local_name_sidebar()
+    address = st.get_option("server.address") or "localhost"
+    if is_loopback(address):
+        st.sidebar.caption("Local mode: no sign-in; this server answers on this computer only. For a team, "
+                           "configure sign-in (README: Running for a team).")
+    else:
+        st.sidebar.warning(f"No sign-in: anyone who reaches {md(address)} can review under any name.")
+
+
+def local_name_sidebar() -> None:
     """The sidebar's reviewer name (kept in the URL) and a warning when another open tab
     reviews under the same name."""
     if "reviewer" not in st.session_state:

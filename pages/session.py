@@ -56,12 +56,13 @@ def session_id() -> str:
 def submit(request: ScoreRequest) -> Job:
     """Make `request` current and start (or join) its background job."""
     previous = st.session_state.get("job_key")
-    key = request.job_key()
+    compute = reviewer.is_lead()   # a team's reviewer only opens what a lead has scored
+    key = request.job_key() + ("" if compute else ":cached-only")
     if previous and previous != key:
         job_registry().release(previous, session_id())
     st.session_state["request"], st.session_state["job_key"] = request, key
     st.session_state.pop("failure", None)
-    return job_registry().submit(key, lambda progress: score(request, progress), watcher=session_id())
+    return job_registry().submit(key, lambda progress: score(request, progress, compute), watcher=session_id())
 
 
 def active_job() -> Job | None:
@@ -160,3 +161,9 @@ def job_progress() -> None:
         st.rerun()
     if job.status == "running":
         st.progress(job.fraction, text=format_progress(job))
+
+
+def my_decided_ids(data: LabeledTexts) -> list[str]:
+    """Ids of the examples of `data` on which this reviewer's latest decision is in force."""
+    each = bound_decisions(data, per_reviewer=True).applied
+    return each.loc[each["reviewer"] == reviewer.reviewer_name(), "example_id"].tolist()

@@ -9,7 +9,7 @@ from losslens.data import LabeledTexts
 from losslens.errors import LossLensError
 from losslens.pipeline import ScoredResults, ScoreRequest, TrustedAccuracy, rescore_with_decisions
 from losslens.review import confusion_counts, most_confused_cell
-from pages import session
+from pages import reviewer, session
 from pages.markup import md
 
 HEAD_NAMES = {("embedding", "tfidf", "knn"): "embedding + TF-IDF + nearest-neighbour heads, averaged",
@@ -39,7 +39,7 @@ def retrain_section(results: ScoredResults, data: LabeledTexts | None, request: 
     if data is None or not results.out_of_sample:
         return
     applied = session.bound_decisions(data).applied
-    if len(applied) and st.button(f"Retrain on corrected labels ({len(applied):,} decisions)", key="retrain",
+    if len(applied) and reviewer.is_lead() and st.button(f"Retrain on corrected labels ({len(applied):,} decisions)", key="retrain",
                                   help="Refit the heads with relabeled examples' new labels, removed ones left out; "
                                        "every example is then ranked again."):
         key = "retrain:" + results.key

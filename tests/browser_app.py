@@ -30,10 +30,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def start_app(home: Path, demo_source: str, model: str, log: Path, **settings: str):
-    """Run the app as `losslens app` does, on a free localhost port with its own LOSSLENS_HOME
-    (and any other LOSSLENS_* `settings`, e.g. LOSSLENS_DB_URL=...); yield its URL."""
-    port = free_port()
+def start_app(home: Path, demo_source: str, model: str, log: Path, port: int | None = None,
+              flags: tuple[str, ...] = (), **settings: str):
+    """Run the app as `losslens app` does, on a localhost port (free, unless given) with its own
+    LOSSLENS_HOME (and any other LOSSLENS_* `settings`, e.g. LOSSLENS_DB_URL=...) and extra
+    Streamlit `flags` (e.g. --secrets.files=...); yield its URL."""
+    port = port or free_port()
     env = {**os.environ, "LOSSLENS_HOME": str(home), "LOSSLENS_DEMO_SOURCE": demo_source,
            "LOSSLENS_DEFAULT_MODEL": model, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", **settings}
@@ -42,7 +44,8 @@ def start_app(home: Path, demo_source: str, model: str, log: Path, **settings: s
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", SERVE_STREAMLIT, "run", "app.py", "--server.headless=true",
-             f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
+             f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
+             f"--secrets.files={home / 'no-secrets.toml'}", *flags],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

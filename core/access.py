@@ -1,0 +1,118 @@
+"""Who may use a team's LossLens: sign-in settings from Streamlit's secrets file.
+
+`[auth]` configures Streamlit's OpenID Connect sign-in (st.login); without it the app runs in
+local single-user mode. `[losslens]` holds the team's access policy:
+
+    [losslens]
+    allowed = ["ann@example.com", "example.org"]   # e-mails, or domains (every address there)
+    leads = ["lead@example.com"]                    # only they score, retrain and export
+
+No `allowed`: every signed-in user may review. No `leads`: every signed-in user is a lead.
+"""
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from losslens.errors import ConfigError, excerpt
+
+REQUIRED_AUTH = ("redirect_uri", "cookie_secret")
+REQUIRED_PROVIDER = ("client_id", "client_secret", "server_metadata_url")
+
+
+def _addresses(section: Mapping, key: str) -> tuple[str, ...]:
+    value = section.get(key, [])
+    if not isinstance(value, Sequence) or isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"[losslens] {key} in the secrets file must be a list of e-mails or domains, "
+                          f"e.g. {key} = [\"ann@example.com\", \"example.org\"]")
+    entries = tuple(v.strip().lower() for v in value if v.strip())
+    for entry in entries:
+        if entry.count("@") > 1 or entry.endswith("@") or " " in entry:
+            raise ConfigError(f"[losslens] {key}: {excerpt(entry)} is neither an e-mail nor a domain")
+    return entries
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """The team's allow-list and leads: lower-case e-mails ("ann@example.com") or domains
+    ("example.org", or "@example.org")."""
+
+    allowed: tuple[str, ...] = ()
+    leads: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, section: Mapping) -> "AccessPolicy":
+        """From the secrets file's [losslens] table; a ConfigError names a bad entry."""
+        if not isinstance(section, Mapping):
+            raise ConfigError("[losslens] in the secrets file must be a table")
+        unknown = sorted(set(section) - {"allowed", "leads"})
+        if unknown:
+            raise ConfigError(f"[losslens] in the secrets file has unknown setting {excerpt(unknown[0])} "
+                              "(known: allowed, leads)")
+        return cls(_addresses(section, "allowed"), _addresses(section, "leads"))
+
+    def allows(self, email: str | None) -> bool:
+        """True when this signed-in e-mail may use the app (always, without an allow-list)."""
+        return not self.allowed or _matches(email, self.allowed)
+
+    def is_lead(self, email: str | None) -> bool:
+        """True when this signed-in e-mail may score, retrain and export (everyone, without leads)."""
+        return self.allows(email) and (not self.leads or _matches(email, self.leads))
+
+
+def _matches(email: str | None, entries: tuple[str, ...]) -> bool:
+    address = (email or "").strip().lower()
+    if "@" not in address:
+        return False
+    domain = address.rsplit("@", 1)[1]
+    return any(address == entry if "@" in entry.lstrip("@") else domain == entry.lstrip("@") for entry in entries)
+
+
+@dataclass(frozen=True)
+class SignInSettings:
+    """What a secrets file says: whether sign-in is configured, and the access policy."""
+
+    sign_in: bool
+    policy: AccessPolicy
+
+
+def read_secrets(path: Path) -> SignInSettings:
+    """Check a Streamlit secrets file before the server starts: a missing file means local mode;
+    a damaged one, or an [auth] table without what Streamlit needs, is a ConfigError."""
+    try:
+        settings = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return SignInSettings(False, AccessPolicy())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"secrets file {path}: cannot read it as TOML ({exc})") from None
+    auth = settings.get("auth")
+    if auth is not None:
+        _check_auth(path, auth)
+    return SignInSettings(auth is not None, AccessPolicy.from_settings(settings.get("losslens", {})))
+
+
+def _check_auth(path: Path, auth: object) -> None:
+    if not isinstance(auth, Mapping):
+        raise ConfigError(f"secrets file {path}: [auth] must be a table")
+    missing = [key for key in REQUIRED_AUTH if not auth.get(key)]
+    providers = [auth] if "client_id" in auth else [v for v in auth.values() if isinstance(v, Mapping)]
+    if not providers:
+        missing.append("client_id")
+    for provider in providers:
+        missing += [key for key in REQUIRED_PROVIDER if not provider.get(key) and key not in missing]
+    if missing:
+        raise ConfigError(f"secrets file {path}: [auth] lacks {', '.join(missing)} "
+                          "(README: Running for a team shows a complete example)")
+
+
+def is_loopback(address: str) -> bool:
+    """True for addresses only this computer can reach (127.0.0.1, ::1, localhost)."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
