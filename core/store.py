@@ -22,6 +22,7 @@ holds the schema version (SQLite files from before it carry theirs in PRAGMA use
 """
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -154,8 +155,32 @@ def _migrate_3_to_4(db: sa.Connection) -> None:
     db.execute(sa.text("ALTER TABLE decisions ADD COLUMN group_id TEXT"))
 
 
+def _migrate_4_to_5(db: sa.Connection) -> None:
+    """v5: shared queues (losslens.shared_queue): a lead's plan, its examples in order, and the
+    reviewers' short leases on the example each is looking at."""
+    metadata = sa.MetaData()
+    sa.Table("queue_plans", metadata,
+             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+             sa.Column("dataset_key", sa.Text, nullable=False),
+             sa.Column("reviewers_per_example", sa.Integer, nullable=False),
+             sa.Column("created_by", sa.Text, nullable=False),
+             sa.Column("created_at", sa.Text, nullable=False),
+             sa.Column("closed_at", sa.Text),
+             sqlite_autoincrement=True)
+    sa.Table("queue_items", metadata,
+             sa.Column("plan_id", sa.Integer, primary_key=True),
+             sa.Column("position", sa.Integer, primary_key=True),
+             sa.Column("example_id", sa.Text, nullable=False))
+    sa.Table("leases", metadata,
+             sa.Column("dataset_key", sa.Text, primary_key=True),
+             sa.Column("reviewer", sa.Text, primary_key=True),
+             sa.Column("example_id", sa.Text, nullable=False),
+             sa.Column("expires_at", sa.Float, nullable=False))
+    metadata.create_all(db, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
-    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4]
+    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5]
 SCHEMA_VERSION = len(MIGRATIONS)
 COLUMNS = ("id", "dataset_key", "example_id", "original_label", "new_label", "status", "reviewer", "decided_at",
            "undone_at", "undone_by", "text_hash", "note", "group_id")
@@ -310,6 +335,14 @@ class DecisionStore:
         """One write transaction (IMMEDIATE on SQLite): committed on success, rolled back on error."""
         with self.engine.connect().execution_options(immediate=True) as db, db.begin():
             yield db
+
+    def transaction(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """One write transaction, for modules that keep their own tables here (shared queues)."""
+        return self._write()
+
+    def connection(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """A read connection, for modules that keep their own tables here."""
+        return self._read()
 
     # --- writes --------------------------------------------------------------------------------
 

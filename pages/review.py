@@ -12,7 +12,7 @@ from losslens.decisions import REASONS, disagreements
 from losslens.evidence import Evidence
 from losslens.review import PAGE_SIZES, SORT_KEYS, ReviewQuery, review_index
 from losslens.store import STATUSES
-from pages import review_focus, review_table, reviewer, session
+from pages import review_focus, review_shared, review_table, reviewer, session
 from pages.markup import md
 
 SORT_NAMES = {"loss": "Loss", "rank": "cleanlab rank", "margin": "Margin"}
@@ -168,13 +168,15 @@ names = list(results.label_names)
 read_link(names, data.name)
 banners(data, names)
 query = filters(names)
+context = review_focus.Context(data, results, review_index(results.table), evidence_of(results.key, results), names)
+review_shared.shared_queue_bar(context, query)
 signature = (query.sort_by, query.descending, query.given_labels, query.predicted_labels, query.flagged_only,
              query.statuses, query.search, query.cell, query.conflicts_only, query.ids, query.page_size)
 if st.session_state.get("rv_signature") not in (None, signature):   # new filters start on page 1
     st.session_state["rv_page"] = 0
 st.session_state["rv_signature"] = signature
-view = st.segmented_control("View", VIEWS, key="rv_view", label_visibility="collapsed") or "Focus"
-context = review_focus.Context(data, results, review_index(results.table), evidence_of(results.key, results), names)
+view = st.segmented_control("View", VIEWS, key="rv_view", label_visibility="collapsed",
+                            disabled=bool(st.session_state.get("rv_shared"))) or "Focus"
 stale_decisions(context)
 if view == "Focus":
     review_focus.show(context, query)

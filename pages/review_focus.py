@@ -19,7 +19,7 @@ from losslens.evidence import Evidence, percent
 from losslens.pipeline import ScoredResults
 from losslens.review import ReviewIndex, ReviewQuery, queue_positions, review_progress
 from losslens.store import DECIDED_STATUSES
-from pages import review_evidence, reviewer, session
+from pages import review_evidence, review_shared, reviewer, session
 from pages.markup import code, md
 
 KEYS = (("1–9", "relabel to the class with that number"), ("A", "accept the model's suggestion"),
@@ -82,6 +82,8 @@ def focus_view(ctx: Context, query: ReviewQuery) -> None:
         st.toast(toast)
     if st.session_state.get("rv_help"):
         st.info("**Keys** · " + " · ".join(f"**{key}** {what}" for key, what in KEYS))
+    if st.session_state.get("rv_shared") and (query := review_shared.leased_query(ctx, query)) is None:
+        return
     bound = session.bound_decisions(ctx.data)
     queue = queue_positions(ctx.index, query, bound.status_by_id())
     done, mine = review_progress(ctx.index, bound), session.my_decided_ids(ctx.data)

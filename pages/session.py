@@ -96,7 +96,7 @@ def sync() -> None:
 
 
 KEPT_WIDGETS = ("rv_sort", "rv_order", "rv_search", "rv_size", "rv_given", "rv_pred", "rv_status", "rv_flagged",
-                "rv_conflicts", "rv_view", "rv_similarity")
+                "rv_conflicts", "rv_view", "rv_similarity", "rv_shared")
 
 
 def keep_widget_state() -> None:

@@ -170,3 +170,31 @@ def test_retrain_on_corrected_labels_reports_the_trusted_set(tmp_path, monkeypat
     assert report.n == 4 and 0 <= report.before <= 1 and 0 <= report.after <= 1
     assert any("On the 4 examples reviewers confirmed or relabeled" in i.value for i in at.info)
     assert not at.exception
+
+
+def test_shared_queue_hands_each_reviewer_what_still_needs_a_look(app_env):
+    from pages.session import decision_store
+    from losslens.shared_queue import shared_queue, take_next
+
+    at = scored_app("pages/review.py")
+    order = loss_order(at)
+    at.number_input(key="rv_shared_top").set_value(3)
+    at.number_input(key="rv_shared_r").set_value(1)
+    at.button(key="FormSubmitter:rv_shared_form-Start a shared queue").click().run()
+    store, name = decision_store(), at.session_state["data"].name
+    queue = shared_queue(store, name)
+    assert queue.example_ids == tuple(order[:3]) and queue.reviewers_per_example == 1
+    assert take_next(store, queue, "bob") == order[0]                 # bob is looking at the first one
+
+    at.toggle(key="rv_shared").set_value(True).run()
+    assert at.session_state["rv_focus_id"] == order[1]                # so this reviewer is handed the second
+    at.button(key="rv_confirm").click().run()
+    assert at.session_state["rv_focus_id"] == order[2]
+    at.button(key="rv_remove").click().run()
+    assert "Nothing left for you in the shared queue" in " ".join(s.value for s in at.success)
+    assert current(at).loc[[order[1], order[2]], "status"].tolist() == ["confirmed", "removed"]
+    assert any("3 examples, each for 1 reviewer(s) · 2 complete · 0 started" in c.value for c in at.caption)
+    at.toggle(key="rv_shared").set_value(False).run()
+    assert take_next(store, queue, "cat") is None                      # bob still holds the first
+    at.button(key="rv_shared_stop").click().run()
+    assert shared_queue(store, name) is None and not at.exception

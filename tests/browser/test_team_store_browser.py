@@ -79,3 +79,46 @@ def test_two_reviewers_on_postgresql(browser, postgres_server, tmp_path, artifac
     finally:
         for context in contexts:
             context.close()
+
+
+def test_shared_queue_hands_two_reviewers_different_examples(browser, postgres_server, tmp_path, artifacts):
+    from playwright.sync_api import expect
+
+    from losslens.shared_queue import shared_queue
+
+    csv = tmp_path / "reviews.csv"
+    pd.DataFrame(REVIEWS, columns=["text", "label"]).to_csv(csv, index=False)
+    database = fresh_database(postgres_server, "shared_queue_browser")
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    try:
+        with start_app(tmp_path / "home", str(csv), "bundled:minilm", tmp_path / "app.log",
+                       LOSSLENS_DB_URL=database) as url:
+            lead = open_review(contexts[0], url, "?reviewer=ann")
+            top = [card_id(lead)]
+            lead.get_by_text("Shared queue for the team (lead)").click()
+            lead.get_by_role("spinbutton", name="Top examples of this queue").fill("2")
+            lead.get_by_role("spinbutton", name="Reviewers per example").fill("1")
+            lead.get_by_role("button", name="Start a shared queue").click()
+            lead.get_by_text("Shared queue from ann: 2 examples, each for 1 reviewer(s)").wait_for()
+            wait_idle(lead)
+            queue = shared_queue(DecisionStore(database), "reviews.csv")
+            assert queue.example_ids[0] == top[0] and len(queue.example_ids) == 2
+
+            bob = open_review(contexts[1], url, "?reviewer=bob")
+            for page in (lead, bob):                                 # both work it: different examples
+                page.get_by_text("Work the shared queue").click()
+                wait_idle(page)
+                page.wait_for_timeout(500)
+            handed = [card_id(lead), card_id(bob)]
+            assert sorted(handed) == sorted(queue.example_ids), handed
+            bob.screenshot(path=str(artifacts / "team_shared_queue.png"))
+
+            lead.locator(".st-key-rv_card").click()                  # the toggle keeps the keyboard focus
+            lead.keyboard.press("y")                                 # ann confirms hers: nothing left for her
+            expect(lead.get_by_text("Nothing left for you in the shared queue")).to_be_visible()
+            current = DecisionStore(database).current("reviews.csv").set_index("example_id")
+            assert current.loc[handed[0], ["status", "reviewer"]].tolist() == ["confirmed", "ann"]
+            assert handed[1] not in current.index
+    finally:
+        for context in contexts:
+            context.close()

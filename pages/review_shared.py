@@ -1,0 +1,82 @@
+"""Review, the shared queue (not a page): a lead asks for the top N examples of the current queue
+to be seen by R reviewers each; a reviewer who works it is handed one example at a time, leased to
+them (losslens.shared_queue) so that no example gets more looks than asked for."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from losslens.errors import LossLensError
+from losslens.review import ReviewQuery, queue_positions
+from losslens.shared_queue import (LEASE_SECONDS, queue_progress, release, shared_queue, start_shared_queue,
+                                   stop_shared_queue, take_next)
+from pages import reviewer, session
+from pages.markup import md
+
+if TYPE_CHECKING:
+    from pages.review_focus import Context
+
+
+def shared_queue_bar(ctx: Context, query: ReviewQuery) -> None:
+    """The dataset's shared queue, its progress and the switch to work it; a lead's controls."""
+    store, name = session.decision_store(), ctx.data.name
+    queue = shared_queue(store, name)
+    if queue is not None:
+        done = queue_progress(store, queue)
+        c1, c2 = st.columns([4, 2])
+        c1.caption(f"Shared queue from {md(queue.created_by)}: {done.n_examples:,} examples, each for "
+                   f"{queue.reviewers_per_example} reviewer(s) · {done.complete:,} complete · {done.started:,} started")
+        if c2.toggle("Work the shared queue", key="rv_shared", on_change=on_toggle, args=(name,),
+                     help="One example at a time, one you have not decided and that still needs a look; it is "
+                          f"held for you for {LEASE_SECONDS / 60:.0f} minutes so nobody else is handed it meanwhile."):
+            st.session_state["rv_view"] = "Focus"
+    elif st.session_state.get("rv_shared"):
+        st.session_state["rv_shared"] = False
+    if reviewer.is_lead():
+        lead_controls(ctx, query, queue is not None)
+
+
+def on_toggle(dataset_key: str) -> None:
+    if not st.session_state.get("rv_shared"):
+        release(session.decision_store(), dataset_key, reviewer.reviewer_name())
+
+
+def lead_controls(ctx: Context, query: ReviewQuery, running: bool) -> None:
+    with st.expander("Shared queue for the team (lead)"):
+        with st.form("rv_shared_form", border=False):
+            c1, c2, c3 = st.columns([2, 2, 2], vertical_alignment="bottom")
+            top = c1.number_input("Top examples of this queue", 1, 100_000, 100, key="rv_shared_top",
+                                  help="The first N examples of the queue below, in its current sort and filters.")
+            per_example = c2.number_input("Reviewers per example", 1, 20, 2, key="rv_shared_r")
+            start = c3.form_submit_button("Replace the shared queue" if running else "Start a shared queue",
+                                          type="primary")
+        if start:
+            ids = [str(ctx.data.ids[p]) for p in
+                   queue_positions(ctx.index, replace(query, page=0), session.bound_decisions(ctx.data).status_by_id())
+                   [:int(top)]]
+            try:
+                start_shared_queue(session.decision_store(), ctx.data.name, ids, int(per_example),
+                                   reviewer.reviewer_name())
+            except LossLensError as exc:
+                st.error(md(exc))
+                return
+            st.rerun()
+        if running and st.button("Stop the shared queue", key="rv_shared_stop",
+                                 help="Reviewers are no longer handed its examples; every decision stays."):
+            stop_shared_queue(session.decision_store(), ctx.data.name)
+            st.rerun()
+
+
+def leased_query(ctx: Context, query: ReviewQuery) -> ReviewQuery | None:
+    """In shared mode: the query narrowed to the example leased to this reviewer (focused), or None
+    (said on screen) when nothing is left for them."""
+    store = session.decision_store()
+    queue = shared_queue(store, ctx.data.name)
+    example_id = take_next(store, queue, reviewer.reviewer_name()) if queue is not None else None
+    if example_id is None:
+        st.success("Nothing left for you in the shared queue: every example has its reviewers or your decision.")
+        return None
+    st.session_state["rv_focus_id"], st.session_state["rv_focus_outside"] = example_id, False
+    return ReviewQuery(ids=(example_id,))   # the sort and filters do not apply to a handed-out example
