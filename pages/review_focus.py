@@ -124,7 +124,8 @@ def current(ctx: Context, queue: np.ndarray) -> tuple[int, int | None]:
 def example_card(ctx: Context, position: int, at: int | None, total: int, status: str) -> None:
     row, names = ctx.results.table.iloc[position], ctx.names
     given, predicted = names[int(row["label"])], names[int(row["predicted_label"])]
-    where = f"{at + 1:,} of {total:,}" if at is not None else "outside the queue"
+    where = ("handed to you from the shared queue" if st.session_state.get("rv_shared") else
+             f"{at + 1:,} of {total:,}" if at is not None else "outside the queue")
     with st.container(key="rv_card"):
         st.markdown(f"**{where}** · id {code(ctx.data.ids[position])} · cleanlab rank {int(row['rank']):,} · loss "
                     f"{float(row['loss']):.2f}{' · ⚑ flagged' if row['is_issue'] else ''} · **{md(status)}**")
