@@ -16,7 +16,7 @@ truncated at 256); --texts short: two-sentence windows of them (~50 tokens, like
 
 Usage: python bench/inference.py [--model bundled:minilm|tiny-classifier|minilm-classifier|PATH]
        [--texts articles|short] [--n 256] [--max-length 256] [--precision auto] [--batch-size 128]
-       [--max-tokens 8192] [--repeat 2] [--levers]
+       [--max-tokens 8192] [--repeat 2] [--levers] [--peers]
 Last line: ratio=<x> agreement=<fraction> spearman=<rho> ours_eps=<examples/s> baseline_eps=<examples/s>
 """
 from __future__ import annotations
@@ -157,6 +157,46 @@ def tutorial_loop(model: LoadedModel, texts: list[str], max_length: int) -> np.n
     return np.asarray(ds["out"], dtype=np.float32)
 
 
+def gemm_peak(dtype: torch.dtype, size: int = 2048, seconds: float = 3.0) -> float:
+    """Measured GFLOP/s of one large (size x size) @ (size x size) matmul in `dtype`, repeated for
+    about `seconds`: the limit that every path here shares."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    torch.matmul(a, b)
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.matmul(a, b)
+        runs += 1
+    return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
+
+
+def sentence_transformers_encode(folder: str, texts: list[str], max_length: int, dtype: torch.dtype,
+                                 batch_size: int = 32) -> Callable[[], np.ndarray]:
+    """The peer most users would call for embeddings: SentenceTransformer(folder).encode, unit norm."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(folder, device="cpu").to(dtype)
+    model.max_seq_length = max_length
+    model.encode(texts[:32], batch_size=batch_size)   # warm-up
+    return lambda: model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                convert_to_numpy=True).astype(np.float32)
+
+
+def hf_pipeline_logits(folder: str, texts: list[str], max_length: int, batch_size: int = 32) -> Callable[[], np.ndarray]:
+    """The peer for classifiers: transformers' text-classification pipeline, every class's score,
+    returned as log-probabilities in the model's label order (comparable through argmax/softmax)."""
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=folder, device="cpu", top_k=None)
+    order = [classify.model.config.id2label[k] for k in range(classify.model.config.num_labels)]
+    classify(texts[:32], batch_size=batch_size, truncation=True, max_length=max_length)   # warm-up
+
+    def run() -> np.ndarray:
+        out = classify(texts, batch_size=batch_size, truncation=True, max_length=max_length)
+        scores = np.array([[{d["label"]: d["score"] for d in row}[name] for name in order] for row in out])
+        return np.log(np.clip(scores, 1e-12, None)).astype(np.float32)
+    return run
+
+
 def non_embedding_params(model: LoadedModel) -> int:
     """Parameters outside the embedding tables (the ones doing 2 FLOPs per token); pass an fp32 model."""
     return sum(p.numel() for n, p in model.model.named_parameters() if "embeddings" not in n)
@@ -201,6 +241,10 @@ def main() -> None:
                         help="token budget per batch (0: none)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each path; the fastest counts")
     parser.add_argument("--levers", action="store_true", help="also time each lever separately (one run each)")
+    parser.add_argument("--peers", action="store_true",
+                        help="also time the library a user would otherwise call (sentence-transformers fp32 and "
+                             "bf16 for encoders, the transformers pipeline for classifiers) and the bf16/fp32 "
+                             "GEMM peak, all in this process")
     args = parser.parse_args()
 
     if args.texts == "short":
@@ -261,6 +305,25 @@ def main() -> None:
             agreement, rho, extra = compare(base, run, kind, head, labels)
             print(f"    vs baseline: ratio={base.seconds / run.seconds:.2f} agreement={agreement:.4f} "
                   f"spearman={rho:.4f}{extra}")
+
+    if args.peers:
+        peak = {dtype: gemm_peak(dtype) for dtype in (torch.bfloat16, torch.float32)}
+        print(f"measured GEMM peak (2048^3 matmul): bf16 {peak[torch.bfloat16]:.0f} GFLOP/s, "
+              f"fp32 {peak[torch.float32]:.0f} GFLOP/s")
+        if kind == "encoder":
+            peers = [(f"sentence-transformers encode ({label})", sentence_transformers_encode(
+                name if name != "bundled:minilm" else str(bundled_encoder_path()), texts, args.max_length, dtype))
+                for label, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))]
+        else:
+            peers = [("transformers pipeline (fp32)", hf_pipeline_logits(name, texts, args.max_length))]
+        for label, fn in peers:
+            run = min((timed(label, fn) for _ in range(args.repeat)), key=lambda r: r.seconds)
+            report(run, len(texts), tokens, flops_per_token)
+            agreement, rho, extra = compare(base, run, kind, head, labels)
+            print(f"    ours is {run.seconds / ours.seconds:.2f}x this peer; peer vs fp32 baseline: "
+                  f"agreement={agreement:.4f} spearman={rho:.4f}{extra}; peer at "
+                  f"{flops_per_token * tokens / run.seconds / 1e9 / peak[torch.bfloat16]:.0%} of the bf16 peak")
+        print(f"ours at {flops_per_token * tokens / ours.seconds / 1e9 / peak[torch.bfloat16]:.0%} of the bf16 peak")
 
     agreement, rho, extra = compare(base, ours, kind, head, labels)
     print(f"compared: {'argmax of logits' if kind == 'classifier' else 'logistic head fitted on baseline embeddings'};"
