@@ -17,12 +17,14 @@ install: $(PY)
 install-test: install
 	$(PY) -m pip install -q -r requirements/test.txt
 
-# Debian packages the tests drive: chromium (browser tests), postgresql (the team store's tests).
+# Debian packages the tests drive: chromium (browser tests), postgresql (the team store's tests),
+# node + npm (the OpenID Connect provider of the sign-in test).
 system-packages:
 	@MISSING=""; \
 	  { command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || MISSING="chromium"; \
 	  { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || \
 	    MISSING="$$MISSING postgresql"; \
+	  command -v npm >/dev/null 2>&1 || MISSING="$$MISSING nodejs npm"; \
 	  [ -z "$$MISSING" ] || { echo "installing Debian's$$MISSING for the tests"; \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$MISSING; }

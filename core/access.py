@@ -73,10 +73,13 @@ def _matches(email: str | None, entries: tuple[str, ...]) -> bool:
 
 @dataclass(frozen=True)
 class SignInSettings:
-    """What a secrets file says: whether sign-in is configured, and the access policy."""
+    """What a secrets file says: whether sign-in is configured, its providers (() for the one
+    unnamed provider of [auth]; ("google", "okta") for [auth.google] and [auth.okta]), and the
+    access policy."""
 
     sign_in: bool
     policy: AccessPolicy
+    providers: tuple[str, ...] = ()
 
 
 def read_secrets(path: Path) -> SignInSettings:
@@ -88,24 +91,35 @@ def read_secrets(path: Path) -> SignInSettings:
         return SignInSettings(False, AccessPolicy())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"secrets file {path}: cannot read it as TOML ({exc})") from None
+    return sign_in_settings(settings, f"secrets file {path}")
+
+
+def sign_in_settings(settings: Mapping, where: str = "the secrets file") -> SignInSettings:
+    """Sign-in and policy from the secrets' tables (the CLI's parsed file or the app's st.secrets);
+    a ConfigError names what is missing or wrong."""
     auth = settings.get("auth")
-    if auth is not None:
-        _check_auth(path, auth)
-    return SignInSettings(auth is not None, AccessPolicy.from_settings(settings.get("losslens", {})))
+    providers = _check_auth(where, auth) if auth is not None else ()
+    return SignInSettings(auth is not None, AccessPolicy.from_settings(settings.get("losslens", {})), providers)
 
 
-def _check_auth(path: Path, auth: object) -> None:
+def _check_auth(where: str, auth: object) -> tuple[str, ...]:
+    """The provider names of a complete [auth] table (() for an unnamed one)."""
     if not isinstance(auth, Mapping):
-        raise ConfigError(f"secrets file {path}: [auth] must be a table")
+        raise ConfigError(f"{where}: [auth] must be a table")
     missing = [key for key in REQUIRED_AUTH if not auth.get(key)]
-    providers = [auth] if "client_id" in auth else [v for v in auth.values() if isinstance(v, Mapping)]
+    named = () if "client_id" in auth else tuple(k for k, v in auth.items() if isinstance(v, Mapping))
+    for name in named:
+        if not name.replace("-", "").isalnum():
+            raise ConfigError(f"{where}: provider [auth.{name}] must be named with letters, digits and - only")
+    providers = [auth] if "client_id" in auth else [auth[name] for name in named]
     if not providers:
         missing.append("client_id")
     for provider in providers:
         missing += [key for key in REQUIRED_PROVIDER if not provider.get(key) and key not in missing]
     if missing:
-        raise ConfigError(f"secrets file {path}: [auth] lacks {', '.join(missing)} "
-                          "(README: Running for a team shows a complete example)")
+        raise ConfigError(f"{where}: [auth] lacks {', '.join(missing)} (README: Running for a team shows a complete "
+                          "example)")
+    return named
 
 
 def is_loopback(address: str) -> bool:

@@ -165,6 +165,7 @@ def _migrate_4_to_5(db: sa.Connection) -> None:
              sa.Column("reviewers_per_example", sa.Integer, nullable=False),
              sa.Column("created_by", sa.Text, nullable=False),
              sa.Column("created_at", sa.Text, nullable=False),
+             sa.Column("data_fingerprint", sa.Text, nullable=False),
              sa.Column("closed_at", sa.Text),
              sqlite_autoincrement=True)
     sa.Table("queue_items", metadata,
@@ -185,6 +186,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 COLUMNS = ("id", "dataset_key", "example_id", "original_label", "new_label", "status", "reviewer", "decided_at",
            "undone_at", "undone_by", "text_hash", "note", "group_id")
 SELECT_ALL = f"SELECT {', '.join(COLUMNS)} FROM decisions"
+# In SQL over `decisions d`: d is its reviewer's latest row on its example that is not undone (the
+# decision of that reviewer in force, as DecisionStore.current(per_reviewer=True) reads it).
+IN_FORCE_FOR_ITS_REVIEWER = """d.id = (SELECT MAX(d2.id) FROM decisions d2 WHERE d2.dataset_key = d.dataset_key
+    AND d2.example_id = d.example_id AND d2.reviewer = d.reviewer AND d2.undone_at IS NULL)"""
 _SCHEMA = sa.Table("losslens_schema", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
 
 

@@ -12,7 +12,7 @@ from losslens.activelab.results import SimulationSettings
 from losslens.activelab.simulation import cached_simulation, fitted_settings, request_key, simulate
 from losslens.errors import LossLensError
 from losslens.tables import resolve_user_path
-from pages import reviewer_labels, session
+from pages import reviewer, reviewer_labels, session
 from pages.markup import md
 
 SIMULATED, FILE = "Simulated annotators on the current dataset", "A multi-annotator file"
@@ -151,6 +151,9 @@ def simulation_tab() -> None:
         st.error(md(exc))
         return
     if st.session_state.pop("al_run", False) and result is None:
+        if not reviewer.is_lead():   # a simulation runs the model: a lead's call, as scoring is
+            st.info("Only leads run simulations; results a lead has run show here.")
+            return
         start_job(data, settings, simulated, key)
     job = session.job_registry().get(key)
     if job is not None and job.status != "running":   # its result is in the cache, or it failed

@@ -120,16 +120,19 @@ def banners(data: LabeledTexts, names: list[str]) -> None:
             st.session_state.pop("review_focus_label", None)
             st.rerun()
     else:
-        ids, mine = disagreements(session.bound_decisions(data, per_reviewer=True).applied), session.my_decided_ids(data)
+        ids = disagreements(session.bound_decisions(data, per_reviewer=True).applied)
         c1, c2, c3 = st.columns([4, 1, 1])
         if ids:
             c1.caption(f"Reviewers disagree on {len(ids):,} example(s): their latest decisions leave different labels.")
         if ids and c2.button("Show them", key="show_disagreements"):
             show_only(ids, f"Showing the {len(ids):,} example{'s' * (len(ids) > 1)} where reviewers' latest decisions "
                            "differ.")
-        if mine and c3.button(f"Mine ({len(mine):,})", key="show_mine", help="The examples you have decided"):
-            show_only(mine, f"Showing the {len(mine):,} example{'s' * (len(mine) > 1)} you decided (your latest "
-                            "decision on each).")
+        if c3.button("Mine", key="show_mine", help="The examples you have decided (your latest decision on each)"):
+            if not (mine := session.my_decided_ids(data)):
+                st.toast("You have not decided any example of this dataset yet.")
+            else:
+                show_only(mine, f"Showing the {len(mine):,} example{'s' * (len(mine) > 1)} you decided (your latest "
+                                "decision on each).")
     cell = st.session_state.get("review_cell")
     if cell:
         c1, c2 = st.columns([5, 1])

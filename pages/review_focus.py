@@ -82,6 +82,7 @@ def focus_view(ctx: Context, query: ReviewQuery) -> None:
         st.toast(toast)
     if st.session_state.get("rv_help"):
         st.info("**Keys** · " + " · ".join(f"**{key}** {what}" for key, what in KEYS))
+    review_shared.progress_caption(ctx)
     if st.session_state.get("rv_shared") and (query := review_shared.leased_query(ctx, query)) is None:
         return
     bound = session.bound_decisions(ctx.data)

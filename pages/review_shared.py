@@ -20,17 +20,19 @@ if TYPE_CHECKING:
 
 
 def shared_queue_bar(ctx: Context, query: ReviewQuery) -> None:
-    """The dataset's shared queue, its progress and the switch to work it; a lead's controls."""
-    store, name = session.decision_store(), ctx.data.name
-    queue = shared_queue(store, name)
+    """The switch to work the dataset's shared queue (when there is one for this version of the
+    data), and a lead's controls."""
+    queue = shared_queue(session.decision_store(), ctx.data.name)
+    if queue is not None and queue.data_fingerprint != ctx.data.fingerprint:
+        st.warning(f"{md(queue.created_by)} started a shared queue on another version of {md(ctx.data.name)} (its "
+                   "texts or labels differ from the one loaded here): load that version, or ask a lead to start the "
+                   "queue again on this one.")
+        queue = None
     if queue is not None:
-        done = queue_progress(store, queue)
-        c1, c2 = st.columns([4, 2])
-        c1.caption(f"Shared queue from {md(queue.created_by)}: {done.n_examples:,} examples, each for "
-                   f"{queue.reviewers_per_example} reviewer(s) · {done.complete:,} complete · {done.started:,} started")
-        if c2.toggle("Work the shared queue", key="rv_shared", on_change=on_toggle, args=(name,),
-                     help="One example at a time, one you have not decided and that still needs a look; it is "
-                          f"held for you for {LEASE_SECONDS / 60:.0f} minutes so nobody else is handed it meanwhile."):
+        if st.toggle("Work the shared queue", key="rv_shared", on_change=on_toggle, args=(ctx.data.name,),
+                     help="One example at a time, one you have not decided and that still needs a look; it is held "
+                          f"for you for {LEASE_SECONDS / 60:.0f} minutes from each thing you do, so nobody else is "
+                          "handed it meanwhile."):
             st.session_state["rv_view"] = "Focus"
     elif st.session_state.get("rv_shared"):
         st.session_state["rv_shared"] = False
@@ -38,12 +40,24 @@ def shared_queue_bar(ctx: Context, query: ReviewQuery) -> None:
         lead_controls(ctx, query, queue is not None)
 
 
+def progress_caption(ctx: Context) -> None:
+    """The shared queue's progress (drawn in the focus view, so each decision updates it)."""
+    store = session.decision_store()
+    if (queue := shared_queue(store, ctx.data.name)) is None or queue.data_fingerprint != ctx.data.fingerprint:
+        return
+    done = queue_progress(store, queue)
+    st.caption(f"Shared queue from {md(queue.created_by)}: {done.n_examples:,} examples, each for "
+               f"{queue.reviewers_per_example} reviewer(s) · {done.complete:,} complete · {done.started:,} started")
+
+
 def on_toggle(dataset_key: str) -> None:
+    """Leaving the shared queue gives up the example held for this reviewer."""
     if not st.session_state.get("rv_shared"):
         release(session.decision_store(), dataset_key, reviewer.reviewer_name())
 
 
 def lead_controls(ctx: Context, query: ReviewQuery, running: bool) -> None:
+    """Start (or replace) the shared queue from the top of the current queue; stop it."""
     with st.expander("Shared queue for the team (lead)"):
         with st.form("rv_shared_form", border=False):
             c1, c2, c3 = st.columns([2, 2, 2], vertical_alignment="bottom")
@@ -57,7 +71,7 @@ def lead_controls(ctx: Context, query: ReviewQuery, running: bool) -> None:
                    queue_positions(ctx.index, replace(query, page=0), session.bound_decisions(ctx.data).status_by_id())
                    [:int(top)]]
             try:
-                start_shared_queue(session.decision_store(), ctx.data.name, ids, int(per_example),
+                start_shared_queue(session.decision_store(), ctx.data.name, ctx.data.fingerprint, ids, int(per_example),
                                    reviewer.reviewer_name())
             except LossLensError as exc:
                 st.error(md(exc))
@@ -76,7 +90,9 @@ def leased_query(ctx: Context, query: ReviewQuery) -> ReviewQuery | None:
     queue = shared_queue(store, ctx.data.name)
     example_id = take_next(store, queue, reviewer.reviewer_name()) if queue is not None else None
     if example_id is None:
-        st.success("Nothing left for you in the shared queue: every example has its reviewers or your decision.")
+        st.success("Nothing left for you in the shared queue: every example has its reviewers or your decision, "
+                   "or someone is looking at it now.")
+        st.button("Check again", key="rv_shared_again")   # a press reruns this view
         return None
     st.session_state["rv_focus_id"], st.session_state["rv_focus_outside"] = example_id, False
     return ReviewQuery(ids=(example_id,))   # the sort and filters do not apply to a handed-out example

@@ -10,22 +10,20 @@ import threading
 
 import streamlit as st
 
-from losslens.access import AccessPolicy, SignInSettings, is_loopback
+from losslens.access import AccessPolicy, SignInSettings, is_loopback, sign_in_settings
 from losslens.errors import ConfigError
 from pages.markup import md
 
 MAX_REVIEWER = 80
 
 
-def sign_in_settings() -> SignInSettings:
-    """Sign-in on or off and the team's access policy, from Streamlit's secrets (a ConfigError
-    names a bad [losslens] entry)."""
+def team_settings() -> SignInSettings:
+    """Sign-in on or off, its providers and the team's access policy, from Streamlit's secrets
+    (checked by losslens.access, as `losslens app` checks the file before it starts)."""
     try:
         if not st.secrets.load_if_toml_exists():
             return SignInSettings(False, AccessPolicy())
-        team = st.secrets.get("losslens", {})
-        return SignInSettings("auth" in st.secrets, AccessPolicy.from_settings(
-            team.to_dict() if hasattr(team, "to_dict") else team))
+        return sign_in_settings(st.secrets.to_dict())
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 — Streamlit's secrets errors carry no common base
@@ -34,35 +32,44 @@ def sign_in_settings() -> SignInSettings:
 
 def signed_in_email() -> str | None:
     """The signed-in user's e-mail (lower case), or None in local mode / before sign-in."""
-    if not sign_in_settings().sign_in or not st.user.is_logged_in:
+    if not team_settings().sign_in or not st.user.is_logged_in:
         return None
-    return str(st.user.get("email") or st.user.get("sub") or "").strip().lower() or None
+    return str(st.user.get("email") or "").strip().lower() or None
 
 
 def require_sign_in() -> None:
     """With sign-in configured: a sign-in screen until the user has signed in, and a refusal for
-    addresses outside the allow-list; both stop the script. Local mode: nothing."""
-    settings = sign_in_settings()
+    an account without a verified e-mail or outside the allow-list; both stop the script. Local
+    mode: nothing."""
+    settings = team_settings()
     if not settings.sign_in:
         return
     if not st.user.is_logged_in:
         st.title("LossLens")
         st.write("This LossLens serves a team: sign in to review.")
-        if st.button("Sign in", type="primary"):
-            st.login()
+        for provider in settings.providers or (None,):
+            if st.button(f"Sign in with {provider}" if provider else "Sign in", type="primary", key=f"login_{provider}"):
+                st.login(provider)
         st.stop()
     email = signed_in_email()
+    if email is None or st.user.get("email_verified") is False:
+        refuse("This account has no verified e-mail address, which LossLens needs to know who decided what.")
     if not settings.policy.allows(email):
-        st.error(f"{md(email or 'This account')} is not on this server's allow-list. Ask a lead to add it "
-                 "([losslens] allowed in the secrets file).")
-        st.button("Sign out", on_click=st.logout)
-        st.stop()
+        refuse(f"{md(email)} is not on this server's allow-list. Ask a lead to add it ([losslens] allowed in the "
+               "secrets file).")
+
+
+def refuse(message: str) -> None:
+    """Say why this signed-in account cannot use the app, offer Sign out, stop."""
+    st.error(message)
+    st.button("Sign out", on_click=st.logout)
+    st.stop()
 
 
 def is_lead() -> bool:
     """True when this user may score, retrain and export: everyone in local mode; with sign-in,
     the leads of the secrets file (everyone when it names none)."""
-    settings = sign_in_settings()
+    settings = team_settings()
     return not settings.sign_in or settings.policy.is_lead(signed_in_email())
 
 

@@ -60,9 +60,14 @@ def test_secrets_file_sign_in_and_its_damage(tmp_path):
     good.write_text(AUTH + '[losslens]\nleads = ["lead@team.org"]\n')
     settings = read_secrets(good)
     assert settings.sign_in and settings.policy.leads == ("lead@team.org",)
-    named = tmp_path / "named.toml"   # a named provider ([auth.google]) is complete too
+    assert settings.providers == ()                                    # the unnamed provider: st.login()
+    named = tmp_path / "named.toml"   # named providers ([auth.google]): one Sign in button each
     named.write_text(AUTH.replace('client_id = "losslens"', "[auth.google]\nclient_id = \"losslens\""))
-    assert read_secrets(named).sign_in
+    assert read_secrets(named).sign_in and read_secrets(named).providers == ("google",)
+    underscore = tmp_path / "underscore.toml"   # Streamlit refuses provider names with _
+    underscore.write_text(named.read_text().replace("[auth.google]", "[auth.my_idp]"))
+    with pytest.raises(ConfigError, match=r"provider \[auth.my_idp\] must be named with letters, digits and -"):
+        read_secrets(underscore)
     cases = {"damaged.toml": ("[auth\nx=", "cannot read it as TOML"),
              "lacking.toml": ('[auth]\nredirect_uri = "x"\n', "lacks cookie_secret, client_id"),
              "no_metadata.toml": (AUTH.replace("server_metadata_url", "other"), "lacks server_metadata_url")}

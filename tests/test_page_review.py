@@ -174,7 +174,7 @@ def test_retrain_on_corrected_labels_reports_the_trusted_set(tmp_path, monkeypat
 
 def test_shared_queue_hands_each_reviewer_what_still_needs_a_look(app_env):
     from pages.session import decision_store
-    from losslens.shared_queue import shared_queue, take_next
+    from losslens.shared_queue import shared_queue, start_shared_queue, take_next
 
     at = scored_app("pages/review.py")
     order = loss_order(at)
@@ -198,3 +198,7 @@ def test_shared_queue_hands_each_reviewer_what_still_needs_a_look(app_env):
     assert take_next(store, queue, "cat") is None                      # bob still holds the first
     at.button(key="rv_shared_stop").click().run()
     assert shared_queue(store, name) is None and not at.exception
+    start_shared_queue(store, name, "another version", order[:2], 1, "lead")   # a plan on other content
+    at.run()
+    assert "started a shared queue on another version of" in " ".join(w.value for w in at.warning)
+    assert not [t for t in at.toggle if t.key == "rv_shared"]

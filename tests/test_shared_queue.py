@@ -21,7 +21,7 @@ def decide(store: DecisionStore, example_id: str, reviewer: str, label: str = "b
 
 def test_each_example_reaches_r_reviewers_and_leases_keep_people_apart(store_place):
     store = DecisionStore(store_place)
-    queue = start_shared_queue(store, DATASET, ["e1", "e2", "e3", "e1"], 2, "lead")
+    queue = start_shared_queue(store, DATASET, "fp", ["e1", "e2", "e3", "e1"], 2, "lead")
     assert shared_queue(store, DATASET) == queue and queue.example_ids == ("e1", "e2", "e3")
     t = 1000.0
     assert take_next(store, queue, "ann", now=t) == "e1"
@@ -43,11 +43,29 @@ def test_each_example_reaches_r_reviewers_and_leases_keep_people_apart(store_pla
     assert [take_next(store, queue, name, now=t + 401) for name in ("ann", "bob", "cat")] == ["e3", "e3", None]
 
 
+def test_a_reset_puts_the_example_back_and_a_closed_plan_hands_out_nothing(store_place):
+    store = DecisionStore(store_place)
+    queue = start_shared_queue(store, DATASET, "fp", ["e1", "e2"], 2, "lead")
+    decide(store, "e1", "ann")
+    decide(store, "e1", "bob", label="c")
+    assert queue_progress(store, queue) == QueueProgress(2, 1, 0, 2)
+    assert take_next(store, queue, "ann", now=0) == "e2"
+    store.reset(DATASET, "e1", "ann")                                  # ann's row stays in history, not in force
+    assert store.current(DATASET, per_reviewer=True)["reviewer"].tolist() == ["bob"]
+    assert queue_progress(store, queue) == QueueProgress(2, 0, 1, 1)
+    assert take_next(store, queue, "ann", now=1) == "e2"               # her lease first,
+    release(store, DATASET, "ann")
+    assert take_next(store, queue, "ann", now=2) == "e1"               # then e1 is hers again
+    assert shared_queue(store, DATASET).data_fingerprint == "fp"
+    stop_shared_queue(store, DATASET)
+    assert take_next(store, queue, "cat", now=3) is None               # a plan closed meanwhile
+
+
 def test_a_new_plan_replaces_the_old_and_stop_closes_it(store_place):
     store = DecisionStore(store_place)
-    first = start_shared_queue(store, DATASET, ["e1"], 1, "lead")
+    first = start_shared_queue(store, DATASET, "fp", ["e1"], 1, "lead")
     take_next(store, first, "ann", now=0)
-    second = start_shared_queue(store, DATASET, ["e9", "e8"], 1, "lead")
+    second = start_shared_queue(store, DATASET, "fp", ["e9", "e8"], 1, "lead")
     assert shared_queue(store, DATASET) == second and second.plan_id != first.plan_id
     assert take_next(store, second, "bob", now=1) == "e9"             # ann's old lease went with the old plan
     assert shared_queue(store, "other.csv") is None
@@ -56,13 +74,13 @@ def test_a_new_plan_replaces_the_old_and_stop_closes_it(store_place):
     for ids, per_example, message in [([], 2, "at least one example"), (["e1"], 0, "1 to 20"),
                                       (["e1"], 21, "1 to 20")]:
         with pytest.raises(StoreError, match=message):
-            start_shared_queue(store, DATASET, ids, per_example, "lead")
+            start_shared_queue(store, DATASET, "fp", ids, per_example, "lead")
 
 
 def test_concurrent_reviewers_never_push_an_example_past_r(store_place):
     store = DecisionStore(store_place)
     ids = [f"e{k}" for k in range(12)]
-    queue = start_shared_queue(store, DATASET, ids, 2, "lead")
+    queue = start_shared_queue(store, DATASET, "fp", ids, 2, "lead")
     handed: dict[str, list[str]] = {}
 
     def work(reviewer: str) -> None:
