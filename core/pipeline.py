@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -98,8 +98,10 @@ def default_request() -> ScoreRequest:
     return ScoreRequest(source=DatasetSource.parse(config.demo_source()), model=ModelSpec(config.default_model()))
 
 
-def score(request: ScoreRequest, progress: Progress | None = None) -> tuple[LabeledTexts, ScoredResults]:
-    """Load the requested dataset and score it (cache hit when nothing changed).
+def score(request: ScoreRequest, progress: Progress | None = None,
+          engine: InferenceEngine | None = None) -> tuple[LabeledTexts, ScoredResults]:
+    """Load the requested dataset and score it (cache hit when nothing changed); `engine` runs the
+    model when it must (default run_locally; losslens.ray_engine.RayEngine spreads it over Ray).
 
     Raises a LossLensError for anything the user can fix; a classifier whose labels differ
     from the dataset's raises LabelMismatchError carrying both label lists.
@@ -107,7 +109,7 @@ def score(request: ScoreRequest, progress: Progress | None = None) -> tuple[Labe
     request.settings.check()
     data = load_dataset(request.source, request.columns, drop_empty=request.drop_empty, name=request.name)
     results = score_dataset(data, request.model, request.settings, progress=progress,
-                            label_map=dict(request.label_map) or None)
+                            label_map=dict(request.label_map) or None, engine=engine)
     return data, results
 
 @dataclass
@@ -171,6 +173,7 @@ def score_dataset(
     settings: ScoreSettings = ScoreSettings(),
     progress: Progress | None = None,
     label_map: dict[str, str] | None = None,
+    engine: InferenceEngine | None = None,
 ) -> ScoredResults:
     """Score every example of `data` with the model of `spec`; loads from cache when it can.
 
@@ -202,7 +205,7 @@ def score_dataset(
         if model.kind == "classifier":  # a mismatch is reported before the model runs
             columns = align_classifier_labels(model.model_labels, data.label_names, label_map)
         truncated = truncated_mask(model.tokenizer, data.texts, settings.max_length)
-        features = model_features(data, spec, settings, progress, model)
+        features = model_features(data, spec, settings, progress, model, engine)
         meta = {"kind": model.kind, "n_logits": features.logits.shape[1]}
         if model.kind == "classifier":
             probs = softmax(features.logits)[:, columns]
@@ -257,13 +260,14 @@ class ModelFeatures:
 
 
 def model_features(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings = ScoreSettings(),
-                   progress: Progress | None = None, model: LoadedModel | None = None) -> ModelFeatures:
+                   progress: Progress | None = None, model: LoadedModel | None = None,
+                   engine: InferenceEngine | None = None) -> ModelFeatures:
     """The model's outputs for `data.texts` and their neighbour graph, from cache or by running
-    the model (`model` when already loaded)."""
+    the model (`model` when already loaded) with `engine` (default run_locally)."""
     key = _outputs_key(model_identity(spec.name), spec, texts_digest(data.texts), settings.max_length)
     outputs = load_array(cache_dir("outputs") / f"{key}.npy")
     if outputs is None:
-        outputs = _model_outputs(model or load_model(spec), key, data.texts, settings, progress)
+        outputs = _model_outputs(spec, model or load_model(spec), key, data.texts, settings, progress, engine)
     n_logits = len(model.model_labels or ()) if model is not None else logit_count(spec.name)
     neighbours = _load_neighbours(key)
     if neighbours is None:
@@ -288,7 +292,7 @@ def embed_texts(
     outputs = load_array(cache_dir("outputs") / f"{key}.npy")
     if outputs is None:
         settings = ScoreSettings(batch_size=batch_size, max_length=max_length, max_tokens=max_tokens or 10**9)
-        outputs = _model_outputs(load_model(spec), key, texts, settings, progress)
+        outputs = _model_outputs(spec, load_model(spec), key, texts, settings, progress)
     return outputs[:, logit_count(spec.name):]
 
 
@@ -322,19 +326,33 @@ def truncated_mask(tokenizer, texts: Sequence[str], max_length: int) -> np.ndarr
     return longer | np.fromiter((len(ids) > max_length for ids in counts), dtype=bool, count=len(counts))
 
 
-def _model_outputs(model: LoadedModel, key: str, texts: Sequence[str], settings: ScoreSettings,
-                   progress: Progress | None) -> np.ndarray:
-    """The cached model outputs under `key`, else inference with resumable chunks: the finished
-    array is saved and the chunks dropped. (N, K + D) for a classifier, (N, D) for an encoder."""
+def run_locally(spec: ModelSpec, model: LoadedModel, texts: Sequence[str], settings: ScoreSettings,
+                chunks: ChunkStore, progress: Progress | None) -> np.ndarray:
+    """The default InferenceEngine: losslens.inference.run_inference in this process, float32
+    (N, W) in the order of `texts`, finished chunks kept in `chunks` (resume after a kill)."""
+    from losslens.inference import run_inference  # torch: only when the model runs
+
+    return run_inference(model, texts, batch_size=settings.batch_size, max_length=settings.max_length,
+                         progress=progress, chunks=chunks, max_tokens=settings.max_tokens)
+
+
+InferenceEngine = Callable[[ModelSpec, LoadedModel, Sequence[str], ScoreSettings, ChunkStore, Progress | None],
+                           np.ndarray]
+"""What computes model outputs, with run_locally's arguments and result: run_locally itself, or
+losslens.ray_engine.RayEngine (the same chunks, so either engine resumes the other's run)."""
+
+
+def _model_outputs(spec: ModelSpec, model: LoadedModel, key: str, texts: Sequence[str], settings: ScoreSettings,
+                   progress: Progress | None, engine: InferenceEngine | None = None) -> np.ndarray:
+    """The cached model outputs under `key`, else inference by `engine` (default run_locally) with
+    resumable chunks: the finished array is saved and the chunks dropped. (N, K + D) for a
+    classifier, (N, D) for an encoder."""
     outputs = load_array(cache_dir("outputs") / f"{key}.npy")
     if outputs is not None:
         return outputs
-    from losslens.inference import run_inference  # torch: only when the model runs
-
     chunks = ChunkStore(cache_dir("chunks") / key)
-    outputs = run_inference(model, clipped_texts(texts, settings.max_length), batch_size=settings.batch_size,
-                            max_length=settings.max_length,
-                            progress=progress, chunks=chunks, max_tokens=settings.max_tokens)
+    outputs = (engine or run_locally)(spec, model, clipped_texts(texts, settings.max_length), settings, chunks,
+                                      progress)
     save_array(cache_dir("outputs") / f"{key}.npy", outputs)
     chunks.clear()
     return outputs
