@@ -7,6 +7,7 @@ Cache layout under LOSSLENS_HOME (`config.home()`):
   probs/<key>.npy     final (N, K) class probabilities, columns in dataset label order
   probs/<key>.kind    "classifier" or "encoder"
   scores/<key>.npy    (N, 8) per-example scores (losslens.scoring.ExampleScores.to_array)
+  scratch/            files of a bounded-memory scoring run in progress (losslens.batched_scoring)
 
 Keys cover the data fingerprint, the model identity, the requested precision, max length and
 head settings (and losslens.cache.CODE_VERSION), not the device: a GPU box can precompute the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -224,7 +226,7 @@ def score_dataset(
         save_json(meta_path, meta)
         scores_array = None
     if scores_array is None or len(scores_array) != len(probs):
-        scores_array = score_examples(probs, data.labels, settings.quality_method).to_array()
+        scores_array = example_scores(probs, data.labels, settings.quality_method)
         save_array(scores_path, scores_array)
     neighbours = _load_neighbours(outputs_key)
     groups_path = probs_path.with_suffix(".groups.npy")
@@ -245,6 +247,21 @@ def score_dataset(
         n_logits=int(meta["n_logits"]),
         heads=tuple(meta.get("heads", ())),
     )
+
+
+def example_scores(probs: np.ndarray, labels: np.ndarray, method: str) -> np.ndarray:
+    """(N, 8) ExampleScores.to_array of (N, K) probabilities and (N,) labels: in memory below
+    config.batched_scoring_rows() rows, else by losslens.batched_scoring through scratch files
+    in the cache (its flags follow cleanlab's find_label_issues_batched; see that module)."""
+    if len(labels) < config.batched_scoring_rows():
+        return score_examples(probs, labels, method).to_array()
+    from losslens.batched_scoring import score_examples_batched
+
+    with tempfile.TemporaryDirectory(prefix="scoring-", dir=cache_dir("scratch")) as scratch:
+        folder = Path(scratch)
+        np.save(folder / "probs.npy", np.asarray(probs, dtype=np.float64))
+        np.save(folder / "labels.npy", np.asarray(labels, dtype=np.int64))
+        return np.load(score_examples_batched(folder / "probs.npy", folder / "labels.npy", folder / "scores.npy", method))
 
 
 @dataclass(frozen=True)
