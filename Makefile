@@ -36,6 +36,7 @@ test: install-test system-packages
 bench: install
 	$(PY) bench/inference.py
 	$(PY) bench/review_scale.py
+	$(PY) bench/score_scale.py
 	$(PY) bench/activelab_politeness.py
 
 clean:

@@ -145,8 +145,9 @@ def _scored_blocks(blocks: list, engine: RayEngine, spec: ModelSpec, settings: S
     import ray
     import ray.data
 
+    workers = min(engine.concurrency, len(blocks))   # a worker more than chunks would only load the model
     dataset = ray.data.from_arrow(blocks).map_batches(
-        ChunkScorer, batch_size=None, compute=ray.data.ActorPoolStrategy(size=engine.concurrency),
+        ChunkScorer, batch_size=None, compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=engine.num_cpus, num_gpus=engine.num_gpus,
         fn_constructor_kwargs={"spec": spec, "settings": settings})
     try:
