@@ -33,11 +33,16 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def ray_address() -> str:
     """A local 2-CPU Ray cluster started in this process (RayEngine reuses the connection);
-    its GCS address lets `losslens score --address` subprocesses join it."""
+    its GCS address lets `losslens score --address` subprocesses join it. The environment
+    variables and SIGTERM handler ray.init sets are put back after."""
     ray = pytest.importorskip("ray", reason="the Ray extra is not installed: pip install 'losslens[ray]'")
+    environment, sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+    os.environ.clear()
+    os.environ.update(environment)
+    signal.signal(signal.SIGTERM, sigterm)
 
 
 def review_args(csv: Path, model: Path) -> list[str]:
@@ -91,7 +96,7 @@ def test_ray_engine_finishes_a_run_the_local_engine_began(ray_address, tmp_path,
 
 
 def test_a_killed_ray_driver_resumes_from_its_chunks(ray_address, tmp_path, tiny_classifier_dir, losslens_home,
-                                                     capsys):
+                                                     capsys, monkeypatch):
     n = 16 * CHUNK_ROWS - 100
     csv = write_reviews_csv(tmp_path / "reviews.csv", n=n)
     args = ["score", *review_args(csv, tiny_classifier_dir), "--batch-size", "4", "--max-length", "64",
@@ -117,7 +122,7 @@ def test_a_killed_ray_driver_resumes_from_its_chunks(ray_address, tmp_path, tiny
     assert SUMMARY.match(captured.out).group(5) == "miss"
 
     fresh = ["score", *review_args(csv, tiny_classifier_dir), "--batch-size", "4", "--max-length", "64"]
-    os.environ["LOSSLENS_HOME"] = str(tmp_path / "fresh_home")   # restored by the autouse fixture
+    monkeypatch.setenv("LOSSLENS_HOME", str(tmp_path / "fresh_home"))
     assert cli.main([*fresh, "--out", str(tmp_path / "fresh.csv")]) == 0
     resumed, reference = pd.read_csv(tmp_path / "resumed.csv"), pd.read_csv(tmp_path / "fresh.csv")
     np.testing.assert_array_equal(resumed["rank"], reference["rank"])
