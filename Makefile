@@ -42,6 +42,7 @@ test: install-test system-packages oidc-provider
 bench: install
 	$(PY) bench/inference.py
 	$(PY) bench/review_scale.py
+	$(PY) bench/score_scale.py
 	$(PY) bench/activelab_politeness.py
 
 clean:

@@ -67,7 +67,7 @@ def prepare(rows: int, folder: Path) -> tuple[Path, Path, Path, dict]:
     from losslens.data import DatasetSource, load_dataset
     from losslens.models import ModelSpec
 
-    def fake_outputs(model, key, texts, settings, progress):
+    def fake_engine(spec, model, texts, settings, chunks, progress):
         """(N, 5 + 32): logits favouring the given label ~90% of the time, then unit embeddings."""
         rng = np.random.default_rng(0)
         n = len(texts)
@@ -77,16 +77,14 @@ def prepare(rows: int, folder: Path) -> tuple[Path, Path, Path, dict]:
         embeddings = rng.normal(size=(n, 32)).astype(np.float32)
         return np.hstack([logits, embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)])
 
-    original, pipeline._model_outputs = pipeline._model_outputs, fake_outputs
     try:
         start = time.perf_counter()
         data = load_dataset(DatasetSource.parse(str(csv)))
         seconds["load_csv"] = time.perf_counter() - start
         start = time.perf_counter()
-        results = pipeline.score_dataset(data, ModelSpec(name=str(model_dir)))
+        results = pipeline.score_dataset(data, ModelSpec(name=str(model_dir)), engine=fake_engine)
         seconds["score"] = time.perf_counter() - start
     finally:
-        pipeline._model_outputs = original
         del os.environ["LOSSLENS_HOME"]
     seconds["flagged"] = results.n_issues
     return home, csv, model_dir, seconds

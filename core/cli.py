@@ -12,6 +12,7 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from losslens import config
 from losslens.access import is_loopback, read_secrets
@@ -27,6 +28,9 @@ from losslens.heads import HEAD_CHOICES
 from losslens.models import DEVICES, PRECISIONS, ModelSpec
 from losslens.pipeline import ScoreRequest, ScoreSettings, score
 from losslens.scoring import QUALITY_METHODS
+
+if TYPE_CHECKING:
+    from losslens.ray_engine import RayEngine
 
 # Streamlit treats a folder named pages/ beside the entry script as a legacy multipage app until
 # some session has run app.py's st.navigation; a bookmarked /review opened first after a restart
@@ -107,6 +111,21 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
                              "and the dataset label it means")
 
 
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """--engine and the Ray options of `score` (None when not given, so --engine local can refuse them)."""
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="where the model runs: this process (default), or workers of a Ray cluster "
+                             "(pip install 'losslens[ray]'); both write the same cache entry")
+    parser.add_argument("--address", default=None,
+                        help="(ray) an existing cluster's host:port, or auto; default: a local cluster for this run")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="(ray) workers, each loading the model once (default 1)")
+    parser.add_argument("--num-cpus", type=float, default=None,
+                        help="(ray) CPUs each worker reserves, and its torch threads (default 1)")
+    parser.add_argument("--num-gpus", type=float, default=None,
+                        help="(ray) GPUs each worker reserves (default 0; 1: a GPU per worker)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="losslens", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     score_parser = commands.add_parser("score", help="score a dataset and write the results table")
     add_request_arguments(score_parser)
     score_parser.add_argument("--out", type=Path, help="results table, .parquet or .csv")
+    add_engine_arguments(score_parser)
 
     export = commands.add_parser("export", help="write the corrected dataset with reviewer decisions")
     add_request_arguments(export)
@@ -228,10 +248,27 @@ def parse_label_map(text: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def engine_from_args(args: argparse.Namespace) -> RayEngine | None:
+    """None for --engine local (the Ray options refused), else the checked RayEngine."""
+    options = {"address": args.address, "concurrency": args.concurrency, "num_cpus": args.num_cpus,
+               "num_gpus": args.num_gpus}
+    given = {name: value for name, value in options.items() if value is not None}
+    if args.engine == "local":
+        if given:
+            names = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ScoringError(f"{names} {'is' if len(given) == 1 else 'are'} only used with --engine ray")
+        return None
+    from losslens.ray_engine import RayEngine
+
+    engine = RayEngine(**given)
+    engine.check()
+    return engine
+
+
 def score_command(args: argparse.Namespace) -> int:
     if args.out:
         check_export_path(args.out, folder_ok=False)
-    _, results = score(request_from_args(args), StderrProgress())
+    _, results = score(request_from_args(args), StderrProgress(), engine=engine_from_args(args))
     if args.out:
         write_export(results.table, args.out)
     print(

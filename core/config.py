@@ -6,6 +6,7 @@ LOSSLENS_MAX_UPLOAD_MB  largest upload / file read, in MB (default 200)
 LOSSLENS_DEMO_SOURCE    what the app scores on first load (default demo:bbc)
 LOSSLENS_DEFAULT_MODEL  the model it scores with (default bundled:minilm)
 LOSSLENS_DB_URL         the decision store's database (default the SQLite file in LOSSLENS_HOME)
+LOSSLENS_BATCHED_SCORING_ROWS  from this many rows on, scores are computed in bounded memory (default 1000000)
 HF_HUB_OFFLINE          1/true/yes/on: Hub look-ups fail at once instead of after retries
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from losslens.errors import ConfigError
 DEFAULT_DEMO_SOURCE = "demo:bbc"
 DEFAULT_MODEL = "bundled:minilm"
 DEFAULT_MAX_UPLOAD_MB = 200.0
+DEFAULT_BATCHED_SCORING_ROWS = 1_000_000
 
 
 def _setting(name: str) -> str:
@@ -55,6 +57,17 @@ def max_file_bytes() -> int:
     if not megabytes > 0:
         raise ConfigError(f"LOSSLENS_MAX_UPLOAD_MB must be positive, not {value[:40]!r}")
     return int(megabytes * 1024 * 1024)
+
+
+def batched_scoring_rows() -> int:
+    """Datasets with at least this many rows are scored by losslens.batched_scoring (bounded
+    memory) instead of in memory ($LOSSLENS_BATCHED_SCORING_ROWS, default 1,000,000)."""
+    value = _setting("LOSSLENS_BATCHED_SCORING_ROWS")
+    if not value:
+        return DEFAULT_BATCHED_SCORING_ROWS
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"LOSSLENS_BATCHED_SCORING_ROWS must be a whole number of rows >= 1, not {value[:40]!r}")
+    return int(value)
 
 
 def demo_source() -> str:

@@ -77,3 +77,7 @@ class AnnotationError(LossLensError):
 
 class SimulationError(LossLensError):
     """ActiveLab simulation settings the annotation data cannot satisfy."""
+
+
+class EngineError(LossLensError):
+    """A scoring engine that cannot run: Ray missing, a cluster that cannot be reached or is too small."""

@@ -15,6 +15,7 @@ from losslens.jobs import Progress
 from losslens.models import LoadedModel
 
 T = TypeVar("T")
+CHUNK_ROWS = 512  # rows of the longest-first order per resumable chunk
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,26 @@ def output_width(model: LoadedModel) -> int:
     return int(config.hidden_size + (config.num_labels if model.kind == "classifier" else 0))
 
 
+def chunk_bounds(n: int, chunk_size: int = CHUNK_ROWS) -> list[tuple[int, int]]:
+    """[start, stop) of each chunk: `chunk_size` consecutive positions of the longest-first order of n texts."""
+    return [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
+
+
+def restore_chunks(chunks: ChunkStore | None, order: np.ndarray, bounds: list[tuple[int, int]],
+                   result: np.ndarray) -> list[int]:
+    """Copy every intact finished chunk of `chunks` into `result` (N, W) float32 at its original rows
+    (order[start:stop]); return the indices of the chunks still to run."""
+    stored = chunks.load_all() if chunks is not None else {}
+    todo: list[int] = []
+    for index, (start, stop) in enumerate(bounds):
+        arr = stored.get(index)
+        if arr is not None and arr.shape == (stop - start, result.shape[1]) and arr.dtype == np.float32:
+            result[order[start:stop]] = arr
+        else:
+            todo.append(index)
+    return todo
+
+
 def run_inference(
     model: LoadedModel,
     texts: Sequence[str],
@@ -137,7 +158,7 @@ def run_inference(
     max_length: int = 256,
     progress: Progress | None = None,
     chunks: ChunkStore | None = None,
-    chunk_size: int = 512,
+    chunk_size: int = CHUNK_ROWS,
     max_tokens: int | None = None,
 ) -> np.ndarray:
     """float32 (N, K) logits or (N, D) unit-norm embeddings, rows in the ORIGINAL order of `texts`.
@@ -157,15 +178,8 @@ def run_inference(
     tokens = tokenize(model, texts, max_length)
     lengths = np.fromiter((len(x) for x in tokens["input_ids"]), dtype=np.int64, count=n)
     order = length_order(lengths)
-    bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
-    stored = chunks.load_all() if chunks is not None else {}
-    todo: list[int] = []
-    for index, (start, stop) in enumerate(bounds):
-        arr = stored.get(index)
-        if arr is not None and arr.shape == (stop - start, width) and arr.dtype == np.float32:
-            result[order[start:stop]] = arr
-        else:
-            todo.append(index)
+    bounds = chunk_bounds(n, chunk_size)
+    todo = restore_chunks(chunks, order, bounds, result)
     done = n - sum(bounds[i][1] - bounds[i][0] for i in todo)
     if progress is not None and done:
         progress(done, n)

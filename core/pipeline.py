@@ -7,6 +7,7 @@ Cache layout under LOSSLENS_HOME (`config.home()`):
   probs/<key>.npy     final (N, K) class probabilities, columns in dataset label order
   probs/<key>.kind    "classifier" or "encoder"
   scores/<key>.npy    (N, 8) per-example scores (losslens.scoring.ExampleScores.to_array)
+  scratch/            files of a bounded-memory scoring run in progress (losslens.batched_scoring)
 
 Keys cover the data fingerprint, the model identity, the requested precision, max length and
 head settings (and losslens.cache.CODE_VERSION), not the device: a GPU box can precompute the
@@ -16,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -99,9 +101,11 @@ def default_request() -> ScoreRequest:
 
 
 def score(request: ScoreRequest, progress: Progress | None = None,
-          compute: bool = True) -> tuple[LabeledTexts, ScoredResults]:
+          compute: bool = True, engine: InferenceEngine | None = None) -> tuple[LabeledTexts, ScoredResults]:
     """Load the requested dataset and score it (cache hit when nothing changed); with compute
     False, only open results already scored (a team's reviewer opens what a lead scored).
+    `engine` runs the model when it must (default run_locally; losslens.ray_engine.RayEngine
+    spreads it over Ray).
 
     Raises a LossLensError for anything the user can fix; a classifier whose labels differ
     from the dataset's raises LabelMismatchError carrying both label lists.
@@ -109,7 +113,7 @@ def score(request: ScoreRequest, progress: Progress | None = None,
     request.settings.check()
     data = load_dataset(request.source, request.columns, drop_empty=request.drop_empty, name=request.name)
     results = score_dataset(data, request.model, request.settings, progress=progress,
-                            label_map=dict(request.label_map) or None, compute=compute)
+                            label_map=dict(request.label_map) or None, compute=compute, engine=engine)
     return data, results
 
 @dataclass
@@ -174,6 +178,7 @@ def score_dataset(
     progress: Progress | None = None,
     label_map: dict[str, str] | None = None,
     compute: bool = True,
+    engine: InferenceEngine | None = None,
 ) -> ScoredResults:
     """Score every example of `data` with the model of `spec`; loads from cache when it can
     (compute False: only from cache, else a NotScoredError).
@@ -209,7 +214,7 @@ def score_dataset(
         if model.kind == "classifier":  # a mismatch is reported before the model runs
             columns = align_classifier_labels(model.model_labels, data.label_names, label_map)
         truncated = truncated_mask(model.tokenizer, data.texts, settings.max_length)
-        features = model_features(data, spec, settings, progress, model)
+        features = model_features(data, spec, settings, progress, model, engine)
         meta = {"kind": model.kind, "n_logits": features.logits.shape[1]}
         if model.kind == "classifier":
             probs = softmax(features.logits)[:, columns]
@@ -228,7 +233,7 @@ def score_dataset(
         save_json(meta_path, meta)
         scores_array = None
     if scores_array is None or len(scores_array) != len(probs):
-        scores_array = score_examples(probs, data.labels, settings.quality_method).to_array()
+        scores_array = example_scores(probs, data.labels, settings.quality_method)
         save_array(scores_path, scores_array)
     neighbours = _load_neighbours(outputs_key)
     groups_path = probs_path.with_suffix(".groups.npy")
@@ -251,6 +256,21 @@ def score_dataset(
     )
 
 
+def example_scores(probs: np.ndarray, labels: np.ndarray, method: str) -> np.ndarray:
+    """(N, 8) ExampleScores.to_array of (N, K) probabilities and (N,) labels: in memory below
+    config.batched_scoring_rows() rows, else by losslens.batched_scoring through scratch files
+    in the cache (its flags follow cleanlab's find_label_issues_batched; see that module)."""
+    if len(labels) < config.batched_scoring_rows():
+        return score_examples(probs, labels, method).to_array()
+    from losslens.batched_scoring import score_examples_batched
+
+    with tempfile.TemporaryDirectory(prefix="scoring-", dir=cache_dir("scratch")) as scratch:
+        folder = Path(scratch)
+        np.save(folder / "probs.npy", np.asarray(probs, dtype=np.float64))
+        np.save(folder / "labels.npy", np.asarray(labels, dtype=np.int64))
+        return np.load(score_examples_batched(folder / "probs.npy", folder / "labels.npy", folder / "scores.npy", method))
+
+
 @dataclass(frozen=True)
 class ModelFeatures:
     """What a model says about a dataset's texts, labels aside: logits (N, K') of a classifier
@@ -264,13 +284,14 @@ class ModelFeatures:
 
 
 def model_features(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings = ScoreSettings(),
-                   progress: Progress | None = None, model: LoadedModel | None = None) -> ModelFeatures:
+                   progress: Progress | None = None, model: LoadedModel | None = None,
+                   engine: InferenceEngine | None = None) -> ModelFeatures:
     """The model's outputs for `data.texts` and their neighbour graph, from cache or by running
-    the model (`model` when already loaded)."""
+    the model (`model` when already loaded) with `engine` (default run_locally)."""
     key = _outputs_key(model_identity(spec.name), spec, texts_digest(data.texts), settings.max_length)
     outputs = load_array(cache_dir("outputs") / f"{key}.npy")
     if outputs is None:
-        outputs = _model_outputs(model or load_model(spec), key, data.texts, settings, progress)
+        outputs = _model_outputs(spec, model or load_model(spec), key, data.texts, settings, progress, engine)
     n_logits = len(model.model_labels or ()) if model is not None else logit_count(spec.name)
     neighbours = _load_neighbours(key)
     if neighbours is None:
@@ -295,7 +316,7 @@ def embed_texts(
     outputs = load_array(cache_dir("outputs") / f"{key}.npy")
     if outputs is None:
         settings = ScoreSettings(batch_size=batch_size, max_length=max_length, max_tokens=max_tokens or 10**9)
-        outputs = _model_outputs(load_model(spec), key, texts, settings, progress)
+        outputs = _model_outputs(spec, load_model(spec), key, texts, settings, progress)
     return outputs[:, logit_count(spec.name):]
 
 
@@ -329,19 +350,33 @@ def truncated_mask(tokenizer, texts: Sequence[str], max_length: int) -> np.ndarr
     return longer | np.fromiter((len(ids) > max_length for ids in counts), dtype=bool, count=len(counts))
 
 
-def _model_outputs(model: LoadedModel, key: str, texts: Sequence[str], settings: ScoreSettings,
-                   progress: Progress | None) -> np.ndarray:
-    """The cached model outputs under `key`, else inference with resumable chunks: the finished
-    array is saved and the chunks dropped. (N, K + D) for a classifier, (N, D) for an encoder."""
+def run_locally(spec: ModelSpec, model: LoadedModel, texts: Sequence[str], settings: ScoreSettings,
+                chunks: ChunkStore, progress: Progress | None) -> np.ndarray:
+    """The default InferenceEngine: losslens.inference.run_inference in this process, float32
+    (N, W) in the order of `texts`, finished chunks kept in `chunks` (resume after a kill)."""
+    from losslens.inference import run_inference  # torch: only when the model runs
+
+    return run_inference(model, texts, batch_size=settings.batch_size, max_length=settings.max_length,
+                         progress=progress, chunks=chunks, max_tokens=settings.max_tokens)
+
+
+InferenceEngine = Callable[[ModelSpec, LoadedModel, Sequence[str], ScoreSettings, ChunkStore, Progress | None],
+                           np.ndarray]
+"""What computes model outputs, with run_locally's arguments and result: run_locally itself, or
+losslens.ray_engine.RayEngine (the same chunks, so either engine resumes the other's run)."""
+
+
+def _model_outputs(spec: ModelSpec, model: LoadedModel, key: str, texts: Sequence[str], settings: ScoreSettings,
+                   progress: Progress | None, engine: InferenceEngine | None = None) -> np.ndarray:
+    """The cached model outputs under `key`, else inference by `engine` (default run_locally) with
+    resumable chunks: the finished array is saved and the chunks dropped. (N, K + D) for a
+    classifier, (N, D) for an encoder."""
     outputs = load_array(cache_dir("outputs") / f"{key}.npy")
     if outputs is not None:
         return outputs
-    from losslens.inference import run_inference  # torch: only when the model runs
-
     chunks = ChunkStore(cache_dir("chunks") / key)
-    outputs = run_inference(model, clipped_texts(texts, settings.max_length), batch_size=settings.batch_size,
-                            max_length=settings.max_length,
-                            progress=progress, chunks=chunks, max_tokens=settings.max_tokens)
+    outputs = (engine or run_locally)(spec, model, clipped_texts(texts, settings.max_length), settings, chunks,
+                                      progress)
     save_array(cache_dir("outputs") / f"{key}.npy", outputs)
     chunks.clear()
     return outputs

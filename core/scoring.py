@@ -87,7 +87,18 @@ def kfold_splits(labels: np.ndarray, label_names: Sequence[str], folds: int) -> 
 def score_examples(
     probs: np.ndarray, labels: np.ndarray, method: str = "self_confidence"
 ) -> ExampleScores:
-    """All per-example scores for (N, K) probabilities and (N,) given labels."""
+    """All per-example scores for (N, K) probabilities and (N,) given labels, in memory (for
+    millions of rows, losslens.batched_scoring scores in bounded memory)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    columns = row_scores(probs, labels, method)
+    is_issue = _find_issues(labels, probs)
+    return ExampleScores(**columns, is_issue=is_issue, rank=review_rank(is_issue, columns["quality"], columns["loss"]))
+
+
+def row_scores(probs: np.ndarray, labels: np.ndarray, method: str = "self_confidence") -> dict[str, np.ndarray]:
+    """The ExampleScores columns each row's own probabilities decide, each (N,): predicted_label,
+    loss, p_given, p_predicted, margin, quality (cleanlab's label quality by `method`)."""
     from cleanlab.rank import get_label_quality_scores
 
     if method not in QUALITY_METHODS:
@@ -99,23 +110,23 @@ def score_examples(
     p_given = probs[rows, labels]
     others = probs.copy()
     others[rows, labels] = -np.inf
-    margin = p_given - others.max(axis=1)
-    loss = per_example_loss(probs, labels)
-    quality = get_label_quality_scores(labels, probs, method=method)
-    is_issue = _find_issues(labels, probs)
-    order = np.lexsort((-loss, quality, ~is_issue))  # flagged first, then quality ascending, then loss
-    rank = np.empty(len(labels), dtype=np.int64)
-    rank[order] = np.arange(1, len(labels) + 1)
-    return ExampleScores(
-        predicted_label=predicted.astype(np.int64),
-        loss=loss,
-        p_given=p_given,
-        p_predicted=probs[rows, predicted],
-        margin=margin,
-        quality=np.asarray(quality, dtype=np.float64),
-        is_issue=is_issue,
-        rank=rank,
-    )
+    return {
+        "predicted_label": predicted.astype(np.int64),
+        "loss": per_example_loss(probs, labels),
+        "p_given": p_given,
+        "p_predicted": probs[rows, predicted],
+        "margin": p_given - others.max(axis=1),
+        "quality": np.asarray(get_label_quality_scores(labels, probs, method=method), dtype=np.float64),
+    }
+
+
+def review_rank(is_issue: np.ndarray, quality: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """(N,) int64 review order, 1 first: flagged rows, then the rest, each by quality ascending,
+    ties by higher loss, then by position."""
+    order = np.lexsort((-loss, quality, ~is_issue))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    return rank
 
 
 def _find_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
