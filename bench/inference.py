@@ -169,6 +169,21 @@ def gemm_peak(dtype: torch.dtype, size: int = 2048, seconds: float = 3.0) -> flo
     return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
 
 
+def model_shape_gemm(model: LoadedModel, tokens: int = 4096, seconds: float = 3.0) -> float:
+    """Measured bf16 GFLOP/s of the model's own largest matmul (tokens x hidden @ hidden x
+    intermediate, the feed-forward layer): the ceiling for a path that does nothing but GEMMs at
+    this model's size, below the square-matrix peak when the matrices are small."""
+    config = model.model.config
+    a = torch.randn(tokens, config.hidden_size).to(torch.bfloat16)
+    b = torch.randn(config.hidden_size, config.intermediate_size).to(torch.bfloat16)
+    torch.matmul(a, b)
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.matmul(a, b)
+        runs += 1
+    return 2 * tokens * config.hidden_size * config.intermediate_size * runs / (time.perf_counter() - start) / 1e9
+
+
 def sentence_transformers_encode(folder: str, texts: list[str], max_length: int, dtype: torch.dtype,
                                  batch_size: int = 32) -> Callable[[], np.ndarray]:
     """The peer most users would call for embeddings: SentenceTransformer(folder).encode, unit norm."""
@@ -308,8 +323,12 @@ def main() -> None:
 
     if args.peers:
         peak = {dtype: gemm_peak(dtype) for dtype in (torch.bfloat16, torch.float32)}
+        shaped = model_shape_gemm(baseline_model)
         print(f"measured GEMM peak (2048^3 matmul): bf16 {peak[torch.bfloat16]:.0f} GFLOP/s, "
-              f"fp32 {peak[torch.float32]:.0f} GFLOP/s")
+              f"fp32 {peak[torch.float32]:.0f} GFLOP/s; bf16 at this model's feed-forward shape "
+              f"(4096 tokens x {baseline_model.model.config.hidden_size} @ "
+              f"{baseline_model.model.config.hidden_size} x {baseline_model.model.config.intermediate_size}): "
+              f"{shaped:.0f} GFLOP/s")
         if kind == "encoder":
             peers = [(f"sentence-transformers encode ({label})", sentence_transformers_encode(
                 name if name != "bundled:minilm" else str(bundled_encoder_path()), texts, args.max_length, dtype))
