@@ -218,7 +218,9 @@ def non_embedding_params(model: LoadedModel) -> int:
 
 
 def probs_and_loss(run_out: np.ndarray, kind: str, head, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    logits = run_out.astype(np.float64) if kind == "classifier" else head.decision_function(run_out)
+    n_classes = int(labels.max()) + 1 if head is None else len(head.classes_)
+    # a classifier's outputs are its logits, then its pooled embedding (losslens.inference.forward)
+    logits = run_out[:, :n_classes].astype(np.float64) if kind == "classifier" else head.decision_function(run_out)
     logits = logits - logits.max(axis=1, keepdims=True)
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     return logp.argmax(axis=1), -logp[np.arange(len(labels)), labels]
