@@ -49,17 +49,7 @@ def start_app(home: Path, demo_source: str, model: str, log: Path, port: int | N
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                    if reply.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"app did not start; log:\n{log.read_text()[-3000:]}")
-            time.sleep(0.25)
+        wait_until_serving(f"{url}/_stcore/health", proc, log, "app", expect=b"ok")
         yield url
     finally:
         proc.terminate()
@@ -67,6 +57,23 @@ def start_app(home: Path, demo_source: str, model: str, log: Path, port: int | N
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen, log: Path, what: str, expect: bytes | None = None,
+                       seconds: float = 60) -> None:
+    """Poll `url` until it answers 200 (with body `expect`, when given); a RuntimeError with the
+    end of `log` if `proc` exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200 and (expect is None or reply.read().strip() == expect):
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start; log:\n{log.read_text()[-3000:]}")
+        time.sleep(0.25)
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from browser_app import free_port
+from browser_app import free_port, wait_until_serving
 
 FOLDER = Path(__file__).resolve().parent / "oidc"
 CLIENT_ID, CLIENT_SECRET = "losslens", "losslens-test-secret"
@@ -27,17 +25,7 @@ def oidc_provider(redirect_uri: str, log: Path):
                                 stderr=subprocess.STDOUT)
     discovery = f"http://127.0.0.1:{port}/.well-known/openid-configuration"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(discovery, timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"OIDC provider did not start; log:\n{log.read_text()[-2000:]}")
-            time.sleep(0.2)
+        wait_until_serving(discovery, proc, log, "OIDC provider", seconds=30)
         yield discovery
     finally:
         proc.terminate()

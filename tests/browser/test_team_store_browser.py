@@ -4,6 +4,8 @@ decision, nothing is lost or misattributed; the reviewer name survives a reload 
 name are warned."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pandas as pd
 import pytest
 
@@ -26,59 +28,67 @@ def open_review(context, url: str, query: str = ""):
     return page
 
 
-def test_two_reviewers_on_postgresql(browser, postgres_server, tmp_path, artifacts):
-    from playwright.sync_api import expect
-
+@contextmanager
+def team_app(browser, postgres_server, tmp_path, database_name: str, people: int):
+    """The app on a fresh PostgreSQL database over the REVIEWS file; yields (url, database URL,
+    one Chromium context per person)."""
     csv = tmp_path / "reviews.csv"
     pd.DataFrame(REVIEWS, columns=["text", "label"]).to_csv(csv, index=False)
-    database = fresh_database(postgres_server, "team_browser")
-    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(4)]
+    database = fresh_database(postgres_server, database_name)
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(people)]
     try:
         with start_app(tmp_path / "home", str(csv), "bundled:minilm", tmp_path / "app.log",
                        LOSSLENS_DB_URL=database) as url:
-            store = DecisionStore(database)
-            ann = open_review(contexts[0], url, "?reviewer=ann")
-            example = card_id(ann)
-            bob = open_review(contexts[1], url, f"?reviewer=bob&id={example}")
-            assert card_id(bob) == example
-            ann_next = press(ann, "1", then_not=example)            # ann: neg
-            press(bob, "2", then_not=example)                       # bob: pos
-            mine = store.current("reviews.csv", per_reviewer=True).set_index("reviewer")
-            assert mine.loc[["ann", "bob"], "example_id"].tolist() == [example, example]
-            assert mine.loc[["ann", "bob"], "new_label"].tolist() in (["neg", "pos"], ["neg", None])
-            assert store.current("reviews.csv").set_index("example_id").loc[example, "reviewer"] == "bob"
-
-            bob.reload()                                             # the disagreement, a click away
-            bob.get_by_text("Reviewers disagree on 1 example(s)").wait_for()
-            bob.get_by_role("button", name="Show them").click()
-            bob.get_by_text("Showing the 1 example where reviewers' latest decisions differ.").wait_for()
-            wait_idle(bob)
-            assert card_id(bob) == example
-            decisions = bob.locator("[data-testid='stMarkdownContainer']", has_text="Decisions").last.inner_text()
-            assert "ann:" in decisions and "bob:" in decisions, decisions
-            bob.screenshot(path=str(artifacts / "team_disagreements.png"))
-
-            assert press(ann, "u", then_not=ann_next) == example                       # ann's undo: only hers goes
-            left = store.current("reviews.csv", per_reviewer=True)
-            assert left[["example_id", "reviewer"]].values.tolist() == [[example, "bob"]]
-            history = history_export(store)
-            assert history[["reviewer", "undone_by"]].values.tolist() == [["ann", "ann"], ["bob", None]]
-
-            ann.reload()                                             # the name survives a reload
-            ann.get_by_text("Why it is here").wait_for()
-            wait_idle(ann)
-            expect(ann.get_by_test_id("stSidebar").get_by_label("Reviewer", exact=True)).to_have_value("ann")
-            assert "reviewer=ann" in ann.url
-
-            first = open_review(contexts[2], url)                    # two tabs under the default name
-            second = open_review(contexts[3], url)
-            expect(second.get_by_test_id("stSidebar")).to_contain_text("1 other open tab also reviews as")
-            second.screenshot(path=str(artifacts / "team_same_name_warning.png"))
-            expect(ann.get_by_test_id("stSidebar")).not_to_contain_text("other open tab")
-            first.close()
+            yield url, database, contexts
     finally:
         for context in contexts:
             context.close()
+
+
+def test_two_reviewers_on_postgresql(browser, postgres_server, tmp_path, artifacts):
+    from playwright.sync_api import expect
+
+    with team_app(browser, postgres_server, tmp_path, "team_browser", 4) as (url, database, contexts):
+        store = DecisionStore(database)
+        ann = open_review(contexts[0], url, "?reviewer=ann")
+        example = card_id(ann)
+        bob = open_review(contexts[1], url, f"?reviewer=bob&id={example}")
+        assert card_id(bob) == example
+        ann_next = press(ann, "1", then_not=example)            # ann: neg
+        press(bob, "2", then_not=example)                       # bob: pos
+        mine = store.current("reviews.csv", per_reviewer=True).set_index("reviewer")
+        assert mine.loc[["ann", "bob"], "example_id"].tolist() == [example, example]
+        assert mine.loc[["ann", "bob"], "new_label"].tolist() in (["neg", "pos"], ["neg", None])
+        assert store.current("reviews.csv").set_index("example_id").loc[example, "reviewer"] == "bob"
+
+        bob.reload()                                             # the disagreement, a click away
+        bob.get_by_text("Reviewers disagree on 1 example(s)").wait_for()
+        bob.get_by_role("button", name="Show them").click()
+        bob.get_by_text("Showing the 1 example where reviewers' latest decisions differ.").wait_for()
+        wait_idle(bob)
+        assert card_id(bob) == example
+        decisions = bob.locator("[data-testid='stMarkdownContainer']", has_text="Decisions").last.inner_text()
+        assert "ann:" in decisions and "bob:" in decisions, decisions
+        bob.screenshot(path=str(artifacts / "team_disagreements.png"))
+
+        assert press(ann, "u", then_not=ann_next) == example                       # ann's undo: only hers goes
+        left = store.current("reviews.csv", per_reviewer=True)
+        assert left[["example_id", "reviewer"]].values.tolist() == [[example, "bob"]]
+        history = history_export(store)
+        assert history[["reviewer", "undone_by"]].values.tolist() == [["ann", "ann"], ["bob", None]]
+
+        ann.reload()                                             # the name survives a reload
+        ann.get_by_text("Why it is here").wait_for()
+        wait_idle(ann)
+        expect(ann.get_by_test_id("stSidebar").get_by_label("Reviewer", exact=True)).to_have_value("ann")
+        assert "reviewer=ann" in ann.url
+
+        first = open_review(contexts[2], url)                    # two tabs under the default name
+        second = open_review(contexts[3], url)
+        expect(second.get_by_test_id("stSidebar")).to_contain_text("1 other open tab also reviews as")
+        second.screenshot(path=str(artifacts / "team_same_name_warning.png"))
+        expect(ann.get_by_test_id("stSidebar")).not_to_contain_text("other open tab")
+        first.close()
 
 
 def test_shared_queue_hands_two_reviewers_different_examples(browser, postgres_server, tmp_path, artifacts):
@@ -86,39 +96,30 @@ def test_shared_queue_hands_two_reviewers_different_examples(browser, postgres_s
 
     from losslens.shared_queue import shared_queue
 
-    csv = tmp_path / "reviews.csv"
-    pd.DataFrame(REVIEWS, columns=["text", "label"]).to_csv(csv, index=False)
-    database = fresh_database(postgres_server, "shared_queue_browser")
-    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
-    try:
-        with start_app(tmp_path / "home", str(csv), "bundled:minilm", tmp_path / "app.log",
-                       LOSSLENS_DB_URL=database) as url:
-            lead = open_review(contexts[0], url, "?reviewer=ann")
-            top = [card_id(lead)]
-            lead.get_by_text("Shared queue for the team (lead)").click()
-            lead.get_by_role("spinbutton", name="Top examples of this queue").fill("2")
-            lead.get_by_role("spinbutton", name="Reviewers per example").fill("1")
-            lead.get_by_role("button", name="Start a shared queue").click()
-            lead.get_by_text("Shared queue from ann: 2 examples, each for 1 reviewer(s)").wait_for()
-            wait_idle(lead)
-            queue = shared_queue(DecisionStore(database), "reviews.csv")
-            assert queue.example_ids[0] == top[0] and len(queue.example_ids) == 2
+    with team_app(browser, postgres_server, tmp_path, "shared_queue_browser", 2) as (url, database, contexts):
+        lead = open_review(contexts[0], url, "?reviewer=ann")
+        top = [card_id(lead)]
+        lead.get_by_text("Shared queue for the team (lead)").click()
+        lead.get_by_role("spinbutton", name="Top examples of this queue").fill("2")
+        lead.get_by_role("spinbutton", name="Reviewers per example").fill("1")
+        lead.get_by_role("button", name="Start a shared queue").click()
+        lead.get_by_text("Shared queue from ann: 2 examples, each for 1 reviewer(s)").wait_for()
+        wait_idle(lead)
+        queue = shared_queue(DecisionStore(database), "reviews.csv")
+        assert queue.example_ids[0] == top[0] and len(queue.example_ids) == 2
 
-            bob = open_review(contexts[1], url, "?reviewer=bob")
-            for page in (lead, bob):                                 # both work it: different examples
-                page.get_by_text("Work the shared queue").click()
-                wait_idle(page)
-                page.wait_for_timeout(500)
-            handed = [card_id(lead), card_id(bob)]
-            assert sorted(handed) == sorted(queue.example_ids), handed
-            bob.screenshot(path=str(artifacts / "team_shared_queue.png"))
+        bob = open_review(contexts[1], url, "?reviewer=bob")
+        for page in (lead, bob):                                 # both work it: different examples
+            page.get_by_text("Work the shared queue").click()
+            wait_idle(page)
+            page.wait_for_timeout(500)
+        handed = [card_id(lead), card_id(bob)]
+        assert sorted(handed) == sorted(queue.example_ids), handed
+        bob.screenshot(path=str(artifacts / "team_shared_queue.png"))
 
-            lead.locator(".st-key-rv_card").click()                  # the toggle keeps the keyboard focus
-            lead.keyboard.press("y")                                 # ann confirms hers: nothing left for her
-            expect(lead.get_by_text("Nothing left for you in the shared queue")).to_be_visible()
-            current = DecisionStore(database).current("reviews.csv").set_index("example_id")
-            assert current.loc[handed[0], ["status", "reviewer"]].tolist() == ["confirmed", "ann"]
-            assert handed[1] not in current.index
-    finally:
-        for context in contexts:
-            context.close()
+        lead.locator(".st-key-rv_card").click()                  # the toggle keeps the keyboard focus
+        lead.keyboard.press("y")                                 # ann confirms hers: nothing left for her
+        expect(lead.get_by_text("Nothing left for you in the shared queue")).to_be_visible()
+        current = DecisionStore(database).current("reviews.csv").set_index("example_id")
+        assert current.loc[handed[0], ["status", "reviewer"]].tolist() == ["confirmed", "ann"]
+        assert handed[1] not in current.index
