@@ -185,9 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--port", type=int, default=8501)
     app.add_argument("--address", default="127.0.0.1",
                      help="bind address (default: localhost only; any other needs sign-in or --no-sign-in)")
-    app.add_argument("--secrets", type=Path, default=Path(".streamlit") / "secrets.toml",
+    app.add_argument("--secrets", type=Path, default=None,
                      help="Streamlit secrets file; its [auth] table turns on sign-in (default: "
-                          ".streamlit/secrets.toml in the current folder)")
+                          ".streamlit/secrets.toml in the current folder, if there is one)")
     app.add_argument("--no-sign-in", action="store_true",
                      help="serve another address without sign-in (behind your own authenticating proxy)")
     return parser
@@ -431,6 +431,9 @@ def server_flags(app: Path) -> list[str]:
 def app_command(args: argparse.Namespace) -> int:
     """Serve the app until it exits; SIGTERM / SIGINT are passed on to the server."""
     config.home()  # a bad LOSSLENS_HOME is reported here, not in the browser
+    if args.secrets is not None and not args.secrets.exists():
+        raise ConfigError(f"--secrets {args.secrets}: no such file")
+    args.secrets = args.secrets or Path(".streamlit") / "secrets.toml"
     secrets = read_secrets(args.secrets)   # a damaged secrets file is reported here too
     if not secrets.sign_in and not is_loopback(args.address) and not args.no_sign_in:
         raise ConfigError(f"refusing to serve {args.address} without sign-in: anyone reaching it could review under "

@@ -90,6 +90,10 @@ def test_app_refuses_a_public_address_without_sign_in(capsys, tmp_path, monkeypa
     (tmp_path / "bad.toml").write_text("[auth]\nredirect_uri = 3\n")
     assert main(["app", "--secrets", str(tmp_path / "bad.toml")]) == 2
     assert "[auth] lacks cookie_secret" in capsys.readouterr().err
+    assert main(["app", "--secrets", str(tmp_path / "typo.toml")]) == 2
+    assert "--secrets " + str(tmp_path / "typo.toml") + ": no such file" in capsys.readouterr().err
+    assert main(["app", "--secrets", str(tmp_path)]) == 2                     # a folder
+    assert "cannot read it as TOML" in capsys.readouterr().err
 
 
 def test_a_reviewer_opens_only_what_a_lead_scored(tmp_path, tiny_classifier_dir, monkeypatch):
