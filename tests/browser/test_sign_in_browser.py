@@ -106,6 +106,9 @@ def test_team_signs_in_with_openid_connect(browser, tmp_path, artifacts):
                 ann.goto(f"{url}/export")                             # only the lead exports
                 expect(ann.get_by_text("Only leads export")).to_be_visible()
                 expect(ann.get_by_role("button", name="Download CSV")).to_have_count(0)
+                ann.get_by_test_id("stSidebarNav").get_by_text("Active learning").click()   # nor simulate
+                ann.get_by_role("button", name="Run simulation").click()
+                expect(ann.get_by_text("Only leads run simulations")).to_be_visible()
                 lead.goto(f"{url}/export")
                 with lead.expect_download() as download:
                     lead.get_by_role("button", name="Download CSV").click()
