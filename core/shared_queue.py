@@ -36,7 +36,8 @@ _LOOKING = f"""(SELECT COUNT(*) FROM leases l WHERE l.dataset_key = :dataset AND
 _NEXT = f"""SELECT qi.example_id FROM queue_items qi
     WHERE qi.plan_id = :plan AND NOT {_DECIDED_BY.format(example="qi.example_id", reviewer=":me")}
       AND {_SEEN} + {_LOOKING} < :per_example
-    ORDER BY CASE WHEN EXISTS (SELECT 1 FROM leases l WHERE l.dataset_key = :dataset AND l.reviewer = :me
+    ORDER BY CASE WHEN qi.example_id = :prefer THEN 0 ELSE 1 END,
+             CASE WHEN EXISTS (SELECT 1 FROM leases l WHERE l.dataset_key = :dataset AND l.reviewer = :me
                                AND l.example_id = qi.example_id AND l.expires_at > :now) THEN 0 ELSE 1 END,
              qi.position
     LIMIT 1"""
@@ -119,13 +120,14 @@ def shared_queue(store: DecisionStore, dataset_key: str) -> SharedQueue | None:
 
 
 def take_next(store: DecisionStore, queue: SharedQueue, reviewer: str, now: float | None = None,
-              lease_seconds: float = LEASE_SECONDS) -> str | None:
-    """The example id this reviewer should look at next (the one they hold, while its lease
-    lasts), leased to them for lease_seconds; None when nothing is left for them or the plan
+              lease_seconds: float = LEASE_SECONDS, prefer: str | None = None) -> str | None:
+    """The example id this reviewer should look at next — `prefer` if it is still open to them
+    (an example they just undid), else the one they hold while its lease lasts, else the first
+    open one — leased to them for lease_seconds; None when nothing is left for them or the plan
     has been closed. now: epoch seconds (default: the clock)."""
     now = time.time() if now is None else now
     values = {"dataset": queue.dataset_key, "plan": queue.plan_id, "me": reviewer, "now": now,
-              "per_example": queue.reviewers_per_example}
+              "per_example": queue.reviewers_per_example, "prefer": prefer}
     with store.transaction() as db:
         lock = " FOR UPDATE" if db.dialect.name != "sqlite" else ""   # one hand-out at a time per plan
         is_open = db.execute(sa.text(f"SELECT closed_at IS NULL FROM queue_plans WHERE id = :plan{lock}"),

@@ -54,12 +54,13 @@ def evidence_panel(ctx: Context, position: int, open_example: Callable[[str], No
     st.markdown("**Nearest neighbours**" + ("" if len(near) else f" — not computed above {EXACT_KNN_LIMIT:,} rows"),
                 help="By cosine similarity of the model's embeddings (1.00: the same text); each button shows "
                      "similarity · given label · the start of the text. Click one to open it.")
+    shared = bool(st.session_state.get("rv_shared"))   # the shared queue decides what is shown
     for slot, n in enumerate(near.itertuples()):
         excerpt = " ".join(str(ctx.data.texts[n.position]).split())[:70]
         st.button(md(f"{n.similarity:.2f} · {n.label} · {excerpt}"), key=f"rv_near_{slot}", width="stretch",
-                  on_click=open_example, args=(str(n.id),))
+                  on_click=open_example, args=(str(n.id),), disabled=shared)
     c1, c2 = st.columns([2, 1])
-    c1.slider("Similarity at least", 0.5, 1.0, 0.9, 0.01, key="rv_similarity")
-    c2.button("Show similar", key="rv_show_similar", on_click=on_similar, args=(ctx, position),
+    c1.slider("Similarity at least", 0.5, 1.0, 0.9, 0.01, key="rv_similarity", disabled=shared)
+    c2.button("Show similar", key="rv_show_similar", on_click=on_similar, args=(ctx, position), disabled=shared,
               help="Fill the queue with the examples at least this similar to this one (then select them all "
                    "in the Table view to decide in one step).")

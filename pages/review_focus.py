@@ -66,6 +66,8 @@ def on_undo(ctx: Context) -> None:
     undone = session.decision_store().undo_last(ctx.data.name, reviewer=reviewer.reviewer_name())
     if undone:
         focus_on(undone[0].example_id)
+        if st.session_state.get("rv_shared"):   # the shared queue hands the undone example back first
+            review_shared.hand_back(ctx, undone[0].example_id)
     st.session_state["review_toast"] = (f"Undid {undone[0].status} of {len(undone)} example(s)." if undone
                                         else "Nothing of yours to undo.")
 

@@ -96,3 +96,11 @@ def leased_query(ctx: Context, query: ReviewQuery) -> ReviewQuery | None:
         return None
     st.session_state["rv_focus_id"], st.session_state["rv_focus_outside"] = example_id, False
     return ReviewQuery(ids=(example_id,))   # the sort and filters do not apply to a handed-out example
+
+
+def hand_back(ctx: Context, example_id: str) -> None:
+    """After an undo in the shared queue: lease the undone example to this reviewer again, so it
+    is the one shown (when nobody else has taken its place meanwhile)."""
+    store = session.decision_store()
+    if (queue := shared_queue(store, ctx.data.name)) is not None:
+        take_next(store, queue, reviewer.reviewer_name(), prefer=example_id)

@@ -190,6 +190,11 @@ def test_shared_queue_hands_each_reviewer_what_still_needs_a_look(app_env):
     assert at.session_state["rv_focus_id"] == order[1]                # so this reviewer is handed the second
     at.button(key="rv_confirm").click().run()
     assert at.session_state["rv_focus_id"] == order[2]
+    at.button(key="rv_undo").click().run()                            # an undo hands the example back
+    assert at.session_state["rv_focus_id"] == order[1]
+    at.button(key="rv_confirm").click().run()
+    assert at.session_state["rv_focus_id"] == order[2]
+    assert at.button(key="rv_show_similar").disabled                  # the queue decides what is shown
     at.button(key="rv_remove").click().run()
     assert "Nothing left for you in the shared queue" in " ".join(s.value for s in at.success)
     assert current(at).loc[[order[1], order[2]], "status"].tolist() == ["confirmed", "removed"]

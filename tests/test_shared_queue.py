@@ -57,8 +57,14 @@ def test_a_reset_puts_the_example_back_and_a_closed_plan_hands_out_nothing(store
     release(store, DATASET, "ann")
     assert take_next(store, queue, "ann", now=2) == "e1"               # then e1 is hers again
     assert shared_queue(store, DATASET).data_fingerprint == "fp"
+    decide(store, "e1", "ann")
+    assert take_next(store, queue, "ann", now=3) == "e2"
+    store.undo_last(DATASET, reviewer="ann")                           # an undo: she is handed e1 back
+    assert take_next(store, queue, "ann", now=4, prefer="e1") == "e1"
+    assert take_next(store, queue, "ann", now=5) == "e1"               # and holds it
+    assert take_next(store, queue, "bob", now=5, prefer="e1") == "e2"  # bob decided e1: not his to take
     stop_shared_queue(store, DATASET)
-    assert take_next(store, queue, "cat", now=3) is None               # a plan closed meanwhile
+    assert take_next(store, queue, "cat", now=6) is None               # a plan closed meanwhile
 
 
 def test_a_new_plan_replaces_the_old_and_stop_closes_it(store_place):
