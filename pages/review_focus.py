@@ -84,9 +84,10 @@ def focus_view(ctx: Context, query: ReviewQuery) -> None:
         st.toast(toast)
     if st.session_state.get("rv_help"):
         st.info("**Keys** · " + " · ".join(f"**{key}** {what}" for key, what in KEYS))
-    review_shared.progress_caption(ctx)
-    if st.session_state.get("rv_shared") and (query := review_shared.leased_query(ctx, query)) is None:
-        return
+    if st.session_state.get("rv_shared"):   # its progress here, where each decision updates it
+        review_shared.progress_caption(ctx)
+        if (query := review_shared.leased_query(ctx, query)) is None:
+            return
     bound = session.bound_decisions(ctx.data)
     queue = queue_positions(ctx.index, query, bound.status_by_id())
     done, mine = review_progress(ctx.index, bound), session.my_decided_ids(ctx.data)

@@ -29,6 +29,8 @@ def shared_queue_bar(ctx: Context, query: ReviewQuery) -> None:
                    "queue again on this one.")
         queue = None
     if queue is not None:
+        if not st.session_state.get("rv_shared"):   # otherwise the focus view draws it after each decision
+            progress_caption(ctx)
         if st.toggle("Work the shared queue", key="rv_shared", on_change=on_toggle, args=(ctx.data.name,),
                      help="One example at a time, one you have not decided and that still needs a look; it is held "
                           f"for you for {LEASE_SECONDS / 60:.0f} minutes from each thing you do, so nobody else is "
@@ -41,7 +43,9 @@ def shared_queue_bar(ctx: Context, query: ReviewQuery) -> None:
 
 
 def progress_caption(ctx: Context) -> None:
-    """The shared queue's progress (drawn in the focus view, so each decision updates it)."""
+    """The shared queue's progress: in the focus view while this reviewer works the queue (each
+    decision updates it), above it otherwise (a key press that does not touch the queue never
+    pays for counting it)."""
     store = session.decision_store()
     if (queue := shared_queue(store, ctx.data.name)) is None or queue.data_fingerprint != ctx.data.fingerprint:
         return
