@@ -1,7 +1,7 @@
 """Inference speed: the tutorial loop vs LossLens's path, same model and texts, one process.
 
 Baseline (what tutorials do): `datasets.Dataset.map` over unsorted batches of 32, each padded
-to its longest text, fp32 weights, torch.no_grad. Ours: `losslens.inference.run_inference`
+to its longest text, fp32 weights, torch.no_grad. Ours: `losslens.scoring.inference.run_inference`
 (tokenise once, longest-first sorting, dynamic padding, token-budget batches, bf16/int8).
 
 Agreement and Spearman compare per-example predictions of both paths against the BBC labels:
@@ -10,7 +10,7 @@ Agreement and Spearman compare per-example predictions of both paths against the
   both embedding sets (the pipeline's head is of that kind), so argmax/loss differences come
   only from the embeddings. The min / mean cosine similarity between the two embeddings is printed too.
 
-Ours runs with the pipeline's defaults (losslens.pipeline.ScoreSettings: batch_size, max_tokens,
+Ours runs with the pipeline's defaults (losslens.scoring.pipeline.ScoreSettings: batch_size, max_tokens,
 max_length) unless overridden. --texts articles: BBC demo articles (long, ~480 tokens, most
 truncated at 256); --texts short: two-sentence windows of them (~50 tokens, like AG News).
 
@@ -38,9 +38,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from losslens.inference import forward, run_inference, tokenize  # noqa: E402
-from losslens.models import LoadedModel, ModelSpec, bundled_encoder_path, load_model  # noqa: E402
-from losslens.pipeline import ScoreSettings  # noqa: E402
+from losslens.scoring.inference import forward, run_inference, tokenize  # noqa: E402
+from losslens.scoring.models import LoadedModel, ModelSpec, bundled_encoder_path, load_model  # noqa: E402
+from losslens.scoring.pipeline import ScoreSettings  # noqa: E402
 
 
 @dataclass
@@ -52,9 +52,9 @@ class Run:
 
 
 def bbc_texts() -> tuple[list[str], np.ndarray, list[str]]:
-    """BBC demo texts, labels and label names (losslens.data when present, else the corpus files)."""
+    """BBC demo texts, labels and label names (losslens.sources.datasets when present, else the corpus files)."""
     try:
-        from losslens.data import load_demo_bbc
+        from losslens.sources.datasets import load_demo_bbc
 
         data = load_demo_bbc()
         return list(data.texts), np.asarray(data.labels), list(data.label_names)
@@ -76,7 +76,7 @@ def short_texts(n: int) -> tuple[list[str], np.ndarray, list[str]]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from score_100k import short_news_texts
 
-    from losslens.data import load_demo_bbc
+    from losslens.sources.datasets import load_demo_bbc
 
     names = list(load_demo_bbc().label_names)
     frame = short_news_texts(n)
@@ -219,7 +219,7 @@ def non_embedding_params(model: LoadedModel) -> int:
 
 def probs_and_loss(run_out: np.ndarray, kind: str, head, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_classes = int(labels.max()) + 1 if head is None else len(head.classes_)
-    # a classifier's outputs are its logits, then its pooled embedding (losslens.inference.forward)
+    # a classifier's outputs are its logits, then its pooled embedding (losslens.scoring.inference.forward)
     logits = run_out[:, :n_classes].astype(np.float64) if kind == "classifier" else head.decision_function(run_out)
     logits = logits - logits.max(axis=1, keepdims=True)
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))

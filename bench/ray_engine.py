@@ -25,10 +25,10 @@ import numpy as np  # noqa: E402
 from machine import describe_cpu  # noqa: E402
 from score_100k import short_news_texts  # noqa: E402
 
-from losslens.cache import ChunkStore  # noqa: E402
-from losslens.models import ModelSpec, load_model  # noqa: E402
-from losslens.pipeline import ScoreSettings, run_locally  # noqa: E402
-from losslens.ray_engine import RayEngine  # noqa: E402
+from losslens.scoring.cache import ChunkStore  # noqa: E402
+from losslens.scoring.models import ModelSpec, load_model  # noqa: E402
+from losslens.scoring.pipeline import ScoreSettings, run_locally  # noqa: E402
+from losslens.scoring.ray_engine import RayEngine  # noqa: E402
 
 
 def timed(engine: Callable, spec: ModelSpec, model, texts: list[str], settings: ScoreSettings) -> tuple[np.ndarray, float]:

@@ -2,7 +2,7 @@
 
 For each size it writes a CSV (id, text, label; 5 classes; short random texts), builds a tiny
 random classifier and fills a fresh LOSSLENS_HOME with that dataset's scores by calling
-losslens.pipeline.score_dataset in this process with the model's outputs replaced by random
+losslens.scoring.pipeline.score_dataset in this process with the model's outputs replaced by random
 logits (about 90% argmax = given label) and random 32-d embeddings. The app then starts on that
 home with the CSV and the tiny model as its defaults, so its first load is a cache hit, and
 Chromium (/usr/bin/chromium, Playwright) presses keys on the Review page's focus mode:
@@ -63,9 +63,9 @@ def prepare(rows: int, folder: Path) -> tuple[Path, Path, Path, dict]:
     seconds["write_csv"] = time.perf_counter() - start
     build_tiny_classifier(model_dir, LABEL_NAMES)
     os.environ["LOSSLENS_HOME"] = str(home)
-    import losslens.pipeline as pipeline
-    from losslens.data import DatasetSource, load_dataset
-    from losslens.models import ModelSpec
+    import losslens.scoring.pipeline as pipeline
+    from losslens.sources.datasets import DatasetSource, load_dataset
+    from losslens.scoring.models import ModelSpec
 
     def fake_engine(spec, model, texts, settings, chunks, progress):
         """(N, 5 + 32): logits favouring the given label ~90% of the time, then unit embeddings."""

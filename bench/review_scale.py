@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from losslens.review import SORT_KEYS, ReviewIndex, ReviewQuery, query_results  # noqa: E402
+from losslens.review.queue import SORT_KEYS, ReviewIndex, ReviewQuery, query_results  # noqa: E402
 
 LABEL_NAMES = ("business", "entertainment", "politics", "sport", "tech")
 
@@ -35,7 +35,7 @@ def rss_mib() -> tuple[float, float]:
 
 
 def synthetic_table(n: int, seed: int) -> pd.DataFrame:
-    """n rows shaped like losslens.pipeline's results table; texts ~60 characters from a vocabulary."""
+    """n rows shaped like losslens.scoring.pipeline's results table; texts ~60 characters from a vocabulary."""
     rng = np.random.default_rng(seed)
     syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ze", "po", "qu", "dre", "str"]
     vocabulary = np.array(

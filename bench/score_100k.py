@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from losslens.data import load_demo_bbc
+from losslens.sources.datasets import load_demo_bbc
 
 
 def short_news_texts(n: int) -> pd.DataFrame:

@@ -3,10 +3,10 @@
 For each size, synthetic (N, K) float64 probabilities and labels are written to .npy files, then
 each way of scoring them runs in a fresh subprocess that reports its peak resident memory
 (VmHWM) above its resident memory just before the work (imports done):
-  ours        losslens.batched_scoring.score_examples_batched over memory-mapped files
+  ours        losslens.scoring.batched.score_examples_batched over memory-mapped files
   cleanlab    cleanlab's find_label_issues_batched over the same files (np.load mmap_mode="r"),
               the flags only
-  in-memory   losslens.scoring.score_examples on the arrays loaded whole (the path below
+  in-memory   losslens.scoring.scores.score_examples on the arrays loaded whole (the path below
               LOSSLENS_BATCHED_SCORING_ROWS)
 and how far the flags of ours and of the in-memory path agree. Figures only, no assertions.
 
@@ -59,8 +59,8 @@ def run(mode: str, folder: Path) -> None:
     """The measured child: one way of scoring, its peak memory above the resident memory before it."""
     from cleanlab.experimental.label_issues_batched import find_label_issues_batched
 
-    from losslens.batched_scoring import ISSUE, score_examples_batched
-    from losslens.scoring import score_examples
+    from losslens.scoring.batched import ISSUE, score_examples_batched
+    from losslens.scoring.scores import score_examples
 
     before = resident_mib()["VmRSS"]
     started = time.perf_counter()

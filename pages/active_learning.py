@@ -11,7 +11,7 @@ from losslens.activelab.charts import accuracy_figure, ratio_figure
 from losslens.activelab.results import SimulationSettings
 from losslens.activelab.simulation import cached_simulation, fitted_settings, request_key, simulate
 from losslens.errors import LossLensError
-from losslens.tables import resolve_user_path
+from losslens.sources.files import resolve_user_path
 from pages import reviewer, reviewer_labels, session
 from pages.markup import md
 

@@ -5,13 +5,13 @@ from dataclasses import replace
 
 import streamlit as st
 
-from losslens.data import ColumnMapping, DatasetSource
+from losslens.sources.datasets import ColumnMapping, DatasetSource
 from losslens.errors import LabelMismatchError, LossLensError, NotScoredError
-from losslens.heads import HEAD_CHOICES
-from losslens.models import BUNDLED_MINILM, DEVICES, PRECISIONS, ModelSpec
-from losslens.pipeline import ScoreRequest, default_request
-from losslens.scoring import QUALITY_METHODS
-from losslens.tables import is_hub_name, read_table
+from losslens.scoring.heads import HEAD_CHOICES
+from losslens.scoring.models import BUNDLED_MINILM, DEVICES, PRECISIONS, ModelSpec
+from losslens.scoring.pipeline import ScoreRequest, default_request
+from losslens.scoring.scores import QUALITY_METHODS
+from losslens.sources.files import is_hub_name, read_table
 from pages import reviewer, session, summary
 from pages.markup import code, md
 

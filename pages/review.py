@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from losslens.data import LabeledTexts
-from losslens.decisions import REASONS, disagreements
-from losslens.evidence import Evidence
-from losslens.review import PAGE_SIZES, SORT_KEYS, ReviewQuery, review_index
-from losslens.store import STATUSES
+from losslens.sources.datasets import LabeledTexts
+from losslens.review.binding import REASONS, disagreements
+from losslens.review.evidence import Evidence
+from losslens.review.queue import PAGE_SIZES, SORT_KEYS, ReviewQuery, review_index
+from losslens.store.decisions import STATUSES
 from pages import review_focus, review_shared, review_table, reviewer, session
 from pages.markup import md
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from losslens.decisions import decisions_by_reviewer
-from losslens.neighbours import EXACT_KNN_LIMIT, similar_to
+from losslens.review.binding import decisions_by_reviewer
+from losslens.scoring.neighbours import EXACT_KNN_LIMIT, similar_to
 from pages import session
 from pages.markup import md
 

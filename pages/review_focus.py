@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from losslens.data import LabeledTexts
-from losslens.decisions import decide
-from losslens.evidence import Evidence, percent
-from losslens.pipeline import ScoredResults
-from losslens.review import ReviewIndex, ReviewQuery, queue_positions, review_progress
-from losslens.store import DECIDED_STATUSES
+from losslens.sources.datasets import LabeledTexts
+from losslens.review.binding import decide
+from losslens.review.evidence import Evidence, percent
+from losslens.scoring.pipeline import ScoredResults
+from losslens.review.queue import ReviewIndex, ReviewQuery, queue_positions, review_progress
+from losslens.store.decisions import DECIDED_STATUSES
 from pages import review_evidence, review_shared, reviewer, session
 from pages.markup import code, md
 

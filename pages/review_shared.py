@@ -1,6 +1,6 @@
 """Review, the shared queue (not a page): a lead asks for the top N examples of the current queue
 to be seen by R reviewers each; a reviewer who works it is handed one example at a time, leased to
-them (losslens.shared_queue) so that no example gets more looks than asked for."""
+them (losslens.review.shared_queue) so that no example gets more looks than asked for."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from losslens.errors import LossLensError
-from losslens.review import ReviewQuery, queue_positions
-from losslens.shared_queue import (LEASE_SECONDS, queue_progress, release, shared_queue, start_shared_queue,
+from losslens.review.queue import ReviewQuery, queue_positions
+from losslens.review.shared_queue import (LEASE_SECONDS, queue_progress, release, shared_queue, start_shared_queue,
                                    stop_shared_queue, take_next)
 from pages import reviewer, session
 from pages.markup import md

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from losslens.decisions import decide
-from losslens.review import ReviewQuery, query_results, queue_positions
+from losslens.review.binding import decide
+from losslens.review.queue import ReviewQuery, query_results, queue_positions
 from pages import reviewer, session
 from pages.markup import md
 from pages.review_focus import Context, focus_on

@@ -1,4 +1,4 @@
-"""Who is reviewing. With sign-in configured (the secrets file's [auth], losslens.access) the
+"""Who is reviewing. With sign-in configured (the secrets file's [auth], losslens.review.access) the
 reviewer is the signed-in user's e-mail, checked against the team's allow-list, and only leads
 score, retrain and export. Otherwise local single-user mode: the sidebar's reviewer name, kept in
 the URL (?reviewer=) so a reload keeps it, with a warning when another open tab uses the same name.
@@ -10,7 +10,7 @@ import threading
 
 import streamlit as st
 
-from losslens.access import AccessPolicy, SignInSettings, is_loopback, sign_in_settings
+from losslens.review.access import AccessPolicy, SignInSettings, is_loopback, sign_in_settings
 from losslens.errors import ConfigError
 from pages.markup import md
 
@@ -19,7 +19,7 @@ MAX_REVIEWER = 80
 
 def team_settings() -> SignInSettings:
     """Sign-in on or off, its providers and the team's access policy, from Streamlit's secrets
-    (checked by losslens.access, as `losslens app` checks the file before it starts)."""
+    (checked by losslens.review.access, as `losslens app` checks the file before it starts)."""
     try:
         if not st.secrets.load_if_toml_exists():
             return SignInSettings(False, AccessPolicy())

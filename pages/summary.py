@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from losslens.charts import confusion_figure, loss_histogram
-from losslens.data import LabeledTexts
+from losslens.scoring.charts import confusion_figure, loss_histogram
+from losslens.sources.datasets import LabeledTexts
 from losslens.errors import LossLensError
-from losslens.pipeline import ScoredResults, ScoreRequest, TrustedAccuracy, rescore_with_decisions
-from losslens.review import confusion_counts, most_confused_cell
+from losslens.scoring.pipeline import ScoredResults, ScoreRequest, TrustedAccuracy, rescore_with_decisions
+from losslens.review.queue import confusion_counts, most_confused_cell
 from pages import reviewer, session
 from pages.markup import md
 

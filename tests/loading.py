@@ -1,7 +1,7 @@
 """Test shorthand: load a dataset from a CLI-style string, as `losslens score DATASET` would."""
 from __future__ import annotations
 
-from losslens.data import ColumnMapping, DatasetSource, LabeledTexts, load_dataset
+from losslens.sources.datasets import ColumnMapping, DatasetSource, LabeledTexts, load_dataset
 
 
 def load_path(source: str, columns: ColumnMapping | None = None, *, split: str = "train",

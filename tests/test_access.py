@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from losslens import pipeline
-from losslens.access import AccessPolicy, is_loopback, read_secrets
+from losslens.scoring import pipeline
+from losslens.review.access import AccessPolicy, is_loopback, read_secrets
 from losslens.cli import main
 from losslens.errors import ConfigError, NotScoredError
-from losslens.models import ModelSpec
+from losslens.scoring.models import ModelSpec
 from test_pipeline import load_reviews
 
 AUTH = """[auth]

@@ -251,7 +251,7 @@ def test_reviewer_consensus_quality_and_agreement():
     import krippendorff
 
     from losslens.activelab.crowd import reviewer_consensus
-    from losslens.data import labeled_texts_from_frame, ColumnMapping
+    from losslens.sources.datasets import labeled_texts_from_frame, ColumnMapping
 
     frame = pd.DataFrame({"id": list("abcdef"), "text": [f"t{i}" for i in range(6)],
                           "label": ["neg", "neg", "pos", "pos", "neg", "pos"]})

@@ -1,4 +1,4 @@
-"""losslens.batched_scoring: per-row columns equal the in-memory path, flags equal cleanlab's
+"""losslens.scoring.batched: per-row columns equal the in-memory path, flags equal cleanlab's
 find_label_issues_batched, rank equals review_rank of those flags (several batches and sort
 buckets on small data); the pipeline switches to it at LOSSLENS_BATCHED_SCORING_ROWS; its
 working memory does not grow with the number of rows."""
@@ -14,11 +14,11 @@ import pytest
 from cleanlab.count import _reduce_issues
 from cleanlab.experimental.label_issues_batched import LabelInspector, find_label_issues_batched
 
-from losslens.batched_scoring import ISSUE, QUALITY, RANK, score_examples_batched
+from losslens.scoring.batched import ISSUE, QUALITY, RANK, score_examples_batched
 from losslens.errors import ConfigError
-from losslens.models import ModelSpec
-from losslens.pipeline import score_dataset
-from losslens.scoring import review_rank, score_examples
+from losslens.scoring.models import ModelSpec
+from losslens.scoring.pipeline import score_dataset
+from losslens.scoring.scores import review_rank, score_examples
 from test_pipeline import load_reviews
 
 BATCH, SORT = 1_000, 2_500   # small, so a few thousand rows span many batches and sort buckets
@@ -107,7 +107,7 @@ import json, sys
 from pathlib import Path
 import numpy as np
 import cleanlab.experimental.label_issues_batched, cleanlab.rank   # imported before the measure starts
-from losslens.batched_scoring import score_examples_batched
+from losslens.scoring.batched import score_examples_batched
 def status(key):
     return int(next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(key)).split()[1])
 folder = Path(sys.argv[1])

@@ -1,4 +1,4 @@
-"""losslens.cache: keys, atomic checksummed arrays, chunk store."""
+"""losslens.scoring.cache: keys, atomic checksummed arrays, chunk store."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from losslens import config
-from losslens.cache import CODE_VERSION, ChunkStore, cache_dir, cache_key, load_array, save_array
+from losslens.scoring.cache import CODE_VERSION, ChunkStore, cache_dir, cache_key, load_array, save_array
 from losslens.errors import ConfigError
 
 

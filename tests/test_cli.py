@@ -101,7 +101,7 @@ def test_killed_scoring_run_resumes_with_identical_results(tmp_path, tiny_classi
 
 
 def test_export_writes_reviewer_decisions(tmp_path, tiny_classifier_dir, losslens_home):
-    from losslens.store import DecisionStore
+    from losslens.store.decisions import DecisionStore
 
     csv = write_reviews_csv(tmp_path / "reviews.csv", n=10)
     store = DecisionStore()

@@ -1,4 +1,4 @@
-"""losslens.data: every dataset source, label mapping and the fingerprint."""
+"""losslens.sources.datasets: every dataset source, label mapping and the fingerprint."""
 from __future__ import annotations
 
 import collections
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from loading import load_path, load_upload
-from losslens.data import (
+from losslens.sources.datasets import (
     ColumnMapping, DataError, LabeledTexts, content_ids, labeled_texts_from_frame, load_demo_bbc, text_hash,
 )
-from losslens.tables import read_table
+from losslens.sources.files import read_table
 
 ROWS = pd.DataFrame({
     "id": ["a1", "a2", "a3", "a4"],

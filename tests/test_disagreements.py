@@ -1,12 +1,12 @@
-"""losslens.decisions: the examples whose reviewers' decisions in force differ, and each reviewer's
+"""losslens.review.binding: the examples whose reviewers' decisions in force differ, and each reviewer's
 decision on one example."""
 from __future__ import annotations
 
 import pandas as pd
 
-from losslens.data import ColumnMapping, DatasetSource, load_dataset, text_hash
-from losslens.decisions import bind_decisions, decide, decisions_by_reviewer, disagreements
-from losslens.store import DecisionStore
+from losslens.sources.datasets import ColumnMapping, DatasetSource, load_dataset, text_hash
+from losslens.review.binding import bind_decisions, decide, decisions_by_reviewer, disagreements
+from losslens.store.decisions import DecisionStore
 
 
 def test_only_examples_whose_verdicts_differ(tmp_path):

@@ -1,12 +1,12 @@
-"""losslens.neighbours and losslens.evidence on inputs whose answers are known by hand."""
+"""losslens.scoring.neighbours and losslens.review.evidence on inputs whose answers are known by hand."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from losslens.evidence import Evidence, confident_thresholds
-from losslens.neighbours import Neighbours, conflict_groups, knn_graph, similar_to
+from losslens.review.evidence import Evidence, confident_thresholds
+from losslens.scoring.neighbours import Neighbours, conflict_groups, knn_graph, similar_to
 
 NAMES = ("business", "sport", "tech")
 
@@ -110,8 +110,8 @@ def test_neighbour_and_duplicate_reasons_and_the_nearest_table():
 
 def test_scored_results_carry_neighbours_and_conflict_groups(tmp_path, tiny_encoder_dir):
     from loading import load_path
-    from losslens.models import ModelSpec
-    from losslens.pipeline import score_dataset
+    from losslens.scoring.models import ModelSpec
+    from losslens.scoring.pipeline import score_dataset
 
     rows = [("the match ended in a draw after extra time", "sport"), ("shares fell sharply on monday", "business"),
             ("the match ended in a draw after extra time", "business"),   # identical text, other label

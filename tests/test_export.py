@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from losslens.data import LabeledTexts, text_hash
+from losslens.sources.datasets import LabeledTexts, text_hash
 from losslens.errors import ExportError
 from losslens.export import corrected_frame, to_csv_bytes, write_export
-from losslens.store import CURRENT_COLUMNS, DecisionStore
+from losslens.store.decisions import CURRENT_COLUMNS, DecisionStore
 
 LABEL_NAMES = ("neg", "pos")
 IDS = ["r1", "r2", "r3"]

@@ -1,11 +1,11 @@
-"""losslens.finetune: the fine-tuning classifier learns, plugs into the simulation, and is cached
+"""losslens.scoring.finetune: the fine-tuning classifier learns, plugs into the simulation, and is cached
 under its own key (tiny random BERT from a config, so it runs on the CPU in seconds)."""
 import numpy as np
 
 from losslens.activelab.simulation import request_key, simulate
 from losslens.activelab.results import SimulationSettings
 from losslens.activelab.annotations import MultiAnnotatorData, simulate_annotators
-from losslens.finetune import FineTunedTransformer, text_rows
+from losslens.scoring.finetune import FineTunedTransformer, text_rows
 
 POSITIVE = ["great lovely superb film", "wonderful acting great plot", "superb lovely cast", "great fun"]
 NEGATIVE = ["awful boring mess", "terrible dull plot", "boring awful acting", "dull terrible film"]

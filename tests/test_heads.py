@@ -1,14 +1,14 @@
-"""losslens.heads and losslens.evaluation on inputs whose answers are known by hand."""
+"""losslens.scoring.heads and losslens.scoring.evaluation on inputs whose answers are known by hand."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from losslens.cache import ChunkStore
+from losslens.scoring.cache import ChunkStore
 from losslens.errors import ScoringError
-from losslens.evaluation import confusion_transition, detection_metrics, flip_labels
-from losslens.heads import average, finetune_head, folds_of, knn_head, resolve_head, tfidf_features, tfidf_head
-from losslens.neighbours import Neighbours
+from losslens.scoring.evaluation import confusion_transition, detection_metrics, flip_labels
+from losslens.scoring.heads import average, finetune_head, folds_of, knn_head, resolve_head, tfidf_features, tfidf_head
+from losslens.scoring.neighbours import Neighbours
 
 
 def test_knn_head_weights_votes_by_similarity_and_smooths():
@@ -91,7 +91,7 @@ def test_finetune_head_is_out_of_fold_and_resumes_per_fold(tiny_encoder_dir, tmp
 
 
 def test_trusted_accuracy_by_hand_and_excluded_neighbours_do_not_vote():
-    from losslens.pipeline import trusted_accuracy
+    from losslens.scoring.pipeline import trusted_accuracy
 
     report = trusted_accuracy(np.array([0, 1, 1, 0]), np.array([1, 1, 0, 0]), np.array([0, 1, 1, 0]))
     assert (report.n, report.before, report.after) == (4, 0.5, 1.0)

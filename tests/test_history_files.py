@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from losslens.cli import main
-from losslens.data import ColumnMapping, DatasetSource, load_dataset, text_hash
-from losslens.decisions import bind_decisions
+from losslens.sources.datasets import ColumnMapping, DatasetSource, load_dataset, text_hash
+from losslens.review.binding import bind_decisions
 from losslens.errors import DataError
-from losslens.history_files import EXPORT_COLUMNS, export_history, history_export, import_history, read_decisions
-from losslens.store import DecisionStore, ExampleRef
+from losslens.store.history_files import EXPORT_COLUMNS, export_history, history_export, import_history, read_decisions
+from losslens.store.decisions import DecisionStore, ExampleRef
 
 
 def _history(store: DecisionStore) -> DecisionStore:

@@ -1,13 +1,13 @@
-"""losslens.inference: order, padding invariance, progress, chunk resume, corrupt chunks, bundled encoder."""
+"""losslens.scoring.inference: order, padding invariance, progress, chunk resume, corrupt chunks, bundled encoder."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from losslens.cache import ChunkStore
-from losslens.inference import forward, length_order, plan_batches, run_inference
-from losslens.models import ModelSpec, load_model
+from losslens.scoring.cache import ChunkStore
+from losslens.scoring.inference import forward, length_order, plan_batches, run_inference
+from losslens.scoring.models import ModelSpec, load_model
 
 WORDS = "the match ended with a late goal while markets fell and the film won prizes at the festival".split()
 

@@ -1,4 +1,4 @@
-"""losslens.models: kind detection, folder errors, precision/device choice, identity, label alignment."""
+"""losslens.scoring.models: kind detection, folder errors, precision/device choice, identity, label alignment."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from losslens import models
-from losslens.models import (
+from losslens.scoring import models
+from losslens.scoring.models import (
     LabelMismatchError, ModelError, ModelSpec, align_classifier_labels, bundled_encoder_path,
     load_model, model_identity, resolve_precision,
 )
@@ -140,7 +140,7 @@ def test_two_threads_loading_models_at_once_both_succeed(tiny_classifier_dir, ti
 
 
 def test_auto_precision_keeps_tiny_models_in_fp32(tiny_classifier_dir, monkeypatch):
-    from losslens import models
+    from losslens.scoring import models
 
     monkeypatch.setattr(models, "cpu_supports_bf16", lambda: True)
     tiny = load_model(ModelSpec(str(tiny_classifier_dir), precision="auto"))

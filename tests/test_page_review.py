@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from app_harness import scored_app, use_app_defaults, write_review_fixture
-from losslens.data import text_hash
+from losslens.sources.datasets import text_hash
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_conflicting_duplicates_are_listed_and_decided_together(tmp_path, monkey
     pd.DataFrame(rows).to_csv(csv, index=False)
     use_app_defaults(monkeypatch, csv, tiny_classifier_dir)
     # a random tiny model puts every text near every other (cosine ~0.98): exact duplicates only here
-    monkeypatch.setattr("losslens.pipeline._save_neighbours", lambda key, embeddings: None)
+    monkeypatch.setattr("losslens.scoring.pipeline._save_neighbours", lambda key, embeddings: None)
     at = scored_app("pages/review.py")
     at.checkbox(key="rv_conflicts").check().run()
     assert any(m.value.startswith("**1 of 2**") for m in at.markdown)
@@ -174,7 +174,7 @@ def test_retrain_on_corrected_labels_reports_the_trusted_set(tmp_path, monkeypat
 
 def test_shared_queue_hands_each_reviewer_what_still_needs_a_look(app_env):
     from pages.session import decision_store
-    from losslens.shared_queue import shared_queue, start_shared_queue, take_next
+    from losslens.review.shared_queue import shared_queue, start_shared_queue, take_next
 
     at = scored_app("pages/review.py")
     order = loss_order(at)

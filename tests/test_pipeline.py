@@ -1,15 +1,15 @@
-"""losslens.pipeline: dataset + model → results table, cache hits/misses, label alignment."""
+"""losslens.scoring.pipeline: dataset + model → results table, cache hits/misses, label alignment."""
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import losslens.pipeline as pipeline
+import losslens.scoring.pipeline as pipeline
 from loading import load_path
-from losslens.data import ColumnMapping
-from losslens.models import LabelMismatchError, ModelSpec
-from losslens.pipeline import ScoreSettings, embed_texts, score_dataset
+from losslens.sources.datasets import ColumnMapping
+from losslens.scoring.models import LabelMismatchError, ModelSpec
+from losslens.scoring.pipeline import ScoreSettings, embed_texts, score_dataset
 
 WORDS = "good great fine bad awful poor movie plot actor scene long short".split()
 
@@ -148,9 +148,9 @@ def test_cache_hit_loads_neither_torch_nor_cleanlab(tmp_path, tiny_classifier_di
     csv = write_reviews_csv(tmp_path / "reviews.csv")
     script = (
         "import sys\n"
-        "from losslens.data import ColumnMapping, DatasetSource\n"
-        "from losslens.models import ModelSpec\n"
-        "from losslens.pipeline import ScoreRequest, score\n"
+        "from losslens.sources.datasets import ColumnMapping, DatasetSource\n"
+        "from losslens.scoring.models import ModelSpec\n"
+        "from losslens.scoring.pipeline import ScoreRequest, score\n"
         f"request = ScoreRequest(DatasetSource.parse({str(csv)!r}), ColumnMapping('review', 'sentiment', 'id'),\n"
         f"                       model=ModelSpec({str(tiny_classifier_dir)!r}, precision='fp32'))\n"
         "data, result = score(request)\n"
@@ -164,7 +164,7 @@ def test_cache_hit_loads_neither_torch_nor_cleanlab(tmp_path, tiny_classifier_di
 
 
 def test_changed_labels_rescore_without_rerunning_the_model(tmp_path, tiny_encoder_dir, monkeypatch):
-    import losslens.inference
+    import losslens.scoring.inference
 
     data = load_reviews(tmp_path, n=30)
     spec = ModelSpec(str(tiny_encoder_dir), precision="fp32")
@@ -174,6 +174,6 @@ def test_changed_labels_rescore_without_rerunning_the_model(tmp_path, tiny_encod
     frame.loc[0, "sentiment"] = "pos" if frame.loc[0, "sentiment"] == "neg" else "neg"
     frame.to_csv(csv, index=False)
     relabeled = load_path(str(csv), columns=ColumnMapping(text="review", label="sentiment", id="id"))
-    monkeypatch.setattr(losslens.inference, "run_inference", lambda *a, **k: pytest.fail("texts did not change"))
+    monkeypatch.setattr(losslens.scoring.inference, "run_inference", lambda *a, **k: pytest.fail("texts did not change"))
     second = score_dataset(relabeled, spec, ScoreSettings(folds=3))
     assert second.key != first.key and second.table["label"][0] != first.table["label"][0]

@@ -19,11 +19,11 @@ import pytest
 
 from app_harness import scored_app, use_app_defaults, write_review_fixture
 from losslens import cli
-from losslens.cache import ChunkStore
-from losslens.data import ColumnMapping, DatasetSource
-from losslens.inference import CHUNK_ROWS, run_inference
-from losslens.models import ModelSpec, load_model
-from losslens.pipeline import ScoreRequest, ScoreSettings, default_request, score
+from losslens.scoring.cache import ChunkStore
+from losslens.sources.datasets import ColumnMapping, DatasetSource
+from losslens.scoring.inference import CHUNK_ROWS, run_inference
+from losslens.scoring.models import ModelSpec, load_model
+from losslens.scoring.pipeline import ScoreRequest, ScoreSettings, default_request, score
 from test_cli import SUMMARY
 from test_pipeline import write_reviews_csv
 
@@ -56,7 +56,7 @@ def reviews_request(csv: Path, model: Path, batch_size: int = 16) -> ScoreReques
 
 
 def test_ray_engine_equals_the_local_engine(ray_address, tmp_path, monkeypatch, tiny_classifier_dir):
-    from losslens.ray_engine import RayEngine
+    from losslens.scoring.ray_engine import RayEngine
 
     request = reviews_request(write_reviews_csv(tmp_path / "reviews.csv", n=700), tiny_classifier_dir)
     monkeypatch.setenv("LOSSLENS_HOME", str(tmp_path / "local"))
@@ -76,7 +76,7 @@ def test_ray_engine_equals_the_local_engine(ray_address, tmp_path, monkeypatch, 
 
 def test_ray_engine_finishes_a_run_the_local_engine_began(ray_address, tmp_path, tiny_encoder_dir):
     """Both engines cut the same chunks: Ray computes only those missing, and the outputs match."""
-    from losslens.ray_engine import RayEngine
+    from losslens.scoring.ray_engine import RayEngine
 
     rng = np.random.default_rng(1)
     words = "the match ended with a late goal while markets fell and the film won prizes".split()
@@ -131,7 +131,7 @@ def test_a_killed_ray_driver_resumes_from_its_chunks(ray_address, tmp_path, tiny
 
 def test_a_ray_scored_entry_is_a_cache_hit_for_losslens_score_and_the_app(ray_address, tmp_path, monkeypatch,
                                                                          tiny_classifier_dir, capsys):
-    from losslens.ray_engine import RayEngine
+    from losslens.scoring.ray_engine import RayEngine
 
     csv = write_review_fixture(tmp_path / "fixture.csv", n=600)
     use_app_defaults(monkeypatch, csv, tiny_classifier_dir)   # the app's first load scores this request

@@ -1,12 +1,12 @@
-"""losslens.review: sort / filter / page values checked by hand on a six-row table."""
+"""losslens.review.queue: sort / filter / page values checked by hand on a six-row table."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from losslens.review import ReviewIndex, ReviewQuery, query_results, review_index, stable_argsort
-from losslens.store import DecisionStore
+from losslens.review.queue import ReviewIndex, ReviewQuery, query_results, review_index, stable_argsort
+from losslens.store.decisions import DecisionStore
 
 NAN = float("nan")
 

@@ -1,9 +1,9 @@
-"""losslens.scoring: losses, margins, ranks and cleanlab flags checked against hand-computed values."""
+"""losslens.scoring.scores: losses, margins, ranks and cleanlab flags checked against hand-computed values."""
 import numpy as np
 import pytest
 
-from losslens.heads import embedding_head, folds_of
-from losslens.scoring import ScoringError, per_example_loss, score_examples, softmax
+from losslens.scoring.heads import embedding_head, folds_of
+from losslens.scoring.scores import ScoringError, per_example_loss, score_examples, softmax
 
 
 def test_softmax_rows_sum_to_one_and_match_hand_values():

@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from losslens.errors import StoreError
-from losslens.shared_queue import (QueueProgress, queue_progress, release, shared_queue, start_shared_queue, stop_shared_queue,
+from losslens.review.shared_queue import (QueueProgress, queue_progress, release, shared_queue, start_shared_queue, stop_shared_queue,
                                    take_next)
-from losslens.store import DecisionStore
+from losslens.store.decisions import DecisionStore
 
 DATASET = "news.csv"
 

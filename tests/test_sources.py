@@ -6,10 +6,10 @@ import datasets
 import pytest
 
 from losslens.activelab.annotations import load_annotations
-from losslens.data import DatasetSource, load_dataset
+from losslens.sources.datasets import DatasetSource, load_dataset
 from losslens.errors import AnnotationError, DataError, LossLensError
-from losslens.models import ModelSpec, model_identity
-from losslens.tables import hub_name_or_local_path
+from losslens.scoring.models import ModelSpec, model_identity
+from losslens.sources.files import hub_name_or_local_path
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""losslens.store: record, current state, history, undo, reset, counts, migrations."""
+"""losslens.store.decisions: record, current state, history, undo, reset, counts, migrations."""
 from __future__ import annotations
 
 import sqlite3
 
 import pytest
 
-from losslens.store import CURRENT_COLUMNS, SCHEMA_VERSION, DecisionStore, StoreError, legacy_dataset_name
+from losslens.store.decisions import CURRENT_COLUMNS, SCHEMA_VERSION, DecisionStore, StoreError, legacy_dataset_name
 
 KEY = "train.csv"
 
@@ -213,7 +213,7 @@ def test_legacy_dataset_keys_get_the_names_the_app_shows(old, new):
 
 
 def test_a_group_is_recorded_together_and_undone_in_one_step(store):
-    from losslens.store import ExampleRef
+    from losslens.store.decisions import ExampleRef
 
     store.record(KEY, "z", "x", None, "confirmed", "ann", text_hash=None)
     group = store.record_group(KEY, [ExampleRef("a", "h-a", "x"), ExampleRef("b", "h-b", "y")], "y", "relabeled",
@@ -235,7 +235,7 @@ def test_a_note_without_text_is_no_note(store):
 
 
 def test_a_plain_postgresql_url_uses_psycopg_and_hides_its_password():
-    from losslens.store import store_location
+    from losslens.store.decisions import store_location
 
     assert store_location("postgresql://ann:pw@db.example:5432/team") == (
         "postgresql+psycopg://ann:pw@db.example:5432/team", None)

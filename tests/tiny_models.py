@@ -9,7 +9,7 @@ def build_tiny_classifier(folder: Path, label_names: list[str], seed: int = 0) -
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from losslens.models import bundled_encoder_path
+    from losslens.scoring.models import bundled_encoder_path
 
     tokenizer = AutoTokenizer.from_pretrained(bundled_encoder_path())
     torch.manual_seed(seed)
@@ -34,7 +34,7 @@ def build_tiny_encoder(folder: Path, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from losslens.models import bundled_encoder_path
+    from losslens.scoring.models import bundled_encoder_path
 
     tokenizer = AutoTokenizer.from_pretrained(bundled_encoder_path())
     torch.manual_seed(seed)

@@ -38,7 +38,7 @@ def test_active_learning_page_shows_both_curves(page, tmp_path, tiny_classifier_
         page.goto(url)
         wait_idle(page)
         # let the default scoring job finish first: two threads importing transformers at once can
-        # fail ("cannot import name 'AutoModel'"), see the report on losslens.models' lazy import
+        # fail ("cannot import name 'AutoModel'"), see the report on losslens.scoring.models' lazy import
         page.locator("[data-testid='stSidebar']").get_by_text("Dataset:").wait_for()
         page.locator("[data-testid='stSidebarNav'] a", has_text="Active learning").click()
         page.get_by_role("heading", name="Active learning").wait_for()

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from browser_app import start_app, wait_idle
-from losslens.data import text_hash
-from losslens.store import DecisionStore
+from losslens.sources.datasets import text_hash
+from losslens.store.decisions import DecisionStore
 
 pytestmark = pytest.mark.browser
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from browser_app import start_app, wait_idle
-from losslens.data import DatasetSource, load_dataset
-from losslens.decisions import decide
-from losslens.store import DecisionStore
+from losslens.sources.datasets import DatasetSource, load_dataset
+from losslens.review.binding import decide
+from losslens.store.decisions import DecisionStore
 
 pytestmark = pytest.mark.browser
 

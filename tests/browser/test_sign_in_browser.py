@@ -12,8 +12,8 @@ import pytest
 from browser_app import free_port, start_app, wait_idle
 from oidc_provider import oidc_provider, secrets_file, sign_in
 from test_review_flow import REVIEWS, card_id, press
-from losslens.history_files import history_export
-from losslens.store import DecisionStore
+from losslens.store.history_files import history_export
+from losslens.store.decisions import DecisionStore
 
 pytestmark = pytest.mark.browser
 TEAM = '[losslens]\nallowed = ["example.com"]\nleads = ["lead@example.com"]\n'

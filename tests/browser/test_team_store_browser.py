@@ -12,8 +12,8 @@ import pytest
 from browser_app import start_app, wait_idle
 from postgres_server import fresh_database
 from test_review_flow import REVIEWS, card_id, press
-from losslens.history_files import history_export
-from losslens.store import DecisionStore
+from losslens.store.history_files import history_export
+from losslens.store.decisions import DecisionStore
 
 pytestmark = pytest.mark.browser
 
@@ -94,7 +94,7 @@ def test_two_reviewers_on_postgresql(browser, postgres_server, tmp_path, artifac
 def test_shared_queue_hands_two_reviewers_different_examples(browser, postgres_server, tmp_path, artifacts):
     from playwright.sync_api import expect
 
-    from losslens.shared_queue import shared_queue
+    from losslens.review.shared_queue import shared_queue
 
     with team_app(browser, postgres_server, tmp_path, "shared_queue_browser", 2) as (url, database, contexts):
         lead = open_review(contexts[0], url, "?reviewer=ann")

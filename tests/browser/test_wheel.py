@@ -39,7 +39,7 @@ def installed(tmp_path_factory) -> Path:
 
 
 def test_installed_wheel_imports_losslens_not_core(installed, tmp_path):
-    probe = ("import importlib.util, losslens, losslens.cli as cli; "
+    probe = ("import importlib.util, losslens, losslens.cli.app as cli; "
              "print(losslens.__file__); print(importlib.util.find_spec('core')); print(cli.app_script())")
     out = subprocess.run([str(installed / "bin" / "python"), "-c", probe], cwd=tmp_path, check=True,
                          capture_output=True, text=True).stdout.split("\n")

@@ -7,13 +7,13 @@ import pytest
 
 from loading import load_path, load_upload
 from losslens import config
-from losslens.data import ColumnMapping, content_ids
+from losslens.sources.datasets import ColumnMapping, content_ids
 from losslens.errors import DataError
-from losslens.tables import read_table, resolve_user_path
+from losslens.sources.files import read_table, resolve_user_path
 
 
 def load_bytes(tmp_path, name: str, content: bytes, **kwargs):
-    """Write `content` to tmp_path/name and load it with losslens.data."""
+    """Write `content` to tmp_path/name and load it with losslens.sources.datasets."""
     path = tmp_path / name
     path.write_bytes(content)
     return load_path(str(path), **kwargs)

@@ -8,12 +8,12 @@ from the texts, so a row inserted at the top moves no decision."""
 import pandas as pd
 
 from loading import load_path
-from losslens.data import ColumnMapping, text_hash
-from losslens.decisions import bind_decisions
+from losslens.sources.datasets import ColumnMapping, text_hash
+from losslens.review.binding import bind_decisions
 from losslens.export import corrected_frame
-from losslens.models import ModelSpec
-from losslens.pipeline import score_dataset
-from losslens.store import DecisionStore
+from losslens.scoring.models import ModelSpec
+from losslens.scoring.pipeline import score_dataset
+from losslens.store.decisions import DecisionStore
 from test_pipeline import write_reviews_csv
 from tiny_models import build_tiny_classifier
 

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from loading import load_path
-from losslens.cache import cache_dir
-from losslens.data import ColumnMapping
+from losslens.scoring.cache import cache_dir
+from losslens.sources.datasets import ColumnMapping
 from losslens.errors import ConfigError, DataError, ModelError
-from losslens.models import CHARS_PER_TOKEN, ModelSpec, clipped_texts, load_model, model_identity
-from losslens.pipeline import ScoreSettings, score_dataset, truncated_mask
+from losslens.scoring.models import CHARS_PER_TOKEN, ModelSpec, clipped_texts, load_model, model_identity
+from losslens.scoring.pipeline import ScoreSettings, score_dataset, truncated_mask
 from test_pipeline import write_reviews_csv
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
@@ -113,7 +113,7 @@ def test_exports_honour_the_umask(tmp_path):
 
 
 def test_cache_arrays_never_hold_pickles(losslens_home):
-    from losslens.cache import load_array, save_array
+    from losslens.scoring.cache import load_array, save_array
 
     save_array(losslens_home / "x.npy", np.arange(3))
     assert load_array(losslens_home / "x.npy").tolist() == [0, 1, 2]

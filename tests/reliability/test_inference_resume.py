@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from losslens.cache import ChunkStore
-from losslens.inference import run_inference
-from losslens.models import ModelSpec, load_model
+from losslens.scoring.cache import ChunkStore
+from losslens.scoring.inference import run_inference
+from losslens.scoring.models import ModelSpec, load_model
 
 REPO = Path(__file__).resolve().parents[2]
 N_TEXTS, CHUNK, BATCH = 300, 40, 8
@@ -21,9 +21,9 @@ N_TEXTS, CHUNK, BATCH = 300, 40, 8
 WORKER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, sys.argv[1])
-    from losslens.cache import ChunkStore
-    from losslens.inference import run_inference
-    from losslens.models import ModelSpec, load_model
+    from losslens.scoring.cache import ChunkStore
+    from losslens.scoring.inference import run_inference
+    from losslens.scoring.models import ModelSpec, load_model
     texts = [line for line in open(sys.argv[3], encoding="utf-8").read().split("\\n") if line]
     model = load_model(ModelSpec(sys.argv[2], "cpu", "fp32"))
     # A slow model: every batch takes a moment, so the kill lands half-way.

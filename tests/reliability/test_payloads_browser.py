@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import browser_app
-from losslens.data import text_hash
+from losslens.sources.datasets import text_hash
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loading import load_path, load_upload
-from losslens.data import ColumnMapping
+from losslens.sources.datasets import ColumnMapping
 
 # Any printable unicode plus the characters that break naive CSV/JSON handling; no surrogates
 # (not encodable as UTF-8) and no other control characters (those mark a file as binary).

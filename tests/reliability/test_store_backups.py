@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from losslens import cli
-from losslens.backups import BACKUP_EVERY, backups_of
+from losslens.store.backups import BACKUP_EVERY, backups_of
 from losslens.errors import StoreError
-from losslens.store import DecisionStore
+from losslens.store.decisions import DecisionStore
 
 
 def fill(store: DecisionStore, n: int) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from losslens.store import DecisionStore
+from losslens.store.decisions import DecisionStore
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "file:train.csv"
@@ -19,7 +19,7 @@ KEY = "file:train.csv"
 WRITER = textwrap.dedent(
     """
     import sys
-    from losslens.store import DecisionStore
+    from losslens.store.decisions import DecisionStore
     path, writer, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = DecisionStore(path)
     for i in range(count):

@@ -1,0 +1,1 @@
+"""Where examples come from: dataset sources, the one file reader, labeled texts."""

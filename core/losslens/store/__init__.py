@@ -1,0 +1,1 @@
+"""Where decisions live: the database, its schema and migrations, history files, backups."""
