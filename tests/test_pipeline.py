@@ -151,13 +151,15 @@ def test_cache_hit_loads_neither_torch_nor_cleanlab(tmp_path, tiny_classifier_di
         "import sys\n"
         "from losslens.sources.datasets import ColumnMapping, DatasetSource\n"
         "from losslens.scoring.models import ModelSpec\n"
-        "from losslens.scoring.pipeline import ScoreRequest, score\n"
+        "from losslens.scoring.pipeline import score\n"
+        "from losslens.scoring.request import ScoreRequest\n"
         f"request = ScoreRequest(DatasetSource.parse({str(csv)!r}), ColumnMapping('review', 'sentiment', 'id'),\n"
         f"                       model=ModelSpec({str(tiny_classifier_dir)!r}, precision='fp32'))\n"
         "data, result = score(request)\n"
         "print(result.from_cache, sorted(m for m in ('torch', 'cleanlab', 'sklearn') if m in sys.modules))\n"
     )
-    env = {"LOSSLENS_HOME": str(losslens_home), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    env = {"LOSSLENS_HOME": str(losslens_home), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "core")}   # this checkout's losslens
     run = lambda: subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,  # noqa: E731
                                  cwd=Path(__file__).resolve().parents[1], check=True).stdout.strip()
     assert run().startswith("False")
