@@ -16,7 +16,7 @@ selection: 91% vs 76% test accuracy at round 4 (275 annotations).
 --markers appends 23 politeness-strategy indicators (please, thanks, could you, why, ...) to the
 embeddings: politeness-specific, so not the library default (README: measured figures).
 Not a pass/fail test; nothing is cached (the simulation always runs; the embeddings are
-cached by losslens.scoring.pipeline after the first run).
+cached by losslens.scoring.features after the first run).
 """
 from __future__ import annotations
 

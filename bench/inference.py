@@ -10,7 +10,7 @@ Agreement and Spearman compare per-example predictions of both paths against the
   both embedding sets (the pipeline's head is of that kind), so argmax/loss differences come
   only from the embeddings. The min / mean cosine similarity between the two embeddings is printed too.
 
-Ours runs with the pipeline's defaults (losslens.scoring.pipeline.ScoreSettings: batch_size, max_tokens,
+Ours runs with the pipeline's defaults (losslens.scoring.request.ScoreSettings: batch_size, max_tokens,
 max_length) unless overridden. --texts articles: BBC demo articles (long, ~480 tokens, most
 truncated at 256); --texts short: two-sentence windows of them (~50 tokens, like AG News).
 
@@ -40,7 +40,7 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from losslens.scoring.inference import forward, run_inference, tokenize  # noqa: E402
 from losslens.scoring.models import LoadedModel, ModelSpec, bundled_encoder_path, load_model  # noqa: E402
-from losslens.scoring.pipeline import ScoreSettings  # noqa: E402
+from losslens.scoring.request import ScoreSettings  # noqa: E402
 
 
 @dataclass
@@ -278,7 +278,7 @@ def main() -> None:
     baseline_model = load_model(ModelSpec(name, "cpu", "fp32"))
     ours_model = load_model(ModelSpec(name, "cpu", args.precision))
     kind = ours_model.kind
-    lengths = [len(x) for x in tokenize(ours_model, texts, args.max_length)["input_ids"]]
+    lengths = tokenize(ours_model, texts, args.max_length).lengths
     tokens = int(sum(lengths))
     flops_per_token = 2.0 * non_embedding_params(baseline_model)
     print(f"model={args.model} texts={args.texts} kind={kind} n={len(texts)} max_length={args.max_length} "
@@ -296,7 +296,7 @@ def main() -> None:
     for _ in range(args.repeat):  # alternate the two paths; keep each one's fastest run (shared, noisy CPU)
         b = timed("baseline (tutorial loop, fp32)", lambda: tutorial_loop(baseline_model, texts, args.max_length))
         o = timed(f"ours ({ours_model.precision}, sorted, budget)", lambda: run_inference(
-            ours_model, texts, batch_size=args.batch_size, max_length=args.max_length, max_tokens=budget))
+            ours_model, texts, batch_size=args.batch_size, max_length=args.max_length, max_tokens=budget).values)
         base = b if base is None or b.seconds < base.seconds else base
         ours = o if ours is None or o.seconds < ours.seconds else ours
 
@@ -317,7 +317,7 @@ def main() -> None:
             m = load_model(ModelSpec(name, "cpu", precision))
             run_inference(m, texts[:32], batch_size=bs, max_length=args.max_length)
             run = timed(label, lambda: run_inference(m, texts, batch_size=bs, max_length=args.max_length,
-                                                     max_tokens=mt))
+                                                     max_tokens=mt).values)
             report(run, len(texts), tokens, flops_per_token)
             agreement, rho, extra = compare(base, run, kind, head, labels)
             print(f"    vs baseline: ratio={base.seconds / run.seconds:.2f} agreement={agreement:.4f} "

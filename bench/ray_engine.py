@@ -26,16 +26,17 @@ from machine import describe_cpu  # noqa: E402
 from score_100k import short_news_texts  # noqa: E402
 
 from losslens.scoring.cache import ChunkStore  # noqa: E402
-from losslens.scoring.models import ModelSpec, load_model  # noqa: E402
-from losslens.scoring.pipeline import ScoreSettings, run_locally  # noqa: E402
+from losslens.scoring.models import ModelInfo, ModelSpec, load_model, resolve_model  # noqa: E402
+from losslens.scoring.features import run_locally  # noqa: E402
+from losslens.scoring.request import ScoreSettings  # noqa: E402
 from losslens.scoring.ray_engine import RayEngine  # noqa: E402
 
 
-def timed(engine: Callable, spec: ModelSpec, model, texts: list[str], settings: ScoreSettings) -> tuple[np.ndarray, float]:
+def timed(engine: Callable, info: ModelInfo, model, texts: list[str], settings: ScoreSettings) -> tuple[np.ndarray, float]:
     """(outputs, seconds) of `engine` on `texts`, into a fresh ChunkStore."""
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        outputs = engine(spec, model, texts, settings, ChunkStore(folder), None)
+        outputs = engine(info, model, texts, settings, ChunkStore(folder), None).values
         return outputs, time.perf_counter() - started
 
 
@@ -49,7 +50,8 @@ def main() -> None:
 
     texts = short_news_texts(args.n)["text"].tolist()
     spec, settings = ModelSpec(args.model, "cpu", args.precision), ScoreSettings()
-    model = load_model(spec)
+    info = resolve_model(spec)
+    model = load_model(info)
     started = time.perf_counter()
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     cluster_seconds = time.perf_counter() - started
@@ -60,12 +62,12 @@ def main() -> None:
     engines += [(f"ray: {workers} worker{'s' * (workers > 1)} x {cpus} CPU{'s' * (cpus > 1)}",
                  RayEngine(concurrency=workers, num_cpus=cpus))
                 for workers, cpus in ((1, 1), (1, os.cpu_count()), (os.cpu_count(), 1))]
-    fixed = timed(RayEngine(), spec, model, texts[:1], settings)[1]
+    fixed = timed(RayEngine(), info, model, texts[:1], settings)[1]
     print(f"fixed cost of a Ray run (one worker starts, loads the model, scores one text): {fixed:.1f} s")
     print(f"{'engine':<54} {'total s':>8} {'examples/s':>11} {'max |diff|':>11}")
     reference = None
     for name, engine in engines:
-        outputs, seconds = timed(engine, spec, model, texts, settings)
+        outputs, seconds = timed(engine, info, model, texts, settings)
         reference = outputs if reference is None else reference
         print(f"{name:<54} {seconds:>8.1f} {len(texts) / seconds:>11.1f} {np.abs(outputs - reference).max():>11.2e}",
               flush=True)

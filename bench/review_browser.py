@@ -65,17 +65,18 @@ def prepare(rows: int, folder: Path) -> tuple[Path, Path, Path, dict]:
     os.environ["LOSSLENS_HOME"] = str(home)
     import losslens.scoring.pipeline as pipeline
     from losslens.sources.datasets import DatasetSource, load_dataset
-    from losslens.scoring.models import ModelSpec
+    from losslens.scoring.models import ModelOutputs, ModelSpec
 
-    def fake_engine(spec, model, texts, settings, chunks, progress):
-        """(N, 5 + 32): logits favouring the given label ~90% of the time, then unit embeddings."""
+    def fake_engine(model, loaded, texts, settings, chunks, progress):
+        """(N, 5 + 32): logits favouring the given label ~90% of the time, then unit embeddings; 8 tokens a text."""
         rng = np.random.default_rng(0)
         n = len(texts)
         logits = rng.normal(size=(n, 5)).astype(np.float32)
         favour = np.where(rng.random(n) < 0.9, data.labels, rng.integers(0, 5, n))
         logits[np.arange(n), favour] += 3.0
         embeddings = rng.normal(size=(n, 32)).astype(np.float32)
-        return np.hstack([logits, embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)])
+        return ModelOutputs(np.hstack([logits, embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)]),
+                            np.full(n, 8, dtype=np.int64))
 
     try:
         start = time.perf_counter()

@@ -9,7 +9,7 @@ from losslens.sources.datasets import ColumnMapping, DatasetSource
 from losslens.errors import LabelMismatchError, LossLensError, NotScoredError
 from losslens.scoring.heads import HEAD_CHOICES
 from losslens.scoring.models import BUNDLED_MINILM, DEVICES, PRECISIONS, ModelSpec
-from losslens.scoring.pipeline import ScoreRequest, default_request
+from losslens.scoring.request import ScoreRequest, default_request
 from losslens.scoring.scores import QUALITY_METHODS
 from losslens.sources.files import is_hub_name, read_table
 from pages import reviewer, session, summary

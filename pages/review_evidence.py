@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def on_similar(ctx: Context, position: int) -> None:
     """Make the examples at least the slider's similarity to this one the queue."""
-    embeddings = ctx.results.embeddings()
+    embeddings = ctx.results.entries.outputs.load_embeddings()
     if embeddings is None:
         st.session_state["review_toast"] = "The model outputs are no longer cached: score the dataset again."
         return

@@ -16,7 +16,7 @@ import streamlit as st
 from losslens.sources.datasets import LabeledTexts
 from losslens.review.binding import decide
 from losslens.review.evidence import Evidence, percent
-from losslens.scoring.pipeline import ScoredResults
+from losslens.scoring.results import ScoredResults
 from losslens.review.queue import ReviewIndex, ReviewQuery, queue_positions, review_progress
 from losslens.store.decisions import DECIDED_STATUSES
 from pages import review_evidence, review_shared, reviewer, session

@@ -11,7 +11,7 @@ st.session_state keys:
   "review_cell"        (given, predicted) label indices; when set, Review shows that cell
   "reviewer"           the sidebar's reviewer name (pages.reviewer)
 
-On first load the default request (losslens.scoring.pipeline.default_request) is scored in the
+On first load the default request (losslens.scoring.request.default_request) is scored in the
 background at once, so a cached result shows immediately.
 """
 from __future__ import annotations
@@ -25,7 +25,9 @@ from losslens import config
 from losslens.sources.datasets import LabeledTexts
 from losslens.review.binding import BoundDecisions, bind_decisions
 from losslens.jobs import Job, JobRegistry
-from losslens.scoring.pipeline import ScoredResults, ScoreRequest, default_request, score
+from losslens.scoring.pipeline import score
+from losslens.scoring.request import ScoreRequest, default_request
+from losslens.scoring.results import ScoredResults
 from losslens.store.decisions import DecisionStore
 from pages import reviewer
 from pages.markup import md

@@ -7,7 +7,9 @@ import streamlit as st
 from losslens.scoring.charts import confusion_figure, loss_histogram
 from losslens.sources.datasets import LabeledTexts
 from losslens.errors import LossLensError
-from losslens.scoring.pipeline import ScoredResults, ScoreRequest, TrustedAccuracy, rescore_with_decisions
+from losslens.scoring.request import ScoreRequest
+from losslens.scoring.results import ScoredResults
+from losslens.scoring.retrain import TrustedAccuracy, rescore_with_decisions
 from losslens.review.queue import confusion_counts, most_confused_cell
 from pages import reviewer, session
 from pages.markup import md

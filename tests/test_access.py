@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from losslens.scoring import pipeline
+from losslens.scoring import features, pipeline
 from losslens.review.access import AccessPolicy, is_loopback, read_secrets
 from losslens.cli import main
 from losslens.errors import ConfigError, NotScoredError
@@ -106,7 +106,7 @@ def test_a_reviewer_opens_only_what_a_lead_scored(tmp_path, tiny_classifier_dir,
     def no_model(*_args, **_kwargs):
         raise AssertionError("a reviewer never loads the model")
 
-    monkeypatch.setattr(pipeline, "load_model", no_model)
+    monkeypatch.setattr(features, "load_model", no_model)
     opened = pipeline.score_dataset(data, spec, compute=False)
     assert opened.from_cache and opened.key == scored.key
     pd.testing.assert_frame_equal(opened.table, scored.table)

@@ -126,7 +126,7 @@ def test_scored_results_carry_neighbours_and_conflict_groups(tmp_path, tiny_enco
     assert results.neighbours is not None and results.neighbours.indices.shape == (10, 9)
     assert results.neighbours.indices[0, 0] == 2 and results.neighbours.similarity[0, 0] == pytest.approx(1.0, abs=1e-5)
     assert results.table["conflict_group"].tolist() == [0, -1, 0, -1, -1, -1, -1, -1, -1, -1]
-    embeddings = results.embeddings()
+    embeddings = results.entries.outputs.load_embeddings()
     assert embeddings.shape == (10, 32)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     again = score_dataset(data, ModelSpec(str(tiny_encoder_dir), precision="fp32"))

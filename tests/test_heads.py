@@ -91,7 +91,7 @@ def test_finetune_head_is_out_of_fold_and_resumes_per_fold(tiny_encoder_dir, tmp
 
 
 def test_trusted_accuracy_by_hand_and_excluded_neighbours_do_not_vote():
-    from losslens.scoring.pipeline import trusted_accuracy
+    from losslens.scoring.retrain import trusted_accuracy
 
     report = trusted_accuracy(np.array([0, 1, 1, 0]), np.array([1, 1, 0, 0]), np.array([0, 1, 1, 0]))
     assert (report.n, report.before, report.after) == (4, 0.5, 1.0)
@@ -99,3 +99,50 @@ def test_trusted_accuracy_by_hand_and_excluded_neighbours_do_not_vote():
     graph = Neighbours(indices=np.array([[1, 2], [0, 2], [0, 1]]), similarity=np.full((3, 2), 0.9, dtype=np.float32))
     probs = knn_head(graph, np.array([0, 1, 1]), 2, exclude=np.array([False, False, True]))
     np.testing.assert_allclose(probs[0], [0.5 / 1.9, 1.4 / 1.9])   # only row 1 votes for row 0
+
+
+class RowRecordingHead:
+    """A Head whose fit remembers its training rows; predict_proba says, per row, [1, 0] if that
+    row was trained on and [0, 1] if not."""
+
+    def fit(self, features, labels, n_classes, seed):
+        trained = set(features[:, 0].tolist())
+        return type("Fitted", (), {"predict_proba": lambda self, rows: np.array(
+            [[1.0, 0.0] if r in trained else [0.0, 1.0] for r in rows[:, 0]])})()
+
+
+def test_out_of_fold_never_predicts_a_row_with_a_fit_that_saw_it():
+    from losslens.scoring.heads import out_of_fold
+
+    labels = np.repeat([0, 1], 10)
+    rows = np.arange(30)[:, None]
+    splits = folds_of(labels, ["a", "b"], 4, seed=0)
+    held_out, pooled = out_of_fold(RowRecordingHead(), rows, labels, 2, splits, 0, unlabeled=rows[20:])
+    np.testing.assert_array_equal(held_out, np.tile([0.0, 1.0], (20, 1)))
+    np.testing.assert_allclose(pooled, np.tile([0.0, 1.0], (10, 1)))     # the mean of 4 fits
+    _, none = out_of_fold(RowRecordingHead(), rows, labels, 2, splits, 0)
+    assert none.shape == (0, 2)
+
+
+def test_the_probability_key_names_the_resolved_head_and_not_the_machine(tmp_path, monkeypatch, tiny_encoder_dir):
+    from losslens.scoring import models
+    from losslens.scoring.cache_entries import ScoringEntries
+    from losslens.scoring.models import ModelSpec, resolve_model
+    from losslens.scoring.request import ScoreSettings
+    from test_pipeline import load_reviews
+
+    data = load_reviews(tmp_path, n=20)
+    driver = tmp_path / "nvidia-version"
+    driver.write_text("NVRM version: faked")
+
+    def entries(head: str, gpu_driver: bool) -> ScoringEntries:
+        monkeypatch.setattr(models, "NVIDIA_DRIVER", driver if gpu_driver else tmp_path / "absent")
+        return ScoringEntries.of(data, resolve_model(ModelSpec(str(tiny_encoder_dir))), ScoreSettings(head=head))
+
+    laptop, gpu_box = entries("ensemble", False), entries("ensemble", True)
+    assert laptop == gpu_box and laptop.probs_parts["head"] == "ensemble"
+    auto_laptop, auto_gpu = entries("auto", False), entries("auto", True)
+    assert (auto_laptop.probs_parts["head"], auto_gpu.probs_parts["head"]) == ("ensemble", "finetune")
+    assert auto_laptop.probs_key == laptop.probs_key and auto_gpu.probs_key != laptop.probs_key
+    assert auto_gpu.outputs == laptop.outputs      # the same model outputs either way
+    assert resolve_head("auto", "auto") == "finetune"   # the driver is still faked here

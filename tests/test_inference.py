@@ -54,7 +54,7 @@ def test_length_order_is_longest_first_and_stable():
 def test_matches_one_by_one_in_original_order(model_name, request):
     model = request.getfixturevalue(model_name)
     texts = make_texts(37)
-    out = run_inference(model, texts, batch_size=8, max_tokens=120)
+    out = run_inference(model, texts, batch_size=8, max_tokens=120).values
     ref = one_by_one(model, texts)
     assert out.dtype == np.float32 and out.shape == ref.shape
     np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)
@@ -65,13 +65,13 @@ def test_matches_one_by_one_in_original_order(model_name, request):
 
 def test_truncates_to_max_length(classifier):
     texts = make_texts(5)
-    np.testing.assert_allclose(run_inference(classifier, texts, max_length=8),
+    np.testing.assert_allclose(run_inference(classifier, texts, max_length=8).values,
                                one_by_one(classifier, texts, max_length=8), atol=1e-4)
 
 
 def test_empty_input(classifier, encoder):
-    assert run_inference(classifier, []).shape == (0, 2 + 32)
-    assert run_inference(encoder, []).shape == (0, 32)
+    assert run_inference(classifier, []).values.shape == (0, 2 + 32)
+    assert run_inference(encoder, []).values.shape == (0, 32)
 
 
 def test_progress_after_every_batch(classifier):
@@ -83,28 +83,28 @@ def test_progress_after_every_batch(classifier):
 def test_chunks_are_saved_and_reused(classifier, tmp_path):
     texts = make_texts(50)
     store = ChunkStore(tmp_path / "chunks")
-    full = run_inference(classifier, texts, batch_size=8, chunks=store, chunk_size=16)
+    full = run_inference(classifier, texts, batch_size=8, chunks=store, chunk_size=16).values
     assert sorted(store.load_all()) == [0, 1, 2, 3]
     # Poison the stored chunks: a rerun must serve them, not recompute.
     for index, arr in store.load_all().items():
         store.save(index, arr + 100.0)
     calls = []
     again = run_inference(classifier, texts, batch_size=8, chunks=store, chunk_size=16,
-                          progress=lambda d, n: calls.append(d))
+                          progress=lambda d, n: calls.append(d)).values
     np.testing.assert_allclose(again, full + 100.0, atol=1e-5)
     assert calls == [50]  # one up-front call, no batches run
 
 
 def test_resume_computes_only_missing_chunks(classifier, tmp_path):
     texts = make_texts(50)
-    full = run_inference(classifier, texts, batch_size=8)
+    full = run_inference(classifier, texts, batch_size=8).values
     store = ChunkStore(tmp_path / "chunks")
     run_inference(classifier, texts, batch_size=8, chunks=store, chunk_size=16)
     for index in (1, 3):
         (store.root / f"chunk_{index:06d}.npy").unlink()
     calls = []
     resumed = run_inference(classifier, texts, batch_size=8, chunks=store, chunk_size=16,
-                            progress=lambda d, n: calls.append(d))
+                            progress=lambda d, n: calls.append(d)).values
     np.testing.assert_allclose(resumed, full, atol=1e-5)
     assert calls[0] == 32 and calls[-1] == 50 and len(calls) == 1 + 2 + 1  # chunks of 16 and 2 rows
 
@@ -112,10 +112,10 @@ def test_resume_computes_only_missing_chunks(classifier, tmp_path):
 def test_corrupt_chunk_is_recomputed(classifier, tmp_path):
     texts = make_texts(40)
     store = ChunkStore(tmp_path / "chunks")
-    full = run_inference(classifier, texts, chunks=store, chunk_size=16)
+    full = run_inference(classifier, texts, chunks=store, chunk_size=16).values
     path = store.root / "chunk_000001.npy"
     path.write_bytes(path.read_bytes()[:-10])
-    np.testing.assert_allclose(run_inference(classifier, texts, chunks=store, chunk_size=16), full, atol=1e-5)
+    np.testing.assert_allclose(run_inference(classifier, texts, chunks=store, chunk_size=16).values, full, atol=1e-5)
     assert sorted(store.load_all()) == [0, 1, 2]
 
 
@@ -123,21 +123,35 @@ def test_wrong_shape_chunk_is_recomputed(classifier, tmp_path):
     texts = make_texts(20)
     store = ChunkStore(tmp_path / "chunks")
     store.save(0, np.zeros((3, 2), np.float32))
-    np.testing.assert_allclose(run_inference(classifier, texts, chunks=store, chunk_size=16),
-                               run_inference(classifier, texts), atol=1e-5)
+    np.testing.assert_allclose(run_inference(classifier, texts, chunks=store, chunk_size=16).values,
+                               run_inference(classifier, texts).values, atol=1e-5)
 
 
 def test_bf16_close_to_fp32(tiny_classifier_dir):
     texts = make_texts(30)
-    fp32 = run_inference(load_model(ModelSpec(str(tiny_classifier_dir), "cpu", "fp32")), texts)
-    bf16 = run_inference(load_model(ModelSpec(str(tiny_classifier_dir), "cpu", "bf16")), texts)
+    fp32 = run_inference(load_model(ModelSpec(str(tiny_classifier_dir), "cpu", "fp32")), texts).values
+    bf16 = run_inference(load_model(ModelSpec(str(tiny_classifier_dir), "cpu", "bf16")), texts).values
     np.testing.assert_allclose(bf16, fp32, atol=0.05)
 
 
 def test_bundled_encoder_embeddings():
     model = load_model(ModelSpec("bundled:minilm", "cpu", "auto"))
     texts = make_texts(24, seed=3)
-    out = run_inference(model, texts, batch_size=8, max_length=64)
+    out = run_inference(model, texts, batch_size=8, max_length=64).values
     assert out.shape == (24, 384) and out.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
     assert np.isfinite(out).all() and len({tuple(np.round(r, 3)) for r in out}) > 1
+
+
+def test_token_counts_mark_truncated_texts_in_the_one_tokenizing_pass(classifier):
+    from losslens.scoring.inference import tokenize
+
+    texts = make_texts(40, seed=5)
+    full = np.array([len(classifier.tokenizer(t)["input_ids"]) for t in texts])   # untruncated counts
+    max_length = int(np.median(full))
+    assert (full == max_length).any() and (full > max_length).any()              # exact fits and longer ones
+    tokens = tokenize(classifier, texts, max_length)
+    np.testing.assert_array_equal(tokens.lengths, np.minimum(full, max_length))
+    np.testing.assert_array_equal(tokens.counts, np.minimum(full, max_length + 1))
+    outputs = run_inference(classifier, texts, max_length=max_length)
+    np.testing.assert_array_equal(outputs.token_counts, tokens.counts)

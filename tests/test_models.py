@@ -56,18 +56,18 @@ def test_hub_id_offline_says_offline(monkeypatch):
 
 
 def test_precision_resolution(monkeypatch):
-    cpu = torch.device("cpu")
-    assert resolve_precision("fp32", cpu) == ("fp32", torch.float32)
-    assert resolve_precision("bf16", cpu) == ("bf16", torch.bfloat16)
-    assert resolve_precision("int8", cpu) == ("int8", torch.float32)
+    assert [resolve_precision(p, "cpu", None) for p in ("fp32", "bf16", "int8")] == ["fp32", "bf16", "int8"]
     monkeypatch.setattr(models, "cpu_supports_bf16", lambda: True)
-    assert resolve_precision("auto", cpu) == ("bf16", torch.bfloat16)
+    assert resolve_precision("auto", "cpu", 22_000_000) == "bf16"
+    assert resolve_precision("auto", "cpu", 1_000_000) == "fp32"       # a small model stays in fp32
+    assert resolve_precision("auto", "mps", 22_000_000) == "fp32"
     monkeypatch.setattr(models, "cpu_supports_bf16", lambda: False)
-    assert resolve_precision("auto", cpu) == ("fp32", torch.float32)
+    assert resolve_precision("auto", "cpu", 22_000_000) == "fp32"
+    assert resolve_precision("auto", "cuda", None) == "bf16"
     with pytest.raises(ModelError, match="CPU only"):
-        resolve_precision("int8", torch.device("cuda"))
+        resolve_precision("int8", "cuda", None)
     with pytest.raises(ModelError, match="Unknown precision"):
-        resolve_precision("fp8", cpu)
+        resolve_precision("fp8", "cpu", None)
 
 
 def test_auto_device_is_cpu_without_gpu(monkeypatch):
@@ -148,3 +148,47 @@ def test_auto_precision_keeps_tiny_models_in_fp32(tiny_classifier_dir, monkeypat
     assert load_model(ModelSpec(str(tiny_classifier_dir), precision="bf16")).precision == "bf16"
     bundled = load_model(ModelSpec(precision="auto"))  # 22M parameters
     assert (bundled.precision, bundled.dtype) == ("bf16", torch.bfloat16)
+
+
+def test_a_model_resolves_once_into_one_value_without_torch(tiny_classifier_dir, tiny_encoder_dir):
+    clf = models.resolve_model(ModelSpec(str(tiny_classifier_dir)))
+    assert (clf.kind, clf.labels, clf.n_logits, clf.max_positions) == ("classifier", ("neg", "pos"), 2, 512)
+    assert clf.identity == model_identity(str(tiny_classifier_dir)) and clf.source == str(tiny_classifier_dir)
+    assert clf.precision == "fp32" and clf.parameters < models.SMALL_MODEL_PARAMS   # auto keeps a tiny model in fp32
+    enc = models.resolve_model(ModelSpec(str(tiny_encoder_dir), precision="bf16"))
+    assert (enc.kind, enc.labels, enc.n_logits, enc.precision, enc.parameters) == ("encoder", None, 0, "bf16", None)
+    with pytest.raises(ModelError, match="max length 600 is more than this model reads \\(512 positions\\)"):
+        enc.check_max_length(600)
+    assert enc.pinned() == enc and clf.pinned().spec.precision == "fp32"
+
+
+def test_weight_parameters_are_read_from_the_safetensors_header(tiny_classifier_dir, tmp_path):
+    from safetensors import safe_open
+
+    with safe_open(str(tiny_classifier_dir / "model.safetensors"), "np") as weights:
+        expected = sum(int(np.prod(weights.get_slice(name).get_shape())) for name in weights.keys())
+    assert models.weight_parameters(tiny_classifier_dir, {}) == expected
+    bundled = models.weight_parameters(bundled_encoder_path(), {})
+    assert 22_000_000 < bundled < 23_000_000                          # all-MiniLM-L6-v2: 22.7M
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\0" * 4000)
+    assert models.weight_parameters(tmp_path, {}) == 1000             # 4 bytes a parameter
+    assert models.weight_parameters(tmp_path, {"torch_dtype": "float16"}) == 2000
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 64)          # a damaged header: unknown
+    assert models.weight_parameters(tmp_path, {}) is None
+
+
+def test_auto_precision_is_resolved_without_torch_and_checked_when_loaded(monkeypatch, tmp_path):
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: True)
+    assert models.resolve_model(ModelSpec(precision="auto")).precision == "bf16"
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: False)
+    assert models.resolve_model(ModelSpec(precision="auto")).precision == "fp32"
+    driver = tmp_path / "version"
+    driver.write_text("NVRM version: faked")
+    monkeypatch.setattr(models, "NVIDIA_DRIVER", driver)     # auto now expects a CUDA GPU: bf16
+    on_gpu = models.resolve_model(ModelSpec(precision="auto"))
+    assert on_gpu.precision == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ModelError, match="precision auto chose bf16 before loading, but torch runs this model on "
+                                         "cpu in fp32: pass --precision fp32"):
+        load_model(on_gpu)
+    assert load_model(on_gpu.pinned()).precision == "bf16"     # pinned: runs what its key names

@@ -4,12 +4,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-import losslens.scoring.pipeline as pipeline
 from loading import load_path
-from losslens.sources.datasets import ColumnMapping
+from losslens.scoring import features
+from losslens.scoring.features import embed_texts
 from losslens.scoring.models import LabelMismatchError, ModelSpec
-from losslens.scoring.pipeline import ScoreSettings, embed_texts, score_dataset
+from losslens.scoring.pipeline import score_dataset
+from losslens.scoring.request import ScoreSettings
+from losslens.sources.datasets import ColumnMapping
 
 WORDS = "good great fine bad awful poor movie plot actor scene long short".split()
 
@@ -63,7 +64,7 @@ def test_second_run_is_a_cache_hit_without_loading_the_model(tmp_path, tiny_clas
     def no_model(*_args, **_kwargs):
         raise AssertionError("the model must not be loaded on a cache hit")
 
-    monkeypatch.setattr(pipeline, "load_model", no_model)
+    monkeypatch.setattr(features, "load_model", no_model)
     second = score_dataset(data, spec)
     assert second.from_cache is True and second.key == first.key
     pd.testing.assert_frame_equal(first.table, second.table)
@@ -137,7 +138,7 @@ def test_embed_texts_with_bundled_encoder_is_cached(monkeypatch):
     embeddings = embed_texts(texts, ModelSpec(precision="fp32"), max_length=32)
     assert embeddings.shape == (12, 384) and embeddings.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)
-    monkeypatch.setattr(pipeline, "load_model", lambda *_: pytest.fail("cache miss"))
+    monkeypatch.setattr(features, "load_model", lambda *_: pytest.fail("cache miss"))
     np.testing.assert_array_equal(embed_texts(texts, ModelSpec(precision="fp32"), max_length=32), embeddings)
 
 
@@ -150,13 +151,15 @@ def test_cache_hit_loads_neither_torch_nor_cleanlab(tmp_path, tiny_classifier_di
         "import sys\n"
         "from losslens.sources.datasets import ColumnMapping, DatasetSource\n"
         "from losslens.scoring.models import ModelSpec\n"
-        "from losslens.scoring.pipeline import ScoreRequest, score\n"
+        "from losslens.scoring.pipeline import score\n"
+        "from losslens.scoring.request import ScoreRequest\n"
         f"request = ScoreRequest(DatasetSource.parse({str(csv)!r}), ColumnMapping('review', 'sentiment', 'id'),\n"
         f"                       model=ModelSpec({str(tiny_classifier_dir)!r}, precision='fp32'))\n"
         "data, result = score(request)\n"
         "print(result.from_cache, sorted(m for m in ('torch', 'cleanlab', 'sklearn') if m in sys.modules))\n"
     )
-    env = {"LOSSLENS_HOME": str(losslens_home), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    env = {"LOSSLENS_HOME": str(losslens_home), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "core")}   # this checkout's losslens
     run = lambda: subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,  # noqa: E731
                                  cwd=Path(__file__).resolve().parents[1], check=True).stdout.strip()
     assert run().startswith("False")
@@ -177,3 +180,71 @@ def test_changed_labels_rescore_without_rerunning_the_model(tmp_path, tiny_encod
     monkeypatch.setattr(losslens.scoring.inference, "run_inference", lambda *a, **k: pytest.fail("texts did not change"))
     second = score_dataset(relabeled, spec, ScoreSettings(folds=3))
     assert second.key != first.key and second.table["label"][0] != first.table["label"][0]
+
+
+def count_calls(monkeypatch, module, name: str) -> list:
+    """Wrap module.name so that every call is appended (its arguments) to the returned list."""
+    calls, real = [], getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("model_dir", ["tiny_classifier_dir", "tiny_encoder_dir"])
+def test_a_request_resolves_its_model_once_and_tokenizes_its_texts_once(tmp_path, monkeypatch, model_dir, request):
+    from losslens.scoring import models, pipeline
+    from losslens.scoring.pipeline import score
+    from losslens.scoring.request import ScoreRequest
+    from losslens.sources.datasets import DatasetSource
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+    folder = request.getfixturevalue(model_dir)
+    csv = write_reviews_csv(tmp_path / "reviews.csv", n=30)
+    scoring = ScoreRequest(DatasetSource.parse(str(csv)), ColumnMapping("review", "sentiment", "id"),
+                           model=ModelSpec(str(folder)), settings=ScoreSettings(folds=3))
+    resolved = count_calls(monkeypatch, pipeline, "resolve_model")    # the resolver the use case calls
+    configs = count_calls(monkeypatch, models, "_config_at")
+    identities = count_calls(monkeypatch, models, "_folder_identity")
+    checks = count_calls(monkeypatch, ScoreSettings, "check")
+    batches = count_calls(monkeypatch, PreTrainedTokenizerBase, "__call__")
+    _, cold = score(scoring)
+    texts_tokenized = [args for args in batches if isinstance(args[1], list) and len(args[1]) == 30]
+    assert not cold.from_cache and cold.n_truncated == 0
+    assert (len(resolved), len(configs), len(identities), len(checks), len(texts_tokenized)) == (1, 1, 1, 1, 1)
+    for calls in (resolved, configs, identities, checks, batches):
+        calls.clear()
+    _, warm = score(scoring)
+    assert warm.from_cache and warm.key == cold.key
+    assert (len(resolved), len(configs), len(identities), len(checks), len(batches)) == (1, 1, 1, 1, 0)
+
+
+def test_the_cli_checks_the_settings_once(tmp_path, monkeypatch, tiny_classifier_dir, capsys):
+    from losslens import cli
+
+    checks = count_calls(monkeypatch, ScoreSettings, "check")
+    csv = write_reviews_csv(tmp_path / "reviews.csv", n=12)
+    assert cli.main(["score", str(csv), "--text-col", "review", "--label-col", "sentiment",
+                     "--model", str(tiny_classifier_dir)]) == 0
+    assert len(checks) == 1 and "cache=miss" in capsys.readouterr().out
+
+
+def test_the_outputs_key_names_the_resolved_precision(tmp_path, monkeypatch, tiny_classifier_dir):
+    from losslens.scoring import models
+    from losslens.scoring.cache_entries import OutputsEntry
+
+    texts = ["a short text", "another one"]
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: True)
+    auto = OutputsEntry.of(texts, models.resolve_model(ModelSpec(precision="auto")), 64)
+    assert auto.parts["precision"] == "bf16"
+    assert auto == OutputsEntry.of(texts, models.resolve_model(ModelSpec(precision="bf16")), 64)
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: False)
+    plain = OutputsEntry.of(texts, models.resolve_model(ModelSpec(precision="auto")), 64)
+    assert plain.parts["precision"] == "fp32" and plain.key != auto.key
+    data = load_reviews(tmp_path)        # "auto" keeps the tiny classifier in fp32: one cache entry for both
+    first = score_dataset(data, ModelSpec(str(tiny_classifier_dir), precision="auto"))
+    second = score_dataset(data, ModelSpec(str(tiny_classifier_dir), precision="fp32"))
+    assert second.from_cache and second.entries == first.entries

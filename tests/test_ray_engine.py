@@ -22,8 +22,9 @@ from losslens import cli
 from losslens.scoring.cache import ChunkStore
 from losslens.sources.datasets import ColumnMapping, DatasetSource
 from losslens.scoring.inference import CHUNK_ROWS, run_inference
-from losslens.scoring.models import ModelSpec, load_model
-from losslens.scoring.pipeline import ScoreRequest, ScoreSettings, default_request, score
+from losslens.scoring.models import ModelSpec, load_model, resolve_model
+from losslens.scoring.pipeline import score
+from losslens.scoring.request import ScoreRequest, ScoreSettings, default_request
 from test_cli import SUMMARY
 from test_pipeline import write_reviews_csv
 
@@ -66,12 +67,14 @@ def test_ray_engine_equals_the_local_engine(ray_address, tmp_path, monkeypatch, 
     _, distributed = score(request, lambda done, total: progress.append((done, total)),
                            engine=RayEngine(concurrency=2))
     assert not distributed.from_cache and progress[-1] == (700, 700)
-    assert (distributed.key, distributed.outputs_key) == (local.key, local.outputs_key)
-    assert sorted(p.name for p in (tmp_path / "ray" / "outputs").iterdir()) == [f"{local.outputs_key}.npy"]
+    outputs_key = local.entries.outputs.key
+    assert (distributed.key, distributed.entries.outputs.key) == (local.key, outputs_key)
+    assert sorted(p.name for p in (tmp_path / "ray" / "outputs").iterdir()) == [f"{outputs_key}.npy",
+                                                                                f"{outputs_key}.tokens.npy"]
     np.testing.assert_array_equal(distributed.table["rank"], local.table["rank"])
     np.testing.assert_array_equal(distributed.table["is_issue"], local.table["is_issue"])
     np.testing.assert_allclose(distributed.probs(), local.probs(), atol=1e-5)
-    assert not (tmp_path / "ray" / "chunks" / local.outputs_key).exists()   # dropped once the outputs are saved
+    assert not (tmp_path / "ray" / "chunks" / outputs_key).exists()   # dropped once the outputs are saved
 
 
 def test_ray_engine_finishes_a_run_the_local_engine_began(ray_address, tmp_path, tiny_encoder_dir):
@@ -88,11 +91,12 @@ def test_ray_engine_finishes_a_run_the_local_engine_began(ray_address, tmp_path,
     for index in (1, 3):
         (tmp_path / "chunks" / f"chunk_{index:06d}.npy").unlink()
     progress = []
-    outputs = RayEngine()(spec, model, texts, ScoreSettings(batch_size=8), chunks,
+    outputs = RayEngine()(resolve_model(spec), model, texts, ScoreSettings(batch_size=8), chunks,
                           lambda done, total: progress.append(done))
     assert progress[0] == 2 * CHUNK_ROWS                     # chunks 0 and 2 resumed, 1 and 3 computed
     assert sorted(chunks.load_all()) == [0, 1, 2, 3]
-    np.testing.assert_allclose(outputs, local, atol=1e-5)
+    np.testing.assert_allclose(outputs.values, local.values, atol=1e-5)
+    np.testing.assert_array_equal(outputs.token_counts, local.token_counts)
 
 
 def test_a_killed_ray_driver_resumes_from_its_chunks(ray_address, tmp_path, tiny_classifier_dir, losslens_home,

@@ -11,7 +11,9 @@ from losslens.review.binding import BoundDecisions, bind_decisions
 from losslens.errors import LossLensError
 from losslens.export import corrected_frame, write_export
 from losslens.scoring.models import ModelSpec
-from losslens.scoring.pipeline import ScoredResults, ScoreRequest, ScoreSettings, score
+from losslens.scoring.pipeline import score
+from losslens.scoring.request import ScoreRequest, ScoreSettings
+from losslens.scoring.results import ScoredResults
 from losslens.review.queue import ReviewQuery, query_results
 from losslens.store.decisions import DecisionStore
 

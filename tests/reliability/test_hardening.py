@@ -17,7 +17,10 @@ from losslens.scoring.cache import cache_dir
 from losslens.sources.datasets import ColumnMapping
 from losslens.errors import ConfigError, DataError, ModelError
 from losslens.scoring.models import CHARS_PER_TOKEN, ModelSpec, clipped_texts, load_model, model_identity
-from losslens.scoring.pipeline import ScoreSettings, score_dataset, truncated_mask
+from losslens.scoring.features import truncated_mask
+from losslens.scoring.inference import tokenize
+from losslens.scoring.pipeline import score_dataset
+from losslens.scoring.request import ScoreSettings
 from test_pipeline import write_reviews_csv
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
@@ -74,7 +77,8 @@ def test_huge_texts_are_clipped_before_tokenizing_and_flagged(tmp_path, tiny_cla
     huge = "word " * 2_000_000                                    # 10 MB
     assert [len(t) for t in clipped_texts([huge, "short"], 16)] == [16 * CHARS_PER_TOKEN, 5]
     model = load_model(ModelSpec(str(tiny_classifier_dir), "cpu", "fp32"))
-    assert truncated_mask(model.tokenizer, [huge, "short text"], 16).tolist() == [True, False]
+    counts = tokenize(model, clipped_texts([huge, "short text"], 16), 16).counts
+    assert truncated_mask([huge, "short text"], counts, 16).tolist() == [True, False]
     csv = tmp_path / "huge.csv"
     pd.DataFrame({"text": [huge, "a fine film", "a bad film", "fine again"],
                   "label": ["pos", "pos", "neg", "neg"]}).to_csv(csv, index=False)

@@ -64,8 +64,8 @@ def test_sigkill_then_resume_equals_uninterrupted(tiny_classifier_dir, tmp_path)
     model = load_model(ModelSpec(str(tiny_classifier_dir), "cpu", "fp32"))
     calls: list[int] = []
     resumed = run_inference(model, data, batch_size=BATCH, chunks=ChunkStore(chunk_dir), chunk_size=CHUNK,
-                            progress=lambda done, total: calls.append(done))
+                            progress=lambda done, total: calls.append(done)).values
     assert calls[0] == sum(len(a) for a in saved.values())  # finished chunks were not recomputed
-    uninterrupted = run_inference(model, data, batch_size=BATCH)
+    uninterrupted = run_inference(model, data, batch_size=BATCH).values
     np.testing.assert_allclose(resumed, uninterrupted, atol=1e-5)
     assert len(ChunkStore(chunk_dir).load_all()) == n_chunks

@@ -1,24 +1,15 @@
-"""Pluggable classifiers for the ActiveLab simulation, and K-fold out-of-sample probabilities."""
+"""The ActiveLab simulation's default head (LogisticHead), and its K-fold out-of-sample
+probabilities on few labels. Its heads follow losslens.scoring.heads' contract (Head: fit ->
+predict_proba), with the features the simulation was given: embeddings for LogisticHead, row
+numbers into the texts for losslens.scoring.finetune.FineTunedTransformer."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 
-
-class FittedHead(Protocol):
-    def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
-
-
-class Classifier(Protocol):
-    """Pluggable model: `fit(features, labels, n_classes, seed)` -> object with predict_proba -> (N, K).
-
-    `features` is whatever row-indexable array the simulation was given: embeddings for the
-    default head, or row numbers into the texts for losslens.scoring.finetune.FineTunedTransformer.
-    """
-
-    def fit(self, features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> FittedHead: ...
+from losslens.scoring.heads import FittedHead, Head, out_of_fold
 
 
 @dataclass(frozen=True)
@@ -61,20 +52,16 @@ class _AllClasses:
         return probs / probs.sum(axis=1, keepdims=True)
 
 
-def kfold_probs(classifier: Classifier, features: np.ndarray, labels: np.ndarray, n_classes: int,
+def kfold_probs(classifier: Head, features: np.ndarray, labels: np.ndarray, n_classes: int,
                 folds: int, seed: int, unlabeled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-sample (N, K) probabilities for the labeled rows and the fold-average (U, K) for `unlabeled`."""
+    """Out-of-sample (N, K) probabilities for the labeled rows and the fold-average (U, K) for
+    `unlabeled` (losslens.scoring.heads.out_of_fold), on few labels: max(2, min(folds, N)) folds,
+    stratified when the smallest class has that many rows, else plain shuffled K-fold."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     smallest = np.bincount(labels, minlength=n_classes)[np.unique(labels)].min()
     k = max(2, min(folds, len(labels)))
     splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if smallest >= k else \
         KFold(k, shuffle=True, random_state=seed)
-    oof = np.zeros((len(labels), n_classes))
-    unl = np.zeros((len(unlabeled), n_classes))
-    for fit_rows, held in splitter.split(features, labels):
-        model = classifier.fit(features[fit_rows], labels[fit_rows], n_classes, seed)
-        oof[held] = model.predict_proba(features[held])
-        if len(unlabeled):
-            unl += model.predict_proba(unlabeled) / k
-    return oof, unl
+    splits = list(splitter.split(np.zeros(len(labels)), labels))
+    return out_of_fold(classifier, features, labels, n_classes, splits, seed, unlabeled=unlabeled)

@@ -33,12 +33,13 @@ import numpy as np
 
 from losslens.activelab.annotations import MultiAnnotatorData
 from losslens.activelab.crowd import activelab_scores, crowdlab_consensus, majority_vote
-from losslens.activelab.heads import Classifier, LogisticHead, kfold_probs
+from losslens.activelab.heads import LogisticHead, kfold_probs
 from losslens.activelab.results import SimulationResult, SimulationSettings
 from losslens.scoring.cache import atomic_write, cache_dir, cache_key
 from losslens.sources.datasets import texts_digest
 from losslens.errors import SimulationError
 from losslens.jobs import Progress
+from losslens.scoring.heads import Head
 
 STRATEGIES = ("activelab", "random")
 
@@ -67,7 +68,7 @@ def fitted_settings(data: MultiAnnotatorData, **overrides: int) -> SimulationSet
     return SimulationSettings(**{**asdict(base), "test": test, "initial": initial, "pool": pool})
 
 
-def classifier_ceiling(data: MultiAnnotatorData, features: np.ndarray, classifier: Classifier,
+def classifier_ceiling(data: MultiAnnotatorData, features: np.ndarray, classifier: Head,
                        folds: int = 5, seed: int = 0) -> tuple[float, float]:
     """(K-fold accuracy of `classifier` on every example's majority label from all annotations,
     the share of the largest of those labels): the most the simulation could show, and chance."""
@@ -81,9 +82,9 @@ def classifier_ceiling(data: MultiAnnotatorData, features: np.ndarray, classifie
 
 def embed_annotation_texts(data: MultiAnnotatorData, model: str = "bundled:minilm",
                            progress: Progress | None = None) -> np.ndarray:
-    """(N, D) float32 encoder embeddings of the annotated texts (cached on disk by losslens.scoring.pipeline)."""
+    """(N, D) float32 encoder embeddings of the annotated texts (cached on disk by losslens.scoring.features)."""
+    from losslens.scoring.features import embed_texts  # torch only when embedding
     from losslens.scoring.models import ModelSpec
-    from losslens.scoring.pipeline import embed_texts  # torch only when embedding
 
     if data.texts is None:
         raise SimulationError("the annotation file has no text column; add one (e.g. 'text') to simulate")
@@ -157,7 +158,7 @@ class StrategyRun:
 
 
 def run_strategy(strategy: str, data_labels: np.ndarray, features: np.ndarray, n_classes: int,
-                 split: Split, settings: SimulationSettings, classifier: Classifier, seed: int,
+                 split: Split, settings: SimulationSettings, classifier: Head, seed: int,
                  on_round: Callable[[], None] = lambda: None) -> StrategyRun:
     """Play `settings.rounds` rounds of `strategy` ("activelab" | "random") from `split`.
 
@@ -170,7 +171,7 @@ def run_strategy(strategy: str, data_labels: np.ndarray, features: np.ndarray, n
 
 
 def _play(strategy: str, data_labels: np.ndarray, features: np.ndarray, n_classes: int, split: Split,
-          settings: SimulationSettings, classifier: Classifier, seed: int,
+          settings: SimulationSettings, classifier: Head, seed: int,
           on_round: Callable[[], None]) -> StrategyRun:
     rng = np.random.default_rng([seed, STRATEGIES.index(strategy) + 1])
     full = data_labels[split.train]
@@ -220,7 +221,7 @@ def features_identity(data: MultiAnnotatorData, model: str) -> str:
 
 
 def simulation_key(data: MultiAnnotatorData, features_id: str, settings: SimulationSettings,
-                   classifier: Classifier) -> str:
+                   classifier: Head) -> str:
     """Cache key: annotation matrix + features identity + settings + classifier (+ code version)."""
     return cache_key(kind="activelab-simulation", labels=_digest(data.labels), features=features_id,
                      settings=asdict(settings), classifier=repr(classifier))
@@ -247,7 +248,7 @@ def _save(result: SimulationResult) -> None:
 
 def run_simulation(data: MultiAnnotatorData, features: np.ndarray,
                    settings: SimulationSettings = SimulationSettings(), *,
-                   classifier: Classifier | None = None, progress: Progress | None = None, use_cache: bool = True,
+                   classifier: Head | None = None, progress: Progress | None = None, use_cache: bool = True,
                    simulated_annotators: bool = False, features_id: str | None = None) -> SimulationResult:
     """Run every strategy for seeds 0..S-1; features: (N, D) rows aligned with `data`.
 
@@ -291,25 +292,25 @@ def run_simulation(data: MultiAnnotatorData, features: np.ndarray,
 
 
 def request_key(data: MultiAnnotatorData, settings: SimulationSettings, *, model: str = "bundled:minilm",
-                classifier: Classifier | None = None) -> str:
+                classifier: Head | None = None) -> str:
     """The cache key `simulate` will use, computed without embedding anything."""
     classifier = classifier or LogisticHead()
     return simulation_key(data, _features_id(data, model, classifier), settings, classifier)
 
 
-def _features_id(data: MultiAnnotatorData, model: str, classifier: Classifier) -> str:
+def _features_id(data: MultiAnnotatorData, model: str, classifier: Head) -> str:
     """Row numbers for a classifier that reads the texts itself, else the encoder's embeddings."""
     return "text-rows" if getattr(classifier, "takes_text_rows", False) else features_identity(data, model)
 
 
 def cached_simulation(data: MultiAnnotatorData, settings: SimulationSettings, *, model: str = "bundled:minilm",
-                      classifier: Classifier | None = None) -> SimulationResult | None:
+                      classifier: Head | None = None) -> SimulationResult | None:
     """The saved result for these inputs; None when not run yet."""
     return load_cached_simulation(request_key(data, settings, model=model, classifier=classifier))
 
 
 def simulate(data: MultiAnnotatorData, settings: SimulationSettings, *, model: str = "bundled:minilm",
-             classifier: Classifier | None = None, progress: Progress | None = None,
+             classifier: Head | None = None, progress: Progress | None = None,
              use_cache: bool = True, simulated_annotators: bool = False) -> SimulationResult:
     """Embed the texts with `model` (cached) and run the simulation; a saved result returns at once.
     progress(done, total) counts texts embedded and then rounds played, as one sequence."""

@@ -9,7 +9,7 @@ import time
 from losslens.errors import ScoringError, one_line
 from losslens.scoring.heads import HEAD_CHOICES
 from losslens.scoring.models import DEVICES, PRECISIONS, ModelSpec
-from losslens.scoring.pipeline import ScoreRequest, ScoreSettings
+from losslens.scoring.request import ScoreRequest, ScoreSettings
 from losslens.scoring.scores import QUALITY_METHODS
 from losslens.sources.datasets import ColumnMapping, DatasetSource
 
@@ -106,11 +106,11 @@ def columns_from_args(args: argparse.Namespace) -> ColumnMapping | None:
 
 
 def request_from_args(args: argparse.Namespace) -> ScoreRequest:
-    """The ScoreRequest that `score` and `export` run (validated before anything is loaded)."""
+    """The ScoreRequest that `score`, `export` and `evaluate` run (its settings are checked once,
+    by the run, before anything is loaded)."""
     columns = columns_from_args(args)
     settings = ScoreSettings(batch_size=args.batch_size, max_tokens=args.max_tokens, max_length=args.max_length,
                              folds=args.folds, quality_method=args.quality, head=args.head)
-    settings.check()
     return ScoreRequest(source=DatasetSource.parse(args.dataset, split=args.split), columns=columns,
                         drop_empty=args.drop_empty, name=args.name,
                         model=ModelSpec(name=args.model, device=args.device, precision=args.precision),

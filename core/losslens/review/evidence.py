@@ -51,7 +51,7 @@ class Evidence:
 
     @classmethod
     def of(cls, results) -> Evidence:
-        """From a losslens.scoring.pipeline.ScoredResults."""
+        """From a losslens.scoring.results.ScoredResults."""
         table, probs = results.table, results.probs()
         labels = table["label"].to_numpy(dtype=np.int64)
         return cls(ids=table["id"].astype(str).to_numpy(dtype=object), label_names=tuple(results.label_names),

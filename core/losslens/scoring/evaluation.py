@@ -18,13 +18,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from losslens.sources.datasets import LabeledTexts
 from losslens.errors import ScoringError
-from losslens.scoring.heads import average, embedding_head, folds_of, knn_head, tfidf_features, tfidf_head
 from losslens.jobs import Progress
-from losslens.scoring.models import ModelSpec, clipped_texts
-from losslens.scoring.pipeline import ScoreSettings, model_features
+from losslens.scoring.cache_entries import OutputsEntry
+from losslens.scoring.features import model_features
+from losslens.scoring.heads import FoldLabels, HeadInputs, head_probs
+from losslens.scoring.models import ModelSpec, clipped_texts, resolve_model
+from losslens.scoring.request import ScoreSettings
 from losslens.scoring.scores import score_examples, softmax
+from losslens.sources.datasets import LabeledTexts
 
 NOISE_KINDS = ("uniform", "class")
 METRICS = ("P@k", "P@2k", "R@2k", "AP")
@@ -105,24 +107,28 @@ class Evaluation:
 def evaluate(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings = ScoreSettings(), *, rate: float = 0.05,
              kind: str = "uniform", seeds: int = 5, progress: Progress | None = None) -> Evaluation:
     """Run the benchmark on `data` (its labels taken as clean) with the model of `spec`."""
+    settings.check()
     if seeds < 1:
         raise ScoringError(f"--seeds must be at least 1 (got {seeds})")
     flip_labels(data.labels, data.n_classes, rate, "uniform", 0)   # bad rate or kind: before any work
     if kind not in NOISE_KINDS:
         flip_labels(data.labels, data.n_classes, rate, kind, 0)
     started = time.perf_counter()
-    features = model_features(data, spec, settings, progress)
+    model = resolve_model(spec)
+    features = model_features(data.texts, OutputsEntry.of(data.texts, model, settings.max_length), model, settings,
+                              progress)
     result = Evaluation(data.name, len(data), rate, kind, list(range(seeds)))
     result.seconds["model outputs"] = (time.perf_counter() - started) * 1000 / len(data)
     k = data.n_classes
-    classifier = features.logits.shape[1] > 0
-    started = time.perf_counter()
-    tfidf = None if classifier else tfidf_features(clipped_texts(data.texts, settings.max_length))
-    if tfidf is not None:
-        result.seconds["tfidf features"] = (time.perf_counter() - started) * 1000 / len(data)
+    classifier = model.kind == "classifier"
+    inputs = HeadInputs(clipped_texts(data.texts, settings.max_length), features.embeddings, features.neighbours)
+    if not classifier:
+        started = time.perf_counter()
+        tfidf = inputs.tfidf   # computed once here (a cached property), shared by every seed, timed on its own
+        result.seconds["tfidf features"] = (time.perf_counter() - started) * 1000 / tfidf.shape[0]
     transition = None
     if kind == "class":
-        clean = _probabilities(features, tfidf, data.labels, data, settings, 0, {}) if not classifier else None
+        clean = _probabilities(inputs, data.labels, data, settings, 0, {}) if not classifier else None
         predicted = (softmax(features.logits) if classifier else clean["ensemble"]).argmax(axis=1)
         transition = confusion_transition(data.labels, predicted, k)
     timings: dict[str, list[float]] = {}
@@ -130,7 +136,7 @@ def evaluate(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings = Scor
         noisy, flipped = flip_labels(data.labels, k, rate, kind, seed, transition)
         tiebreak = np.random.default_rng([seed, 1]).permutation(len(data))
         rankings = ({"classifier": softmax(features.logits)} if classifier
-                    else _probabilities(features, tfidf, noisy, data, settings, seed, timings))
+                    else _probabilities(inputs, noisy, data, settings, seed, timings))
         for head, probs in rankings.items():
             scores = score_examples(probs, noisy, settings.quality_method)
             named = {f"{head}: loss": scores.loss, f"{head}: cleanlab rank": -scores.rank.astype(float),
@@ -144,19 +150,9 @@ def evaluate(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings = Scor
     return result
 
 
-def _probabilities(features, tfidf, labels: np.ndarray, data: LabeledTexts, settings: ScoreSettings, seed: int,
+def _probabilities(inputs: HeadInputs, labels: np.ndarray, data: LabeledTexts, settings: ScoreSettings, seed: int,
                    timings: dict[str, list[float]]) -> dict[str, np.ndarray]:
-    """Each head's out-of-fold probabilities on `labels`, and the ensemble (their mean)."""
-    splits = folds_of(labels, data.label_names, settings.folds, settings.seed + seed)
-    k = data.n_classes
-    heads = {"embedding": lambda: embedding_head(features.embeddings, labels, k, splits),
-             "tfidf": lambda: tfidf_head(tfidf, labels, k, splits)}
-    if features.neighbours is not None:
-        heads["knn"] = lambda: knn_head(features.neighbours, labels, k)
-    probs = {}
-    for name, run in heads.items():
-        started = time.perf_counter()
-        probs[name] = run()
-        timings.setdefault(name, []).append(time.perf_counter() - started)
-    probs["ensemble"] = average(list(probs.values()))
-    return {"ensemble": probs.pop("ensemble"), **probs}
+    """The ensemble's out-of-fold probabilities on `labels`, then each of its members'."""
+    fit = FoldLabels.stratified(labels, data.label_names, settings.folds, settings.seed + seed)
+    ensemble, members = head_probs("ensemble", inputs, fit, timings)
+    return {"ensemble": ensemble, **members}

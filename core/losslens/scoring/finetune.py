@@ -1,4 +1,5 @@
-"""A fine-tuned transformer as the ActiveLab simulation's classifier (the tutorial's setting).
+"""A fine-tuned transformer as a head (losslens.scoring.heads' contract, a ReportingHead): the
+"finetune" head of scoring, and the ActiveLab simulation's classifier (the tutorial's setting).
 
 Each `fit` fine-tunes a fresh copy of the model on the given rows, and a simulation fits
 hundreds of times (K folds × rounds × seeds × strategies), so it is meant for a machine with a GPU.

@@ -1,4 +1,5 @@
-"""The batched inference loop: tokenise once, length-sorted dynamic padding, resumable chunks."""
+"""The batched inference loop: tokenise once (counting each text's tokens for the truncation
+mask), length-sorted dynamic padding, resumable chunks."""
 from __future__ import annotations
 
 import threading
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 
 from losslens.scoring.cache import ChunkStore
 from losslens.jobs import Progress
-from losslens.scoring.models import LoadedModel
+from losslens.scoring.models import LoadedModel, ModelOutputs
 
 T = TypeVar("T")
 CHUNK_ROWS = 512  # rows of the longest-first order per resumable chunk
@@ -26,14 +27,33 @@ class Batch:
     inputs: dict[str, torch.Tensor]
 
 
-def tokenize(model: LoadedModel, texts: Sequence[str], max_length: int) -> dict[str, list[list[int]]]:
-    """Unpadded token ids (and token_type_ids when the model takes them), truncated to max_length."""
+@dataclass(frozen=True)
+class TokenizedTexts:
+    """Texts tokenised once: ids, unpadded input_ids (and token_type_ids when the model takes
+    them) truncated to max_length; lengths (N,) int64, the tokens kept of each text; counts (N,)
+    int64, each text's tokens (special tokens included) counted up to max_length + 1, so
+    counts > max_length marks a text the model reads only the beginning of."""
+
+    ids: dict[str, list[list[int]]]
+    lengths: np.ndarray
+    counts: np.ndarray
+
+
+def tokenize(model: LoadedModel, texts: Sequence[str], max_length: int) -> TokenizedTexts:
+    """TokenizedTexts of `texts` for `model`, truncated to max_length. Whether a text was cut comes
+    from the same pass (the Rust tokenizer's overflow); a tokenizer without one (pure Python)
+    cannot tell a text of exactly max_length tokens from a longer one, and counts it as cut."""
     names = [n for n in model.tokenizer.model_input_names if n in ("input_ids", "token_type_ids")]
     encoded = model.tokenizer(
         [str(t) for t in texts], truncation=True, max_length=max_length, padding=False,
         return_attention_mask=False, return_token_type_ids="token_type_ids" in names,
     )
-    return {n: encoded[n] for n in names}
+    lengths = np.fromiter(map(len, encoded["input_ids"]), dtype=np.int64, count=len(texts))
+    if encoded.encodings is not None:
+        cut = np.fromiter((bool(e.overflowing) for e in encoded.encodings), dtype=bool, count=len(texts))
+    else:
+        cut = lengths >= max_length
+    return TokenizedTexts({n: encoded[n] for n in names}, lengths, lengths + cut)
 
 
 def length_order(lengths: np.ndarray) -> np.ndarray:
@@ -160,11 +180,13 @@ def run_inference(
     chunks: ChunkStore | None = None,
     chunk_size: int = CHUNK_ROWS,
     max_tokens: int | None = None,
-) -> np.ndarray:
-    """float32 (N, K) logits or (N, D) unit-norm embeddings, rows in the ORIGINAL order of `texts`.
+) -> ModelOutputs:
+    """ModelOutputs: float32 (N, K + D) logits and embeddings of a classifier or (N, D)
+    unit-norm embeddings of an encoder (see forward), rows in the ORIGINAL order of `texts`, with
+    each text's token count.
 
-    Texts are tokenised once, sorted longest first and cut into chunks of `chunk_size` rows of
-    that sorted order; each chunk is batched (≤ batch_size rows, ≤ max_tokens padded tokens),
+    Texts are tokenised once (which also counts their tokens), sorted longest first and cut into
+    chunks of `chunk_size` rows of that sorted order; each chunk is batched (≤ batch_size rows, ≤ max_tokens padded tokens),
     padded per batch and run under torch.inference_mode. Finished chunks go to `chunks`
     and are loaded instead of recomputed on the next run (resume after a kill).
     progress(done, total) is called after every batch (and once up front with resumed rows).
@@ -174,9 +196,9 @@ def run_inference(
     n, width = len(texts), output_width(model)
     result = np.zeros((n, width), dtype=np.float32)
     if n == 0:
-        return result
+        return ModelOutputs(result, np.zeros(0, dtype=np.int64))
     tokens = tokenize(model, texts, max_length)
-    lengths = np.fromiter((len(x) for x in tokens["input_ids"]), dtype=np.int64, count=n)
+    lengths = tokens.lengths
     order = length_order(lengths)
     bounds = chunk_bounds(n, chunk_size)
     todo = restore_chunks(chunks, order, bounds, result)
@@ -189,7 +211,7 @@ def run_inference(
             start, stop = bounds[index]
             for local in plan_batches(lengths[order[start:stop]], batch_size, max_tokens):
                 rows = order[start + local]
-                yield index, Batch(start + local, _collate(model, tokens, rows))
+                yield index, Batch(start + local, _collate(model, tokens.ids, rows))
 
     pending: dict[int, int] = {i: bounds[i][1] - bounds[i][0] for i in todo}
     with torch.inference_mode():
@@ -202,4 +224,4 @@ def run_inference(
                 chunks.save(index, result[order[start:stop]])
             if progress is not None:
                 progress(done, n)
-    return result
+    return ModelOutputs(result, tokens.counts)

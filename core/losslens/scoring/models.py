@@ -1,15 +1,18 @@
-"""Model sources: the bundled encoder, a Hub id or a local folder; device, precision, label alignment."""
+"""Model sources: the bundled encoder, a Hub id or a local folder; resolving a model once into a
+ModelInfo (source, identity, kind, labels, positions, precision) without loading torch; loading it;
+label alignment."""
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Literal, NamedTuple, Sequence
 
 import numpy as np
 
@@ -26,6 +29,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _LOAD_LOCK = threading.Lock()
 SMALL_MODEL_PARAMS = 5_000_000  # precision "auto" keeps models smaller than this in fp32
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")   # present where an NVIDIA driver is installed
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,46 @@ class ModelSpec:
     name: str = BUNDLED_MINILM
     device: str = "auto"
     precision: str = "auto"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model resolved once per request (resolve_model), without loading weights or torch; every
+    later step takes this value instead of looking the model up again.
+
+    source / local_files_only: what transformers' from_pretrained takes. identity: "local:<sha256>"
+    or "hub:<id>@<commit>" (cache keys). kind: "classifier" (a *ForSequenceClassification head)
+    or "encoder". labels: a classifier's id2label in logit-column order (None for an encoder).
+    max_positions: the positions the model reads (None when its config does not say).
+    parameters: parameters in its weight files (read only for precision "auto"; None unknown).
+    precision: the resolved precision, fp32 | bf16 | int8 (never "auto").
+    """
+
+    spec: ModelSpec
+    source: str
+    local_files_only: bool
+    identity: str
+    kind: Literal["classifier", "encoder"]
+    labels: tuple[str, ...] | None
+    max_positions: int | None
+    parameters: int | None
+    precision: str
+
+    @property
+    def n_logits(self) -> int:
+        """K, the classifier's number of logits (0 for an encoder): the first columns of its outputs."""
+        return len(self.labels or ())
+
+    def check_max_length(self, max_length: int) -> None:
+        """ModelError when max_length exceeds the positions the model has."""
+        if self.max_positions is not None and max_length > self.max_positions:
+            raise ModelError(f"max length {max_length} is more than this model reads ({self.max_positions} "
+                             f"positions); use --max-length {self.max_positions} or less")
+
+    def pinned(self) -> ModelInfo:
+        """This model with its precision given explicitly: loaded anywhere (a Ray worker on
+        another machine), it runs the precision its cache key names."""
+        return replace(self, spec=replace(self.spec, precision=self.precision))
 
 
 @dataclass
@@ -54,6 +98,16 @@ class LoadedModel:
     dtype: torch.dtype
     precision: str
     model_labels: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What running a model over N texts gives (losslens.scoring.inference.run_inference): values
+    (N, W) float32 outputs, rows in the order of the texts; token_counts (N,) int64, each text's
+    tokens counted up to max_length + 1 (more than max_length: the model read only its start)."""
+
+    values: np.ndarray
+    token_counts: np.ndarray
 
 
 def bundled_encoder_path() -> Path:
@@ -105,19 +159,8 @@ def _hub_error(name: str, exc: BaseException) -> ModelError:
     return _offline_error(name, exc)
 
 
-def _read_config(name: str) -> dict:
-    """config.json of a local folder or Hub id as a dict (Hub: via the local cache when offline)."""
-    folder = _local_folder(name)
-    if folder is not None:
-        _check_model_folder(folder)
-        path = folder / "config.json"
-    else:
-        from huggingface_hub import hf_hub_download
-
-        try:
-            path = Path(hf_hub_download(name, "config.json", local_files_only=config.hub_offline()))
-        except Exception as exc:  # network, offline mode, missing repo: all become one clear message
-            raise _hub_error(name, exc) from exc
+def _config_at(path: Path) -> dict:
+    """The settings of the config.json at `path` (ModelError when it is not a JSON object)."""
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -127,10 +170,28 @@ def _read_config(name: str) -> dict:
     return settings
 
 
-def model_kind(config: dict) -> Literal["classifier", "encoder"]:
+def _hub_config(name: str) -> dict:
+    """config.json of a Hub id (via the local cache when offline)."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = Path(hf_hub_download(name, "config.json", local_files_only=config.hub_offline()))
+    except Exception as exc:  # network, offline mode, missing repo: all become one clear message
+        raise _hub_error(name, exc) from exc
+    return _config_at(path)
+
+
+def _kind_from_config(settings: dict) -> Literal["classifier", "encoder"]:
     """"classifier" when config.architectures names a *ForSequenceClassification head, else "encoder"."""
-    archs = config.get("architectures") or []
+    archs = settings.get("architectures") or []
     return "classifier" if any(a.endswith("ForSequenceClassification") for a in archs) else "encoder"
+
+
+def _classifier_labels(settings: dict) -> tuple[str, ...]:
+    """id2label in logit order, as transformers reads it (LABEL_i where the config names none)."""
+    id2label = settings.get("id2label") or {}
+    count = len(id2label) or int(settings.get("num_labels", 2))
+    return tuple(str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(count))
 
 
 CHARS_PER_TOKEN = 20   # no tokenizer makes a token from more characters than this, in practice
@@ -150,33 +211,79 @@ def model_source(name: str) -> str:
     return str(folder) if folder is not None else name
 
 
-def model_kind_of(name: str) -> Literal["classifier", "encoder"]:
-    """The kind of the model `name` from its config alone (no weights loaded)."""
-    return model_kind(_read_config(name))
+def resolve_model(spec: ModelSpec) -> ModelInfo:
+    """Everything later steps need to know about the model of `spec`, found once: config.json read
+    once, the identity computed once (a Hub model: one look-up of its revision), the precision
+    resolved without torch (resolve_precision). ModelError for a model that cannot be used."""
+    folder = _local_folder(spec.name)
+    if folder is None:
+        hub = _hub_revision(spec.name)
+        identity, settings = f"hub:{spec.name}@{hub.commit}", _hub_config(spec.name)
+    else:
+        _check_model_folder(folder)
+        identity, settings = _folder_identity(folder), _config_at(folder / "config.json")
+    kind = _kind_from_config(settings)
+    positions = settings.get("max_position_embeddings")
+    parameters = None
+    if spec.precision == "auto":   # only "auto" depends on the model's size
+        parameters = weight_parameters(folder, settings) if folder is not None else \
+            weight_parameters(hub.snapshot, settings) if hub.snapshot is not None else hub.parameters
+    return ModelInfo(
+        spec=spec, source=spec.name if folder is None else str(folder),
+        local_files_only=folder is not None or config.hub_offline(), identity=identity, kind=kind,
+        labels=_classifier_labels(settings) if kind == "classifier" else None,
+        max_positions=positions if isinstance(positions, int) else None, parameters=parameters,
+        precision=resolve_precision(spec.precision, expected_device(spec.device), parameters))
 
 
-def logit_count(name: str) -> int:
-    """K, the classifier's number of logits (0 for an encoder), from its config alone."""
-    settings = _read_config(name)
-    if model_kind(settings) == "encoder":
-        return 0
-    return len(settings.get("id2label") or {}) or int(settings.get("num_labels", 2))
+def weight_parameters(folder: Path, settings: dict) -> int | None:
+    """Parameters in the weight files of `folder`, without torch: exact from the safetensors
+    headers, else estimated from the size of .bin/.pt files (2 bytes a parameter when the config's
+    dtype is float16/bfloat16, else 4). None when there are no readable weight files."""
+    files = _weight_files(folder)
+    tensors = [p for p in files if p.suffix == ".safetensors"]
+    if tensors:
+        counts = [_safetensors_parameters(p) for p in tensors]
+        return None if None in counts else sum(counts)
+    if not files:
+        return None
+    width = 2 if str(settings.get("torch_dtype") or settings.get("dtype")) in ("float16", "bfloat16") else 4
+    return sum(p.stat().st_size for p in files) // width
 
 
-def check_max_length(name: str, max_length: int) -> None:
-    """ScoringError-like ModelError when max_length exceeds the positions the model has."""
-    positions = _read_config(name).get("max_position_embeddings")
-    if isinstance(positions, int) and max_length > positions:
-        raise ModelError(f"max length {max_length} is more than this model reads ({positions} positions); "
-                         f"use --max-length {positions} or less")
+def _safetensors_parameters(path: Path) -> int | None:
+    """Elements of every tensor a .safetensors file holds, from its JSON header; None when damaged."""
+    try:
+        with open(path, "rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            if not 1 < size < 100_000_000:
+                return None
+            header = json.loads(fh.read(size))
+        return sum(math.prod(entry["shape"]) for name, entry in header.items() if name != "__metadata__")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def expected_device(device: str) -> str:
+    """The device type a run on `device` uses, known without torch: auto is cuda where an NVIDIA
+    driver is installed, else cpu (an Apple GPU counts as cpu here: auto precision is fp32 on
+    both). load_model checks that torch agrees where it matters."""
+    _check_device(device)
+    if device == "auto":
+        return "cuda" if NVIDIA_DRIVER.exists() else "cpu"
+    return device
+
+
+def _check_device(device: str) -> None:
+    if device not in DEVICES:
+        raise ModelError(f"Unknown device '{device}': use one of {', '.join(DEVICES)}")
 
 
 def resolve_device(device: str) -> torch.device:
     """auto → cuda > mps > cpu; an explicit device that is missing raises ModelError."""
     import torch
 
-    if device not in DEVICES:
-        raise ModelError(f"Unknown device '{device}': use one of {', '.join(DEVICES)}")
+    _check_device(device)
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
@@ -189,39 +296,35 @@ def resolve_device(device: str) -> torch.device:
 
 @lru_cache(maxsize=1)
 def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bf16 matmul (AVX512-BF16 or AMX) and oneDNN can use it."""
-    import torch
-
-    if not torch.backends.mkldnn.is_available():
-        return False
+    """True when the CPU has native bf16 matmul (/proc/cpuinfo flags avx512_bf16 or amx_bf16;
+    plain AVX512 only emulates it, slowly). No torch needed."""
     try:
-        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return False
-    except (AttributeError, RuntimeError):
-        return False
-    try:  # oneDNN also reports True for plain AVX512 (emulated, slow): require the native flags
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.dtype]:
-    """(precision, weight dtype). auto → bf16 on a bf16-capable CPU or CUDA GPU, else fp32."""
-    import torch
+def auto_precision(device_type: str, parameters: int | None, cuda_bf16: bool = True) -> str:
+    """What precision "auto" means: fp32 for a model under SMALL_MODEL_PARAMS parameters (bf16
+    buys no speed there, only rounding), else bf16 on a CUDA GPU that runs it (cuda_bf16) or a
+    CPU with native bf16, else fp32."""
+    if parameters is not None and parameters < SMALL_MODEL_PARAMS:
+        return "fp32"
+    if device_type == "cuda":
+        return "bf16" if cuda_bf16 else "fp32"
+    return "bf16" if device_type == "cpu" and cpu_supports_bf16() else "fp32"
 
+
+def resolve_precision(precision: str, device_type: str, parameters: int | None) -> str:
+    """The precision a run uses (fp32 | bf16 | int8): "auto" by auto_precision, others as given.
+    ModelError for an unknown precision, or int8 (dynamic quantisation) off the CPU."""
     if precision not in PRECISIONS:
         raise ModelError(f"Unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        if device.type == "cpu":
-            precision = "bf16" if cpu_supports_bf16() else "fp32"
-        elif device.type == "cuda":
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-        else:
-            precision = "fp32"
-    if precision == "int8" and device.type != "cpu":
+    resolved = auto_precision(device_type, parameters) if precision == "auto" else precision
+    if resolved == "int8" and device_type != "cpu":
         raise ModelError("precision 'int8' (dynamic quantisation) runs on the CPU only: use bf16 or fp32 on a GPU")
-    return precision, torch.bfloat16 if precision == "bf16" else torch.float32
+    return resolved
 
 
 @lru_cache(maxsize=256)
@@ -236,34 +339,51 @@ def _hash_files(files: tuple[tuple[str, int, int], ...]) -> str:
     return digest.hexdigest()
 
 
-def _hub_commit(name: str) -> str:
+class HubRevision(NamedTuple):
+    """A Hub model's commit; offline, its snapshot folder in the local HF cache; online, the
+    parameter count the Hub reports for its safetensors (None when it reports none)."""
+
+    commit: str
+    snapshot: Path | None
+    parameters: int | None
+
+
+def _hub_revision(name: str) -> HubRevision:
+    """The HubRevision of a Hub model: offline from the local HF cache (its snapshot folder is
+    named by the commit), else one Hub look-up."""
     from huggingface_hub import HfApi, snapshot_download
 
     if config.hub_offline():
-        try:  # a model already in the local HF cache: its snapshot folder is named by the commit
-            return Path(snapshot_download(name, local_files_only=True)).name
+        try:
+            folder = Path(snapshot_download(name, local_files_only=True))
         except Exception as exc:
             raise _offline_error(name, exc) from exc
+        return HubRevision(folder.name, folder, None)
     try:
-        sha = HfApi().model_info(name).sha
+        info = HfApi().model_info(name)
     except Exception as exc:
         raise _hub_error(name, exc) from exc
-    if not sha:
+    if not info.sha:
         raise ModelError(f"The Hub returned no revision for '{name}': pin a local folder instead")
-    return sha
+    return HubRevision(info.sha, None, getattr(info.safetensors, "total", None))
 
 
-def model_identity(name: str) -> str:
-    """Cheap identity without loading weights: "local:<sha256 of every file that changes outputs:
-    config, weights, tokenizer files, special tokens>" or "hub:<id>@<commit>"."""
-    folder = _local_folder(name)
-    if folder is None:
-        return f"hub:{name}@{_hub_commit(name)}"
-    _check_model_folder(folder)
+def _folder_identity(folder: Path) -> str:
+    """"local:<sha256 of every file that changes outputs: config, weights, tokenizer files, special tokens>"."""
     files = sorted(p for p in folder.iterdir()   # README.md and hidden files change no output
                    if p.is_file() and not p.name.startswith(".") and p.suffix.lower() != ".md")
     stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     return f"local:{_hash_files(stats)}"
+
+
+def model_identity(name: str) -> str:
+    """Cheap identity without loading weights: "local:<sha256 of the folder's files>" or
+    "hub:<id>@<commit>" (resolve_model computes it as part of a ModelInfo)."""
+    folder = _local_folder(name)
+    if folder is None:
+        return f"hub:{name}@{_hub_revision(name).commit}"
+    _check_model_folder(folder)
+    return _folder_identity(folder)
 
 
 @contextmanager
@@ -280,43 +400,40 @@ def quiet_progress_bars() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_model(spec: ModelSpec) -> LoadedModel:
-    """Load tokenizer + model on the chosen device and precision, in eval mode.
+def load_model(model: ModelSpec | ModelInfo) -> LoadedModel:
+    """Load tokenizer + model (a ModelSpec is resolved first) on its device and resolved
+    precision, in eval mode. For precision "auto", ModelError when torch's view of the device
+    disagrees with the choice made without it (the cache key names that choice).
 
     Thread-safe: background jobs may load models at the same time, and transformers' lazy
     imports are not safe to run concurrently.
     """
+    info = model if isinstance(model, ModelInfo) else resolve_model(model)
     with _LOAD_LOCK:
-        return _load_model(spec)
+        return _load_model(info)
 
 
-def _load_model(spec: ModelSpec) -> LoadedModel:
+def _load_model(info: ModelInfo) -> LoadedModel:
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-    device = resolve_device(spec.device)
-    precision, dtype = resolve_precision(spec.precision, device)
-    kind = model_kind(_read_config(spec.name))
-    identity = model_identity(spec.name)
-    folder = _local_folder(spec.name)
-    source = str(folder) if folder is not None else spec.name
-    local_only = folder is not None or config.hub_offline()
-    model_cls = AutoModelForSequenceClassification if kind == "classifier" else AutoModel
+    device = resolve_device(info.spec.device)
+    _check_precision(info, device)
+    model_cls = AutoModelForSequenceClassification if info.kind == "classifier" else AutoModel
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+        tokenizer = AutoTokenizer.from_pretrained(info.source, local_files_only=info.local_files_only)
         with quiet_progress_bars():
-            model = model_cls.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
+            model = model_cls.from_pretrained(info.source, local_files_only=info.local_files_only, dtype=torch.float32)
     except OSError as exc:
-        if folder is None:
-            raise _hub_error(spec.name, exc) from exc
-        raise ModelError(f"{folder} could not be loaded as a model with its tokenizer: {first_line(exc, 120)}") from None
+        if info.identity.startswith("hub:"):
+            raise _hub_error(info.spec.name, exc) from exc
+        raise ModelError(f"{info.source} could not be loaded as a model with its tokenizer: {first_line(exc, 120)}") from None
     except Exception as exc:  # a damaged weights file raises safetensors', torch's or transformers' own types
-        raise ModelError(f"{source} could not be loaded (damaged or incompatible files?): {first_line(exc, 120)}") from None
-    check_tokenizer(tokenizer, source)
+        raise ModelError(f"{info.source} could not be loaded (damaged or incompatible files?): {first_line(exc, 120)}") from None
+    check_tokenizer(tokenizer, info.source)
     model.eval()
-    if spec.precision == "auto" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
-        precision, dtype = "fp32", torch.float32  # bf16 buys no speed there, only rounding
-    if precision == "int8":
+    dtype = torch.bfloat16 if info.precision == "bf16" else torch.float32
+    if info.precision == "int8":
         from torch.ao.quantization import quantize_dynamic
 
         with warnings.catch_warnings():  # torch.ao deprecation notices: still the stock CPU int8 path
@@ -325,10 +442,25 @@ def _load_model(spec: ModelSpec) -> LoadedModel:
     else:
         model = model.to(device=device, dtype=dtype)
     labels = None
-    if kind == "classifier":
+    if info.kind == "classifier":
         id2label = model.config.id2label
         labels = tuple(str(id2label[i]) for i in range(model.config.num_labels))
-    return LoadedModel(kind, model, tokenizer, identity, device, dtype, precision, labels)
+    return LoadedModel(info.kind, model, tokenizer, info.identity, device, dtype, info.precision, labels)
+
+
+def _check_precision(info: ModelInfo, device: torch.device) -> None:
+    """ModelError when precision "auto" was resolved for another device than torch runs on, or
+    torch cannot run what was chosen: the outputs would not be what their cache key names."""
+    import torch
+
+    if info.spec.precision != "auto":
+        if info.precision == "int8" and device.type != "cpu":
+            raise ModelError("precision 'int8' (dynamic quantisation) runs on the CPU only: use bf16 or fp32 on a GPU")
+        return
+    cuda_bf16 = device.type != "cuda" or torch.cuda.is_bf16_supported()
+    if (torch_choice := auto_precision(device.type, info.parameters, cuda_bf16)) != info.precision:
+        raise ModelError(f"precision auto chose {info.precision} before loading, but torch runs this model on "
+                         f"{device.type} in {torch_choice}: pass --precision {torch_choice} (or --device)")
 
 
 PROBE = "the cat sat on the mat and the dog ran in the park with a ball"

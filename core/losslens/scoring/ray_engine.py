@@ -2,11 +2,13 @@
 into the same cache entry as the local engine.
 
 The driver (the process that calls `score`) loads and validates the dataset exactly as the local
-engine does (the cache key covers every row), tokenises the texts for their lengths, sorts them
+engine does (the cache key covers every row), tokenises the texts for their lengths (and token
+counts, which the cache entry keeps for the truncation mask), sorts them
 longest first and cuts the chunks that losslens.scoring.inference.run_inference cuts (CHUNK_ROWS rows of
 that order). Chunks already in the ChunkStore are skipped; each other chunk becomes one Ray block
 of (chunk, position, text) rows, and `map_batches` runs ChunkScorer, a callable class that loads
-the model once per worker and runs run_inference on each chunk: the local engine's batches, so
+the model once per worker (the driver's ModelInfo, its precision pinned: every worker runs what the
+cache key names) and runs run_inference on each chunk: the local engine's batches, so
 its outputs. The driver saves every chunk as it comes back: a killed driver's run resumes from
 them (with either engine), and Ray Data retries the chunks of a killed worker.
 
@@ -27,17 +29,17 @@ import numpy as np
 from losslens.scoring.cache import ChunkStore
 from losslens.errors import EngineError, LossLensError, first_line
 from losslens.jobs import Progress
-from losslens.scoring.models import LoadedModel, ModelSpec
+from losslens.scoring.models import LoadedModel, ModelInfo, ModelOutputs
 
 if TYPE_CHECKING:
-    from losslens.scoring.pipeline import ScoreSettings
+    from losslens.scoring.request import ScoreSettings
 
 TOKENIZE_ROWS = 65_536  # texts the driver tokenises at a time for their lengths (bounds its memory)
 
 
 @dataclass(frozen=True)
 class RayEngine:
-    """A losslens.scoring.pipeline.InferenceEngine on Ray. address: an existing cluster's (host:port, or
+    """A losslens.scoring.features.InferenceEngine on Ray. address: an existing cluster's (host:port, or
     "auto" for the one `ray start` began on this machine); None starts a local cluster for the run
     and stops it after. concurrency: workers, each holding one copy of the model. num_cpus /
     num_gpus: what each worker reserves; a CPU worker runs torch on num_cpus threads."""
@@ -60,19 +62,20 @@ class RayEngine:
         if importlib.util.find_spec("ray") is None:
             raise EngineError("--engine ray needs Ray: pip install 'losslens[ray]'")
 
-    def __call__(self, spec: ModelSpec, model: LoadedModel, texts: Sequence[str], settings: ScoreSettings,
-                 chunks: ChunkStore, progress: Progress | None) -> np.ndarray:
-        """float32 (N, W) model outputs of `texts`, rows in their order, equal to run_locally's.
-        `model` (loaded on the driver) gives the tokenizer and the output width; the workers
-        load their own from `spec`."""
+    def __call__(self, model: ModelInfo, loaded: LoadedModel, texts: Sequence[str], settings: ScoreSettings,
+                 chunks: ChunkStore, progress: Progress | None) -> ModelOutputs:
+        """ModelOutputs of `texts`: float32 (N, W) outputs, rows in their order, equal to
+        run_locally's, and each text's token count. `loaded` (the model on the driver) gives the
+        tokenizer and the output width; the workers load their own from `model`."""
         from losslens.scoring.inference import CHUNK_ROWS, chunk_bounds, length_order, output_width, restore_chunks
 
         self.check()
         n = len(texts)
-        result = np.zeros((n, output_width(model)), dtype=np.float32)
+        result = np.zeros((n, output_width(loaded)), dtype=np.float32)
+        counts = _token_counts(loaded, texts, settings.max_length)
         if n == 0:
-            return result
-        order = length_order(_token_lengths(model, texts, settings.max_length))
+            return ModelOutputs(result, counts)
+        order = length_order(np.minimum(counts, settings.max_length))
         bounds = chunk_bounds(n, CHUNK_ROWS)
         todo = restore_chunks(chunks, order, bounds, result)
         pending = {index: bounds[index][1] - bounds[index][0] for index in todo}
@@ -80,10 +83,10 @@ class RayEngine:
         if progress is not None and done:
             progress(done, n)
         if not todo:
-            return result
+            return ModelOutputs(result, counts)
         blocks = [_chunk_block(index, bounds[index], order, texts) for index in todo]
         with _cluster(self):
-            for batch in _scored_blocks(blocks, self, spec, settings):
+            for batch in _scored_blocks(blocks, self, model.pinned(), settings):
                 positions = batch["position"]
                 result[order[positions]] = batch["outputs"]
                 for index, count in zip(*np.unique(batch["chunk"], return_counts=True)):
@@ -94,17 +97,17 @@ class RayEngine:
                 done += len(positions)
                 if progress is not None:
                     progress(done, n)
-        return result
+        return ModelOutputs(result, counts)
 
 
 class ChunkScorer:
     """The Ray Data callable class: loads the model once per worker, then runs
     losslens.scoring.inference.run_inference on each whole chunk of a batch (rows in the plan's order)."""
 
-    def __init__(self, spec: ModelSpec, settings: ScoreSettings) -> None:
+    def __init__(self, model: ModelInfo, settings: ScoreSettings) -> None:
         from losslens.scoring.models import load_model
 
-        self.model = load_model(spec)
+        self.model = load_model(model)
         self.settings = settings
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -116,17 +119,18 @@ class ChunkScorer:
             rows = np.flatnonzero(batch["chunk"] == index)
             outputs[rows] = run_inference(
                 self.model, batch["text"][rows].tolist(), batch_size=self.settings.batch_size,
-                max_length=self.settings.max_length, max_tokens=self.settings.max_tokens, chunk_size=len(rows))
+                max_length=self.settings.max_length, max_tokens=self.settings.max_tokens, chunk_size=len(rows)).values
         return {"chunk": batch["chunk"], "position": batch["position"], "outputs": outputs}
 
 
-def _token_lengths(model: LoadedModel, texts: Sequence[str], max_length: int) -> np.ndarray:
-    """(N,) int64 token counts (special tokens included, at most max_length), as run_inference counts them."""
+def _token_counts(model: LoadedModel, texts: Sequence[str], max_length: int) -> np.ndarray:
+    """(N,) int64 token counts (special tokens included, up to max_length + 1), as run_inference
+    counts them (losslens.scoring.inference.TokenizedTexts.counts)."""
     from losslens.scoring.inference import tokenize
 
-    lengths = [np.fromiter(map(len, tokenize(model, texts[start:start + TOKENIZE_ROWS], max_length)["input_ids"]),
-                           dtype=np.int64) for start in range(0, len(texts), TOKENIZE_ROWS)]
-    return np.concatenate(lengths)
+    counts = [tokenize(model, texts[start:start + TOKENIZE_ROWS], max_length).counts
+              for start in range(0, len(texts), TOKENIZE_ROWS)]
+    return np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
 
 
 def _chunk_block(index: int, bounds: tuple[int, int], order: np.ndarray, texts: Sequence[str]):
@@ -139,7 +143,7 @@ def _chunk_block(index: int, bounds: tuple[int, int], order: np.ndarray, texts: 
                      "text": pa.array([str(texts[i]) for i in order[start:stop]], type=pa.large_string())})
 
 
-def _scored_blocks(blocks: list, engine: RayEngine, spec: ModelSpec, settings: ScoreSettings) -> Iterator[dict]:
+def _scored_blocks(blocks: list, engine: RayEngine, model: ModelInfo, settings: ScoreSettings) -> Iterator[dict]:
     """ChunkScorer's output batches as they finish; a failure inside Ray is one EngineError (or
     the LossLensError a worker raised)."""
     import ray
@@ -149,7 +153,7 @@ def _scored_blocks(blocks: list, engine: RayEngine, spec: ModelSpec, settings: S
     dataset = ray.data.from_arrow(blocks).map_batches(
         ChunkScorer, batch_size=None, compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=engine.num_cpus, num_gpus=engine.num_gpus,
-        fn_constructor_kwargs={"spec": spec, "settings": settings})
+        fn_constructor_kwargs={"model": model, "settings": settings})
     try:
         yield from dataset.iter_batches(batch_size=None, batch_format="numpy")
     except ray.exceptions.RayError as exc:

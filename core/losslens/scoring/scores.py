@@ -69,7 +69,7 @@ def per_example_loss(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return -np.log(np.clip(p_given, 1e-12, 1.0))
 
 
-def kfold_splits(labels: np.ndarray, label_names: Sequence[str], folds: int) -> int:
+def fold_count(labels: np.ndarray, label_names: Sequence[str], folds: int) -> int:
     """How many folds K-fold scoring uses: min(folds, smallest class). Knowable from the labels
     alone, so it is checked before any inference; ScoringError when it cannot work."""
     if folds < 2:
