@@ -18,7 +18,7 @@ from losslens.sources.datasets import ColumnMapping
 from losslens.errors import ConfigError, DataError, ModelError
 from losslens.scoring.models import CHARS_PER_TOKEN, ModelSpec, clipped_texts, load_model, model_identity
 from losslens.scoring.pipeline import ScoreSettings, score_dataset, truncated_mask
-from test_pipeline import write_reviews_csv
+from review_data import write_reviews_csv
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 
