@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from losslens.cli.app import SERVE_STREAMLIT
+from warm_cache import warm_home
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -45,11 +46,14 @@ def free_port() -> int:
 
 @contextmanager
 def start_app(home: Path, demo_source: str, model: str, log: Path, port: int | None = None,
-              flags: tuple[str, ...] = (), **settings: str):
+              flags: tuple[str, ...] = (), warm: bool = True, **settings: str):
     """Run the app as `losslens app` does, on a localhost port (free, unless given) with its own
     LOSSLENS_HOME (and any other LOSSLENS_* `settings`, e.g. LOSSLENS_DB_URL=...) and extra
-    Streamlit `flags` (e.g. --secrets.files=...); yield its URL."""
+    Streamlit `flags` (e.g. --secrets.files=...); yield its URL. With `warm`, the home starts with
+    the scores of `demo_source` (a file) from the session's warmed cache (tests/warm_cache.py)."""
     port = port or free_port()
+    if warm:
+        warm_home(home, demo_source, model)
     env = {**os.environ, "LOSSLENS_HOME": str(home), "LOSSLENS_DEMO_SOURCE": demo_source,
            "LOSSLENS_DEFAULT_MODEL": model, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", **settings}

@@ -116,7 +116,7 @@ def test_a_ray_scored_entry_is_a_cache_hit_for_losslens_score_and_the_app(ray_ad
     from losslens.scoring.ray_engine import RayEngine
 
     csv = write_review_fixture(tmp_path / "fixture.csv", n=600)
-    use_app_defaults(monkeypatch, csv, tiny_classifier_dir)   # the app's first load scores this request
+    use_app_defaults(monkeypatch, csv, tiny_classifier_dir, warm=False)   # the app's first load scores this request
     _, scored = score(default_request(), engine=RayEngine(concurrency=2))
     assert not scored.from_cache
 
