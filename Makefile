@@ -10,12 +10,24 @@ PORT   ?= 8501
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-install: $(PY)
-	$(PY) -m pip install -q -r requirements/app.txt
-	$(PY) -m pip install -q --no-deps -e .
+# Each install step runs again only when its requirements change (a stamp file in the venv).
+APP_STAMP  := $(VENV)/.installed-app
+TEST_STAMP := $(VENV)/.installed-test
 
-install-test: install
-	$(PY) -m pip install -q -r requirements/test.txt
+install: $(APP_STAMP)
+
+$(APP_STAMP): requirements/app.txt pyproject.toml | $(PY)
+	@echo "installing the app's pinned requirements into $(VENV) (first time: a few minutes, about 2 GB)"
+	$(PY) -m pip install --progress-bar on -r requirements/app.txt
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $@
+
+install-test: $(TEST_STAMP)
+
+$(TEST_STAMP): requirements/test.txt $(APP_STAMP)
+	@echo "installing the test requirements (pytest, playwright, ray, ...) into $(VENV)"
+	$(PY) -m pip install --progress-bar on -r requirements/test.txt
+	@touch $@
 
 # Debian packages the tests drive: chromium (browser tests), postgresql (the team store's tests),
 # node + npm (the OpenID Connect provider of the sign-in test).

@@ -2,12 +2,15 @@
 at it, and an app whose default scoring job has finished."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 from streamlit.testing.v1 import AppTest
+
+from warm_cache import warm_home
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `pages` (the app's UI package) is not installed, core is
@@ -25,8 +28,9 @@ def write_review_fixture(path: Path, n: int = 24, markup: bool = False) -> Path:
     return path
 
 
-def use_app_defaults(monkeypatch, dataset: Path, model_dir: Path) -> None:
-    """Point the app's first-load defaults at `dataset` + `model_dir`, run from the repo root, and
+def use_app_defaults(monkeypatch, dataset: Path, model_dir: Path, warm: bool = True) -> None:
+    """Point the app's first-load defaults at `dataset` + `model_dir` (with `warm`, its scores
+    already in the test's LOSSLENS_HOME: tests/warm_cache.py), run from the repo root, and
     keep Streamlit's legacy pages/ mode off (AppTest re-detects it before every run; the server
     started by `losslens app` has it off), so each run goes through app.py's st.navigation."""
     from streamlit.runtime.pages_manager import PagesManager
@@ -41,6 +45,8 @@ def use_app_defaults(monkeypatch, dataset: Path, model_dir: Path) -> None:
     monkeypatch.setenv("LOSSLENS_DEMO_SOURCE", str(dataset))
     monkeypatch.setenv("LOSSLENS_DEFAULT_MODEL", str(model_dir))
     monkeypatch.chdir(ROOT)
+    if warm:
+        warm_home(Path(os.environ["LOSSLENS_HOME"]), dataset, model_dir)
 
 
 def wait_for_jobs(timeout: float = 90.0) -> None:

@@ -5,6 +5,7 @@ Fixtures that drive /usr/bin/chromium through Playwright are in tests/conftest.p
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -14,12 +15,26 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from losslens.cli.app import SERVE_STREAMLIT
+from warm_cache import warm_home
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+REVIEWS = [
+    ("A moving story with wonderful acting.", "pos"), ("Dull plot and wooden dialogue.", "neg"),
+    ("I laughed from start to finish.", "pos"), ("Two hours I will never get back.", "neg"),
+    ("The soundtrack alone is worth it.", "pos"), ("Predictable, slow and far too long.", "neg"),
+    ("A clever script and a great cast.", "pos"), ("The ending made no sense at all.", "neg"),
+    ("Beautifully shot, I loved it.", "neg"), ("Terrible pacing, I fell asleep.", "pos"),
+    ("Warm, funny and honest.", "pos"), ("The worst film of the year.", "neg"),
+    ("An instant classic.", "pos"), ("Lazy writing everywhere.", "neg"),
+    ("Stunning performances all round.", "pos"), ("I walked out halfway.", "neg"),
+    ("A joy to watch with the whole family.", "pos"), ("Boring, boring, boring.", "neg"),
+    ("The director's best work yet.", "pos"), ("Not even the actors seemed to care.", "neg"),
+]
+"""Twenty short film reviews (text, label); two of them (rows 8 and 9) carry the wrong label."""
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
@@ -31,11 +46,14 @@ def free_port() -> int:
 
 @contextmanager
 def start_app(home: Path, demo_source: str, model: str, log: Path, port: int | None = None,
-              flags: tuple[str, ...] = (), **settings: str):
+              flags: tuple[str, ...] = (), warm: bool = True, **settings: str):
     """Run the app as `losslens app` does, on a localhost port (free, unless given) with its own
     LOSSLENS_HOME (and any other LOSSLENS_* `settings`, e.g. LOSSLENS_DB_URL=...) and extra
-    Streamlit `flags` (e.g. --secrets.files=...); yield its URL."""
+    Streamlit `flags` (e.g. --secrets.files=...); yield its URL. With `warm`, the home starts with
+    the scores of `demo_source` (a file) from the session's warmed cache (tests/warm_cache.py)."""
     port = port or free_port()
+    if warm:
+        warm_home(home, demo_source, model)
     env = {**os.environ, "LOSSLENS_HOME": str(home), "LOSSLENS_DEMO_SOURCE": demo_source,
            "LOSSLENS_DEFAULT_MODEL": model, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", **settings}
@@ -79,3 +97,21 @@ def wait_until_serving(url: str, proc: subprocess.Popen, log: Path, what: str, e
 def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until Streamlit has finished the current script run."""
     page.wait_for_selector(IDLE, timeout=timeout)
+
+
+def card_id(page) -> str:
+    """The id on the focus card, read once the page shows exactly one card (mid-rerun, Streamlit
+    may show the old card beside the new one)."""
+    page.wait_for_function("() => document.querySelectorAll('.st-key-rv_card').length === 1")
+    found = re.search(r"id (\S+) ·", page.locator(".st-key-rv_card").inner_text())
+    assert found, page.locator(".st-key-rv_card").inner_text()
+    return found.group(1)
+
+
+def press(page, key: str, then_not: str | None = None) -> str:
+    """Press `key`; wait for the card to show another example than `then_not`; its id."""
+    page.keyboard.press(key)
+    if then_not is not None:
+        page.wait_for_function(f"() => !document.querySelector('.st-key-rv_card')?.innerText.includes('id {then_not} ·')")
+    wait_idle(page)
+    return card_id(page)

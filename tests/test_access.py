@@ -10,7 +10,7 @@ from losslens.review.access import AccessPolicy, is_loopback, read_secrets
 from losslens.cli import main
 from losslens.errors import ConfigError, NotScoredError
 from losslens.scoring.models import ModelSpec
-from test_pipeline import load_reviews
+from review_data import load_reviews
 
 AUTH = """[auth]
 redirect_uri = "http://127.0.0.1:8501/oauth2callback"

@@ -19,7 +19,7 @@ from losslens.errors import ConfigError
 from losslens.scoring.models import ModelSpec
 from losslens.scoring.pipeline import score_dataset
 from losslens.scoring.scores import review_rank, score_examples
-from test_pipeline import load_reviews
+from review_data import load_reviews
 
 BATCH, SORT = 1_000, 2_500   # small, so a few thousand rows span many batches and sort buckets
 

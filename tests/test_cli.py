@@ -1,36 +1,14 @@
 """`losslens score | export` as a user runs them: subprocesses, exit codes, files, cache hits."""
-import os
+
 import re
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from test_pipeline import write_reviews_csv
-
-SUMMARY = re.compile(
-    r"^rows=(\d+) accuracy=([\d.]+) issues=(\d+) seconds=([\d.]+) cache=(hit|miss) "
-    r"probabilities=(in-sample|out-of-sample) truncated=(\d+)"
-)
-
-
-def losslens(*args: str, env_home: Path, timeout: int = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LOSSLENS_HOME": str(env_home), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "losslens.cli", *args], capture_output=True, text=True,
-        env=env, timeout=timeout, cwd=Path(__file__).resolve().parents[1],
-    )
-
-
-def review_args(csv: Path, model: Path) -> list[str]:
-    return [str(csv), "--text-col", "review", "--label-col", "sentiment", "--id-col", "id",
-            "--model", str(model), "--precision", "fp32"]
-
+from cli_runner import SUMMARY, losslens, losslens_killed_after_first_chunk
+from losslens.scoring.inference import CHUNK_ROWS
+from review_data import review_args, write_reviews_csv
 
 def test_score_writes_results_and_second_run_hits_cache(tmp_path, tiny_classifier_dir, losslens_home):
     csv = write_reviews_csv(tmp_path / "reviews.csv", n=30)
@@ -75,26 +53,18 @@ def test_bad_input_exits_2_with_one_line(tmp_path, tiny_classifier_dir, losslens
 
 
 def test_killed_scoring_run_resumes_with_identical_results(tmp_path, tiny_classifier_dir, losslens_home):
-    csv = write_reviews_csv(tmp_path / "reviews.csv", n=3000)
-    args = ["score", *review_args(csv, tiny_classifier_dir), "--batch-size", "4", "--max-length", "64"]
-    env = {**os.environ, "LOSSLENS_HOME": str(losslens_home), "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "losslens.cli", *args], env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1],
-    )
-    chunks = losslens_home / "chunks"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(chunks.glob("*/*")):
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert any(chunks.glob("*/*")), "no chunk was written before the kill"
+    csv = write_reviews_csv(tmp_path / "reviews.csv", n=3 * CHUNK_ROWS - 100)
+    args = ["score", *review_args(csv, tiny_classifier_dir), "--batch-size", "16", "--max-length", "64"]
+    losslens_killed_after_first_chunk(*args, env_home=losslens_home)
+    stored = list((losslens_home / "chunks").glob("*/chunk_*.npy"))
+    assert len(stored) == 1, "exactly the first chunk is on disk after the kill"
 
     resumed = losslens(*args, "--out", str(tmp_path / "resumed.csv"), env_home=losslens_home)
     assert resumed.returncode == 0, resumed.stderr
-    fresh_home = tmp_path / "fresh_home"
-    fresh = losslens(*args, "--out", str(tmp_path / "fresh.csv"), env_home=fresh_home)
+    first_progress = re.search(r"(\d+)/\d+", resumed.stderr).group(1)
+    assert first_progress == str(CHUNK_ROWS)   # the stored chunk was not computed again
+    fresh = losslens(*args, "--out", str(tmp_path / "fresh.csv"), env_home=tmp_path / "fresh_home")
+    assert fresh.returncode == 0, fresh.stderr
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "resumed.csv"), pd.read_csv(tmp_path / "fresh.csv"), rtol=1e-5
     )

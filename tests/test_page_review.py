@@ -130,9 +130,9 @@ def test_conflicting_duplicates_are_listed_and_decided_together(tmp_path, monkey
     rows = [{"text": f"ordinary review number {i} with words", "label": "neg" if i % 2 else "pos"} for i in range(20)]
     rows += [{"text": "the same sentence twice", "label": "pos"}, {"text": "the same sentence twice", "label": "neg"}]
     pd.DataFrame(rows).to_csv(csv, index=False)
-    use_app_defaults(monkeypatch, csv, tiny_classifier_dir)
     # a random tiny model puts every text near every other (cosine ~0.98): exact duplicates only here
     monkeypatch.setattr("losslens.scoring.features._save_neighbours", lambda entry, embeddings: None)
+    use_app_defaults(monkeypatch, csv, tiny_classifier_dir)   # scores this file (warm cache) with that patch
     at = scored_app("pages/review.py")
     at.checkbox(key="rv_conflicts").check().run()
     assert any(m.value.startswith("**1 of 2**") for m in at.markdown)

@@ -7,33 +7,11 @@ import pytest
 from loading import load_path
 from losslens.scoring import features
 from losslens.scoring.features import embed_texts
+from review_data import load_reviews, write_reviews_csv
 from losslens.scoring.models import LabelMismatchError, ModelSpec
 from losslens.scoring.pipeline import score_dataset
 from losslens.scoring.request import ScoreSettings
 from losslens.sources.datasets import ColumnMapping
-
-WORDS = "good great fine bad awful poor movie plot actor scene long short".split()
-
-
-def write_reviews_csv(path: Path, n: int = 40, labels=("neg", "pos"), seed: int = 0) -> Path:
-    """A small CSV (id, review, sentiment) with varied text lengths."""
-    rng = np.random.default_rng(seed)
-    rows = [
-        {
-            "id": f"r{i:03d}",
-            "review": " ".join(rng.choice(WORDS, size=3 + (i % 9) * 4)),
-            "sentiment": labels[i % len(labels)],
-        }
-        for i in range(n)
-    ]
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return path
-
-
-def load_reviews(tmp_path, **kwargs):
-    csv = write_reviews_csv(tmp_path / "reviews.csv", **kwargs)
-    return load_path(str(csv), columns=ColumnMapping(text="review", label="sentiment", id="id"))
-
 
 def test_classifier_results_table_values(tmp_path, tiny_classifier_dir):
     data = load_reviews(tmp_path)

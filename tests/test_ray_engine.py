@@ -8,9 +8,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +22,9 @@ from losslens.scoring.inference import CHUNK_ROWS, run_inference
 from losslens.scoring.models import ModelSpec, load_model, resolve_model
 from losslens.scoring.pipeline import score
 from losslens.scoring.request import ScoreRequest, ScoreSettings, default_request
-from test_cli import SUMMARY
-from test_pipeline import write_reviews_csv
+from cli_runner import SUMMARY, losslens_killed_after_first_chunk
+from review_data import review_args, write_reviews_csv
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +40,6 @@ def ray_address() -> str:
     os.environ.clear()
     os.environ.update(environment)
     signal.signal(signal.SIGTERM, sigterm)
-
-
-def review_args(csv: Path, model: Path) -> list[str]:
-    return [str(csv), "--text-col", "review", "--label-col", "sentiment", "--id-col", "id",
-            "--model", str(model), "--precision", "fp32"]
 
 
 def reviews_request(csv: Path, model: Path, batch_size: int = 16) -> ScoreRequest:
@@ -101,22 +92,13 @@ def test_ray_engine_finishes_a_run_the_local_engine_began(ray_address, tmp_path,
 
 def test_a_killed_ray_driver_resumes_from_its_chunks(ray_address, tmp_path, tiny_classifier_dir, losslens_home,
                                                      capsys, monkeypatch):
-    n = 16 * CHUNK_ROWS - 100
+    n = 4 * CHUNK_ROWS - 100
     csv = write_reviews_csv(tmp_path / "reviews.csv", n=n)
-    args = ["score", *review_args(csv, tiny_classifier_dir), "--batch-size", "4", "--max-length", "64",
+    args = ["score", *review_args(csv, tiny_classifier_dir), "--batch-size", "16", "--max-length", "64",
             "--engine", "ray", "--address", ray_address]
-    env = {**os.environ, "LOSSLENS_HOME": str(losslens_home), "HF_HUB_OFFLINE": "1"}
-    driver = subprocess.Popen([sys.executable, "-m", "losslens.cli", *args], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    chunk_files = losslens_home / "chunks"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and driver.poll() is None and not any(chunk_files.glob("*/chunk_*.npy")):
-        time.sleep(0.02)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
-    assert driver.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    finished = sorted(int(p.stem.removeprefix("chunk_")) for p in chunk_files.glob("*/chunk_*.npy"))
-    assert 0 < len(finished) < 16
+    losslens_killed_after_first_chunk(*args, env_home=losslens_home)
+    finished = sorted(int(p.stem.removeprefix("chunk_")) for p in (losslens_home / "chunks").glob("*/chunk_*.npy"))
+    assert len(finished) == 1
     resumed_rows = sum(min(CHUNK_ROWS, n - i * CHUNK_ROWS) for i in finished)
 
     assert cli.main([*args, "--out", str(tmp_path / "resumed.csv")]) == 0
@@ -125,7 +107,7 @@ def test_a_killed_ray_driver_resumes_from_its_chunks(ray_address, tmp_path, tiny
     assert first_progress == resumed_rows                   # only the missing chunks ran again
     assert SUMMARY.match(captured.out).group(5) == "miss"
 
-    fresh = ["score", *review_args(csv, tiny_classifier_dir), "--batch-size", "4", "--max-length", "64"]
+    fresh = ["score", *review_args(csv, tiny_classifier_dir), "--batch-size", "16", "--max-length", "64"]
     monkeypatch.setenv("LOSSLENS_HOME", str(tmp_path / "fresh_home"))
     assert cli.main([*fresh, "--out", str(tmp_path / "fresh.csv")]) == 0
     resumed, reference = pd.read_csv(tmp_path / "resumed.csv"), pd.read_csv(tmp_path / "fresh.csv")
@@ -138,7 +120,7 @@ def test_a_ray_scored_entry_is_a_cache_hit_for_losslens_score_and_the_app(ray_ad
     from losslens.scoring.ray_engine import RayEngine
 
     csv = write_review_fixture(tmp_path / "fixture.csv", n=600)
-    use_app_defaults(monkeypatch, csv, tiny_classifier_dir)   # the app's first load scores this request
+    use_app_defaults(monkeypatch, csv, tiny_classifier_dir, warm=False)   # the app's first load scores this request
     _, scored = score(default_request(), engine=RayEngine(concurrency=2))
     assert not scored.from_cache
 

@@ -11,41 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from browser_app import start_app, wait_idle
+from browser_app import REVIEWS, card_id, press, start_app, wait_idle
 from losslens.sources.datasets import text_hash
 from losslens.store.decisions import DecisionStore
 
 pytestmark = pytest.mark.browser
 
-REVIEWS = [
-    ("A moving story with wonderful acting.", "pos"), ("Dull plot and wooden dialogue.", "neg"),
-    ("I laughed from start to finish.", "pos"), ("Two hours I will never get back.", "neg"),
-    ("The soundtrack alone is worth it.", "pos"), ("Predictable, slow and far too long.", "neg"),
-    ("A clever script and a great cast.", "pos"), ("The ending made no sense at all.", "neg"),
-    ("Beautifully shot, I loved it.", "neg"), ("Terrible pacing, I fell asleep.", "pos"),
-    ("Warm, funny and honest.", "pos"), ("The worst film of the year.", "neg"),
-    ("An instant classic.", "pos"), ("Lazy writing everywhere.", "neg"),
-    ("Stunning performances all round.", "pos"), ("I walked out halfway.", "neg"),
-    ("A joy to watch with the whole family.", "pos"), ("Boring, boring, boring.", "neg"),
-    ("The director's best work yet.", "pos"), ("Not even the actors seemed to care.", "neg"),
-]
 PLANTED = ("The cinematography in this film is breathtaking and the score is moving.", "pos")
 COPY = ("The cinematography in this film is breathtaking, and the score is so moving.", "neg")
-
-
-def card_id(page) -> str:
-    found = re.search(r"id (\S+) ·", page.locator(".st-key-rv_card").inner_text())
-    assert found, page.locator(".st-key-rv_card").inner_text()
-    return found.group(1)
-
-
-def press(page, key: str, then_not: str | None = None) -> str:
-    """Press `key`; wait for the card to show another example than `then_not`; its id."""
-    page.keyboard.press(key)
-    if then_not is not None:
-        page.wait_for_function(f"() => !document.querySelector('.st-key-rv_card')?.innerText.includes('id {then_not} ·')")
-    wait_idle(page)
-    return card_id(page)
 
 
 def test_keyboard_review_reload_neighbours_bulk_and_export(page, tmp_path, artifacts):

@@ -9,9 +9,8 @@ import re
 import pandas as pd
 import pytest
 
-from browser_app import free_port, start_app, wait_idle
+from browser_app import REVIEWS, card_id, free_port, press, start_app, wait_idle
 from oidc_provider import oidc_provider, secrets_file, sign_in
-from test_review_flow import REVIEWS, card_id, press
 from losslens.store.history_files import history_export
 from losslens.store.decisions import DecisionStore
 

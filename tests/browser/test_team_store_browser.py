@@ -9,9 +9,8 @@ from contextlib import contextmanager
 import pandas as pd
 import pytest
 
-from browser_app import start_app, wait_idle
+from browser_app import REVIEWS, card_id, press, start_app, wait_idle
 from postgres_server import fresh_database
-from test_review_flow import REVIEWS, card_id, press
 from losslens.store.history_files import history_export
 from losslens.store.decisions import DecisionStore
 

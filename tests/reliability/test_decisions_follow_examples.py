@@ -14,7 +14,7 @@ from losslens.export import corrected_frame
 from losslens.scoring.models import ModelSpec
 from losslens.scoring.pipeline import score_dataset
 from losslens.store.decisions import DecisionStore
-from test_pipeline import write_reviews_csv
+from review_data import write_reviews_csv
 from tiny_models import build_tiny_classifier
 
 COLUMNS = ColumnMapping(text="review", label="sentiment", id="id")

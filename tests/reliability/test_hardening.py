@@ -21,7 +21,7 @@ from losslens.scoring.features import truncated_mask
 from losslens.scoring.inference import tokenize
 from losslens.scoring.pipeline import score_dataset
 from losslens.scoring.request import ScoreSettings
-from test_pipeline import write_reviews_csv
+from review_data import write_reviews_csv
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 import browser_app
-from losslens.sources.datasets import text_hash
 
 pytestmark = pytest.mark.browser
 
