@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from losslens.store.decisions import CURRENT_COLUMNS, SCHEMA_VERSION, DecisionStore, StoreError, legacy_dataset_name
+from losslens.store.decisions import IN_FORCE_COLUMNS, SCHEMA_VERSION, DecisionStore, StoreError, legacy_dataset_name
 
 KEY = "train.csv"
 
@@ -16,8 +16,8 @@ def store(store_place) -> DecisionStore:
     return DecisionStore(store_place)
 
 
-def _current(store: DecisionStore, key: str = KEY) -> dict[str, tuple]:
-    frame = store.current(key)
+def _in_force(store: DecisionStore, key: str = KEY) -> dict[str, tuple]:
+    frame = store.in_force(key)
     return {
         row.example_id: (row.original_label, row.new_label, row.status, row.reviewer)
         for row in frame.itertuples()
@@ -30,30 +30,30 @@ def test_default_path_is_under_losslens_home(losslens_home):
     assert store.path.exists()
 
 
-def test_record_and_current_keep_the_latest_row_per_example(store):
+def test_record_and_in_force_keep_the_latest_row_per_example(store):
     first = store.record(KEY, "a", "sport", "tech", "relabeled", "ann", text_hash=None)
     store.record(KEY, "b", "tech", None, "confirmed", "bob", text_hash=None)
     store.record(KEY, "a", "sport", "business", "relabeled", "bob", text_hash=None)
     assert first.status == "relabeled" and first.new_label == "tech" and first.id == 1
     assert first.decided_at.endswith("+00:00")
-    assert _current(store) == {
+    assert _in_force(store) == {
         "a": ("sport", "business", "relabeled", "bob"),
         "b": ("tech", None, "confirmed", "bob"),
     }
-    assert list(store.current(KEY).columns) == CURRENT_COLUMNS == [
+    assert list(store.in_force(KEY).columns) == IN_FORCE_COLUMNS == [
         "decision_id", "example_id", "text_hash", "original_label", "new_label", "status", "reviewer", "decided_at",
         "note",
     ]
-    assert store.current(KEY)["decision_id"].tolist() == [2, 3]
-    assert store.current(KEY)["status"].value_counts().to_dict() == {"relabeled": 1, "confirmed": 1}
+    assert store.in_force(KEY)["decision_id"].tolist() == [2, 3]
+    assert store.in_force(KEY)["status"].value_counts().to_dict() == {"relabeled": 1, "confirmed": 1}
 
 
 def test_datasets_are_separate(store):
     store.record(KEY, "a", "x", None, "removed", "ann", text_hash=None)
     store.record("demo:bbc", "a", "y", None, "ambiguous", "ann", text_hash=None)
-    assert _current(store) == {"a": ("x", None, "removed", "ann")}
-    assert _current(store, "demo:bbc") == {"a": ("y", None, "ambiguous", "ann")}
-    assert store.current("nothing").empty
+    assert _in_force(store) == {"a": ("x", None, "removed", "ann")}
+    assert _in_force(store, "demo:bbc") == {"a": ("y", None, "ambiguous", "ann")}
+    assert store.in_force("nothing").empty
     assert store.dataset_keys() == ["demo:bbc", KEY]
 
 
@@ -65,8 +65,8 @@ def test_history_lists_every_row_oldest_first(store):
     assert [d.status for d in history] == ["relabeled", "confirmed", "unreviewed"]
     assert [d.id for d in history] == [1, 2, 3]
     assert history[2].original_label == "sport" and history[2].new_label is None
-    assert store.current(KEY).empty
-    assert store.current(KEY).empty
+    assert store.in_force(KEY).empty
+    assert store.in_force(KEY).empty
 
 
 def test_reset_of_an_unreviewed_example_writes_nothing(store):
@@ -84,12 +84,12 @@ def test_undo_walks_back_through_decisions(store):
 
     (undone,) = store.undo_last(KEY)
     assert (undone.example_id, undone.new_label, undone.undone_by) == ("a", "business", "ann")
-    assert _current(store)["a"] == ("sport", "tech", "relabeled", "ann")
+    assert _in_force(store)["a"] == ("sport", "tech", "relabeled", "ann")
 
     assert store.undo_last(KEY)[0].example_id == "b"
-    assert set(_current(store)) == {"a"}
+    assert set(_in_force(store)) == {"a"}
     assert store.undo_last(KEY)[0].example_id == "a"
-    assert store.current(KEY).empty
+    assert store.in_force(KEY).empty
     assert store.undo_last(KEY) == []
     # history is kept, with the undo marks
     assert [d.undone_at is not None for d in store.history(KEY, "a")] == [True, True]
@@ -98,9 +98,9 @@ def test_undo_walks_back_through_decisions(store):
 def test_undo_of_a_reset_restores_the_decision(store):
     store.record(KEY, "a", "sport", "tech", "relabeled", "ann", text_hash=None)
     store.reset(KEY, "a", "ann")
-    assert store.current(KEY).empty
+    assert store.in_force(KEY).empty
     assert store.undo_last(KEY)[0].status == "unreviewed"
-    assert _current(store) == {"a": ("sport", "tech", "relabeled", "ann")}
+    assert _in_force(store) == {"a": ("sport", "tech", "relabeled", "ann")}
 
 
 def test_undo_by_reviewer_leaves_other_reviewers_work(store):
@@ -110,7 +110,7 @@ def test_undo_by_reviewer_leaves_other_reviewers_work(store):
     (undone,) = store.undo_last(KEY, reviewer="ann")
     assert (undone.example_id, undone.reviewer) == ("a", "ann")
     # bob's later decision on "a" stays current
-    assert _current(store) == {
+    assert _in_force(store) == {
         "a": ("sport", None, "ambiguous", "bob"),
         "b": ("sport", None, "confirmed", "bob"),
     }
@@ -129,18 +129,18 @@ def test_bad_input_gets_a_clear_error(store):
 
 def test_text_hash_is_stored_and_kept_by_a_reset(store):
     store.record(KEY, "a", "x", "y", "relabeled", "ann", text_hash="00ff00ff00ff00ff")
-    assert store.current(KEY)["text_hash"].tolist() == ["00ff00ff00ff00ff"]
+    assert store.in_force(KEY)["text_hash"].tolist() == ["00ff00ff00ff00ff"]
     assert store.reset(KEY, "a", "ann").text_hash == "00ff00ff00ff00ff"
     assert [d.text_hash for d in store.history(KEY, "a")] == ["00ff00ff00ff00ff"] * 2
     store.record(KEY, "gone", "x", None, "removed", "ann", text_hash=None)
-    assert set(_current(store)) == {"gone"}   # a reset example is not current
+    assert set(_in_force(store)) == {"gone"}   # a reset example is not current
 
 
 def test_survives_reopen(tmp_path):
     path = tmp_path / "d.sqlite"
     DecisionStore(path).record(KEY, "a", "x", "y", "relabeled", "ann", text_hash=None)
     reopened = DecisionStore(path)
-    assert _current(reopened) == {"a": ("x", "y", "relabeled", "ann")}
+    assert _in_force(reopened) == {"a": ("x", "y", "relabeled", "ann")}
     assert reopened.record(KEY, "b", "x", None, "confirmed", "ann", text_hash=None).id == 2
 
 
@@ -172,7 +172,7 @@ def test_migrates_a_v1_file_keeping_its_rows(tmp_path):
 
     store = DecisionStore(path)
     assert store.dataset_keys() == [KEY]   # v3 names datasets as the app shows them
-    assert _current(store) == {"a": ("sport", "tech", "relabeled", "ann")}
+    assert _in_force(store) == {"a": ("sport", "tech", "relabeled", "ann")}
     assert store.history(KEY, "a")[0].decided_at == "2024-01-02T03:04:05+00:00"
     assert store.history(KEY, "a")[0].text_hash is None   # recorded before text checks
     assert store.undo_last(KEY)[0].example_id == "a"  # v2 columns work on migrated rows
@@ -187,7 +187,7 @@ def test_migrates_a_v0_database_without_tables(tmp_path):
     sqlite3.connect(path).execute("PRAGMA user_version = 0").connection.close()
     store = DecisionStore(path)
     store.record(KEY, "a", "x", None, "confirmed", "ann", text_hash=None)
-    assert store.current(KEY)["status"].tolist() == ["confirmed"]
+    assert store.in_force(KEY)["status"].tolist() == ["confirmed"]
 
 
 def test_a_newer_schema_is_refused_untouched(tmp_path):
@@ -220,12 +220,12 @@ def test_a_group_is_recorded_together_and_undone_in_one_step(store):
                                "ann", note="  same template  ")
     assert [d.example_id for d in group] == ["a", "b"] and len({d.group_id for d in group}) == 1
     assert group[0].group_id is not None and [d.note for d in group] == ["same template"] * 2
-    assert _current(store) == {"z": ("x", None, "confirmed", "ann"), "a": ("x", "y", "relabeled", "ann"),
+    assert _in_force(store) == {"z": ("x", None, "confirmed", "ann"), "a": ("x", "y", "relabeled", "ann"),
                                "b": ("y", "y", "confirmed", "ann")}   # relabeled to its own label: confirmed
-    assert store.current(KEY).set_index("example_id").loc["a", "note"] == "same template"
+    assert store.in_force(KEY).set_index("example_id").loc["a", "note"] == "same template"
     undone = store.undo_last(KEY, reviewer="ann")
     assert sorted(d.example_id for d in undone) == ["a", "b"] and all(d.undone_by == "ann" for d in undone)
-    assert _current(store) == {"z": ("x", None, "confirmed", "ann")}
+    assert _in_force(store) == {"z": ("x", None, "confirmed", "ann")}
     assert [d.example_id for d in store.undo_last(KEY)] == ["z"]
 
 

@@ -312,7 +312,7 @@ def query_results(
     """Filter, sort and cut one page of the results table.
 
     status_by_id: example id -> review status, as a mapping, a Series indexed by id, or the
-    DataFrame of `DecisionStore.current` (example_id, status); ids absent are "unreviewed".
+    DataFrame of `DecisionStore.in_force` (example_id, status); ids absent are "unreviewed".
     """
     if query.page_size < 1:
         raise ValueError(f"page_size must be at least 1, got {query.page_size}")

@@ -40,7 +40,7 @@ from losslens.errors import StoreError
 
 STATUSES: tuple[str, ...] = ("unreviewed", "relabeled", "confirmed", "ambiguous", "removed")
 DECIDED_STATUSES: tuple[str, ...] = STATUSES[1:]
-CURRENT_COLUMNS = ["decision_id", "example_id", "text_hash", "original_label", "new_label", "status", "reviewer",
+IN_FORCE_COLUMNS = ["decision_id", "example_id", "text_hash", "original_label", "new_label", "status", "reviewer",
                    "decided_at", "note"]
 BUSY_TIMEOUT_MS = 30_000
 
@@ -188,7 +188,7 @@ COLUMNS = ("id", "dataset_key", "example_id", "original_label", "new_label", "st
            "undone_at", "undone_by", "text_hash", "note", "group_id")
 SELECT_ALL = f"SELECT {', '.join(COLUMNS)} FROM decisions"
 # In SQL over `decisions d`: d is its reviewer's latest row on its example that is not undone (the
-# decision of that reviewer in force, as DecisionStore.current(per_reviewer=True) reads it).
+# decision of that reviewer in force, as DecisionStore.in_force(per_reviewer=True) reads it).
 IN_FORCE_FOR_ITS_REVIEWER = """d.id = (SELECT MAX(d2.id) FROM decisions d2 WHERE d2.dataset_key = d.dataset_key
     AND d2.example_id = d.example_id AND d2.reviewer = d.reviewer AND d2.undone_at IS NULL)"""
 _SCHEMA = sa.Table("losslens_schema", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
@@ -500,13 +500,13 @@ class DecisionStore:
             rows = db.execute(sa.text(query + " ORDER BY id"), params).fetchall()
         return pd.DataFrame([tuple(r) for r in rows], columns=list(COLUMNS), dtype=object)
 
-    def current(self, dataset_key: str, per_reviewer: bool = False) -> pd.DataFrame:
-        """Current decision per example id (latest row not undone), status != unreviewed; with
-        per_reviewer, each reviewer's own latest decision per example (who decided what).
+    def in_force(self, dataset_key: str, per_reviewer: bool = False) -> pd.DataFrame:
+        """The decisions in force in one dataset, resets left out: one per example (its latest row
+        not undone) or, with per_reviewer, one per example and reviewer (who decided what).
 
-        Columns: CURRENT_COLUMNS (decision_id is the row's id in the history); one row per
-        example id (and reviewer), in the order the decisions were made. Which of them apply to
-        a loaded dataset is losslens.review.binding.bind_decisions's job.
+        Columns: IN_FORCE_COLUMNS (decision_id is the row's id in the history); in the order the
+        decisions were made. Which of them apply to a loaded dataset is
+        losslens.review.binding.bind_decisions's job.
         """
         group = "example_id, reviewer" if per_reviewer else "example_id"
         with self._read() as db:
@@ -519,7 +519,7 @@ class DecisionStore:
                      ON d.id = m.id
                    WHERE d.status != 'unreviewed'
                    ORDER BY d.id"""), {"dataset": dataset_key}).fetchall()
-        return pd.DataFrame([tuple(r) for r in rows], columns=CURRENT_COLUMNS, dtype=object)
+        return pd.DataFrame([tuple(r) for r in rows], columns=IN_FORCE_COLUMNS, dtype=object)
 
     def history(self, dataset_key: str, example_id: str) -> list[LabelDecision]:
         """Every row for one example, oldest first, undone ones included."""
