@@ -1,11 +1,11 @@
-"""losslens.store.decisions: record, current state, history, undo, reset, counts, migrations."""
+"""losslens.store.decisions: record, decisions in force, history, undo, reset, groups. (Opening old
+stores: test_store_migrations.py; URLs and connections: test_store_engine.py.)"""
 from __future__ import annotations
-
-import sqlite3
 
 import pytest
 
-from losslens.store.decisions import IN_FORCE_COLUMNS, SCHEMA_VERSION, DecisionStore, StoreError, legacy_dataset_name
+from losslens.errors import StoreError
+from losslens.store.decisions import IN_FORCE_COLUMNS, DecisionStore
 
 KEY = "train.csv"
 
@@ -144,74 +144,6 @@ def test_survives_reopen(tmp_path):
     assert reopened.record(KEY, "b", "x", None, "confirmed", "ann", text_hash=None).id == 2
 
 
-def test_file_is_wal_with_current_schema(tmp_path):
-    store = DecisionStore(tmp_path / "decisions.sqlite")
-    db = sqlite3.connect(store.path)
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-
-
-V1_SCHEMA = """CREATE TABLE decisions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, dataset_key TEXT NOT NULL, example_id TEXT NOT NULL,
-    original_label TEXT, new_label TEXT, status TEXT NOT NULL, reviewer TEXT NOT NULL DEFAULT '',
-    decided_at TEXT NOT NULL)"""
-
-
-def test_migrates_a_v1_file_keeping_its_rows(tmp_path):
-    path = tmp_path / "old.sqlite"
-    db = sqlite3.connect(path)
-    db.execute(V1_SCHEMA)
-    db.execute(
-        "INSERT INTO decisions (dataset_key, example_id, original_label, new_label, status, "
-        "reviewer, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ("file:train.csv", "a", "sport", "tech", "relabeled", "ann", "2024-01-02T03:04:05+00:00"),
-    )
-    db.execute("PRAGMA user_version = 1")
-    db.commit()
-    db.close()
-
-    store = DecisionStore(path)
-    assert store.dataset_keys() == [KEY]   # v3 names datasets as the app shows them
-    assert _in_force(store) == {"a": ("sport", "tech", "relabeled", "ann")}
-    assert store.history(KEY, "a")[0].decided_at == "2024-01-02T03:04:05+00:00"
-    assert store.history(KEY, "a")[0].text_hash is None   # recorded before text checks
-    assert store.undo_last(KEY)[0].example_id == "a"  # v2 columns work on migrated rows
-    db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    indexes = {row[1] for row in db.execute("PRAGMA index_list(decisions)")}
-    assert "decisions_by_example" in indexes
-
-
-def test_migrates_a_v0_database_without_tables(tmp_path):
-    path = tmp_path / "bare.sqlite"
-    sqlite3.connect(path).execute("PRAGMA user_version = 0").connection.close()
-    store = DecisionStore(path)
-    store.record(KEY, "a", "x", None, "confirmed", "ann", text_hash=None)
-    assert store.in_force(KEY)["status"].tolist() == ["confirmed"]
-
-
-def test_a_newer_schema_is_refused_untouched(tmp_path):
-    path = tmp_path / "future.sqlite"
-    db = sqlite3.connect(path)
-    db.execute("CREATE TABLE decisions (id INTEGER PRIMARY KEY)")
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    db.commit()
-    db.close()
-    with pytest.raises(StoreError, match="newer than this LossLens"):
-        DecisionStore(path)
-    db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
-
-
-@pytest.mark.parametrize("old,new", [
-    ("file:reviews.csv", "reviews.csv"), ("demo:bbc", "demo:bbc"), ("disk:news:test", "news/test"),
-    ("disk:plain:all", "plain"), ("hf:ag_news:default:train", "ag_news/train"),
-    ("hf:glue:sst2:validation", "glue:sst2/validation"), ("my own name", "my own name"),
-])
-def test_legacy_dataset_keys_get_the_names_the_app_shows(old, new):
-    assert legacy_dataset_name(old) == new
-
-
 def test_a_group_is_recorded_together_and_undone_in_one_step(store):
     from losslens.store.decisions import ExampleRef
 
@@ -232,26 +164,3 @@ def test_a_group_is_recorded_together_and_undone_in_one_step(store):
 def test_a_note_without_text_is_no_note(store):
     assert store.record(KEY, "a", "x", None, "ambiguous", "ann", note="   ", text_hash=None).note is None
     assert store.record(KEY, "b", "x", None, "ambiguous", "ann", note="unclear: both topics", text_hash=None).note == "unclear: both topics"
-
-
-def test_a_plain_postgresql_url_uses_psycopg_and_hides_its_password():
-    from losslens.store.decisions import store_location
-
-    assert store_location("postgresql://ann:pw@db.example:5432/team") == (
-        "postgresql+psycopg://ann:pw@db.example:5432/team", None)
-    assert store_location("postgres://db.example/team")[0] == "postgresql+psycopg://db.example/team"
-    with pytest.raises(StoreError) as caught:   # nothing listens on port 1
-        DecisionStore("postgresql://ann:s3cret@127.0.0.1:1/team")
-    message = str(caught.value)
-    assert message.startswith("cannot reach the decision database postgresql+psycopg://ann:***@127.0.0.1:1/team")
-    assert "s3cret" not in message
-
-
-@pytest.mark.parametrize("url, message", [
-    ("mysql+nosuchdriver://x/y", "cannot use the decision database URL"),
-    ("postgresql+psycopg://", "cannot reach the decision database"),
-    ("not a url://", "is not a database URL"),
-])
-def test_a_bad_database_url_is_one_line(url, message):
-    with pytest.raises(StoreError, match=message):
-        DecisionStore(url)

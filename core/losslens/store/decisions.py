@@ -17,15 +17,14 @@ takes the whole group back. Any decision may carry a free-text `note`.
 Durability: every write is its own short transaction, so a killed writer loses at most the write
 in flight and two processes writing at once lose nothing. SQLite: WAL journal, synchronous=FULL,
 IMMEDIATE write transactions on a connection per call (busy_timeout waits for the lock);
-PostgreSQL: its own transactions. One migration mechanism for both: the losslens_schema table
-holds the schema version (SQLite files from before it carry theirs in PRAGMA user_version).
+PostgreSQL: its own transactions (losslens.store.engine). The schema is brought up to date when a
+store opens (losslens.store.migrations).
 """
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -34,15 +33,15 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from losslens import config
-from losslens.store import backups
 from losslens.errors import StoreError
+from losslens.store import backups
+from losslens.store.engine import store_engine, store_location
+from losslens.store.migrations import migrate
 
 STATUSES: tuple[str, ...] = ("unreviewed", "relabeled", "confirmed", "ambiguous", "removed")
 DECIDED_STATUSES: tuple[str, ...] = STATUSES[1:]
 IN_FORCE_COLUMNS = ["decision_id", "example_id", "text_hash", "original_label", "new_label", "status", "reviewer",
                    "decided_at", "note"]
-BUSY_TIMEOUT_MS = 30_000
 
 
 @dataclass(frozen=True)
@@ -102,88 +101,6 @@ class ImportCounts:
     marked_undone: int
 
 
-# --- schema migrations: MIGRATIONS[v] takes a database at version v to v + 1 --------------------
-
-def _migrate_0_to_1(db: sa.Connection) -> None:
-    """v1: the decisions table."""
-    sa.Table("decisions", sa.MetaData(),
-             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-             sa.Column("dataset_key", sa.Text, nullable=False),
-             sa.Column("example_id", sa.Text, nullable=False),
-             sa.Column("original_label", sa.Text),
-             sa.Column("new_label", sa.Text),
-             sa.Column("status", sa.Text, nullable=False),
-             sa.Column("reviewer", sa.Text, nullable=False, server_default=""),
-             sa.Column("decided_at", sa.Text, nullable=False),
-             sqlite_autoincrement=True).create(db, checkfirst=True)
-
-
-def _migrate_1_to_2(db: sa.Connection) -> None:
-    """v2: undo marks (undone_at, undone_by) and an index for latest-row-per-example lookups."""
-    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN undone_at TEXT"))
-    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN undone_by TEXT"))
-    db.execute(sa.text("CREATE INDEX IF NOT EXISTS decisions_by_example ON decisions (dataset_key, example_id, id)"))
-
-
-def _migrate_2_to_3(db: sa.Connection) -> None:
-    """v3: the example's text hash, and datasets named as the app shows them ("reviews.csv"
-    for what was "file:reviews.csv", "ag_news/train" for "hf:ag_news:default:train")."""
-    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN text_hash TEXT"))
-    for (old,) in db.execute(sa.text("SELECT DISTINCT dataset_key FROM decisions")).fetchall():
-        new = legacy_dataset_name(old)
-        if new != old:
-            db.execute(sa.text("UPDATE decisions SET dataset_key = :new WHERE dataset_key = :old"),
-                       {"new": new, "old": old})
-
-
-def legacy_dataset_name(key: str) -> str:
-    """The v3 name of a dataset key written by v1/v2 (file:NAME, disk:NAME:SPLIT, hf:NAME:CONFIG:SPLIT)."""
-    kind, _, rest = key.partition(":")
-    if kind == "file" and rest:
-        return rest
-    if kind == "disk" and ":" in rest:
-        name, _, split = rest.rpartition(":")
-        return name if split == "all" else f"{name}/{split}"
-    if kind == "hf" and rest.count(":") >= 2:
-        name, config, split = rest.rsplit(":", 2)
-        return f"{name}/{split}" if config == "default" else f"{name}:{config}/{split}"
-    return key
-
-
-def _migrate_3_to_4(db: sa.Connection) -> None:
-    """v4: a note on any decision, and group ids for bulk decisions undone in one step."""
-    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN note TEXT"))
-    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN group_id TEXT"))
-
-
-def _migrate_4_to_5(db: sa.Connection) -> None:
-    """v5: shared queues (losslens.review.shared_queue): a lead's plan, its examples in order, and the
-    reviewers' short leases on the example each is looking at."""
-    metadata = sa.MetaData()
-    sa.Table("queue_plans", metadata,
-             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-             sa.Column("dataset_key", sa.Text, nullable=False),
-             sa.Column("reviewers_per_example", sa.Integer, nullable=False),
-             sa.Column("created_by", sa.Text, nullable=False),
-             sa.Column("created_at", sa.Text, nullable=False),
-             sa.Column("data_fingerprint", sa.Text, nullable=False),
-             sa.Column("closed_at", sa.Text),
-             sqlite_autoincrement=True)
-    sa.Table("queue_items", metadata,
-             sa.Column("plan_id", sa.Integer, primary_key=True),
-             sa.Column("position", sa.Integer, primary_key=True),
-             sa.Column("example_id", sa.Text, nullable=False))
-    sa.Table("leases", metadata,
-             sa.Column("dataset_key", sa.Text, primary_key=True),
-             sa.Column("reviewer", sa.Text, primary_key=True),
-             sa.Column("example_id", sa.Text, nullable=False),
-             sa.Column("expires_at", sa.Float, nullable=False))
-    metadata.create_all(db, checkfirst=True)
-
-
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [
-    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5]
-SCHEMA_VERSION = len(MIGRATIONS)
 COLUMNS = ("id", "dataset_key", "example_id", "original_label", "new_label", "status", "reviewer", "decided_at",
            "undone_at", "undone_by", "text_hash", "note", "group_id")
 SELECT_ALL = f"SELECT {', '.join(COLUMNS)} FROM decisions"
@@ -191,29 +108,6 @@ SELECT_ALL = f"SELECT {', '.join(COLUMNS)} FROM decisions"
 # decision of that reviewer in force, as DecisionStore.in_force(per_reviewer=True) reads it).
 IN_FORCE_FOR_ITS_REVIEWER = """d.id = (SELECT MAX(d2.id) FROM decisions d2 WHERE d2.dataset_key = d.dataset_key
     AND d2.example_id = d.example_id AND d2.reviewer = d.reviewer AND d2.undone_at IS NULL)"""
-_SCHEMA = sa.Table("losslens_schema", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
-
-
-def migrate(db: sa.Connection) -> int:
-    """Bring the database up to SCHEMA_VERSION inside the caller's (write) transaction; return
-    the version it had."""
-    sqlite = db.dialect.name == "sqlite"
-    if not sqlite:   # one migrating process at a time
-        db.execute(sa.text("SELECT pg_advisory_xact_lock(7150) "))
-    _SCHEMA.create(db, checkfirst=True)
-    version = db.execute(sa.select(_SCHEMA.c.version)).scalar()
-    if version is None:
-        version = db.execute(sa.text("PRAGMA user_version")).scalar() if sqlite else 0
-        db.execute(_SCHEMA.insert().values(version=version))
-    if version > SCHEMA_VERSION:
-        raise StoreError(f"decision store schema v{version} is newer than this LossLens (v{SCHEMA_VERSION}); "
-                         "upgrade LossLens or point LOSSLENS_HOME / LOSSLENS_DB_URL elsewhere")
-    for step in MIGRATIONS[version:]:
-        step(db)
-    db.execute(_SCHEMA.update().values(version=SCHEMA_VERSION))
-    if sqlite:
-        db.execute(sa.text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
-    return version
 
 
 def _now() -> str:
@@ -224,64 +118,6 @@ def _check_label(value: object, name: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise StoreError(f"{name} must be a label name (str) or None, got {value!r}")
-
-
-def store_location(location: Path | str | None) -> tuple[str, Path | None]:
-    """(SQLAlchemy URL, SQLite file or None) of a store: a URL, a file path, or None for
-    config.decision_store_url() (LOSSLENS_DB_URL, else the SQLite file under LOSSLENS_HOME)."""
-    if location is None:
-        location = config.decision_store_url()
-    text = str(location)
-    if "://" not in text:
-        return f"sqlite:///{Path(text)}", Path(text)
-    try:
-        url = sa.engine.make_url(text)
-    except sa.exc.ArgumentError:
-        raise StoreError(f"LOSSLENS_DB_URL is not a database URL ({text[:20]}...); use e.g. "
-                         "postgresql+psycopg://user@host/db") from None
-    if url.drivername in ("postgresql", "postgres"):   # the driver LossLens installs, not psycopg2
-        url = url.set(drivername="postgresql+psycopg")
-        text = url.render_as_string(hide_password=False)
-    return text, Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
-
-
-def _engine(url: str) -> sa.Engine:
-    """An engine: SQLite with WAL, synchronous=FULL, a busy timeout, a connection per call and
-    IMMEDIATE write transactions; any other database as SQLAlchemy makes it."""
-    if not url.startswith("sqlite"):
-        try:
-            connect = {"connect_timeout": 10} if url.startswith("postgresql") else {}   # seconds
-            return sa.create_engine(url, pool_pre_ping=True, connect_args=connect)
-        except ImportError as exc:
-            raise StoreError(f"the decision database needs its driver ({exc.name or exc}): "
-                             "pip install 'losslens[postgres]' (psycopg) for postgresql+psycopg:// URLs") from None
-        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-            raise StoreError(f"cannot use the decision database URL: {str(exc).splitlines()[0][:120]}") from None
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
-                              connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
-
-    @sa.event.listens_for(engine, "connect")
-    def _setup(dbapi_connection, _record) -> None:
-        dbapi_connection.isolation_level = None   # SQLAlchemy's begin event decides BEGIN vs BEGIN IMMEDIATE
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous = FULL")
-        for attempt in range(300):   # "locked" comes at once while another process switches a new file to WAL
-            try:
-                cursor.execute("PRAGMA journal_mode = WAL")
-                break
-            except Exception as exc:  # noqa: BLE001 — sqlite3.OperationalError, re-raised unless "locked"
-                if "locked" not in str(exc) or attempt == 299:
-                    raise
-                time.sleep(0.1)
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin(connection) -> None:
-        immediate = connection.get_execution_options().get("immediate", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
 
 
 class DecisionStore:
@@ -302,7 +138,7 @@ class DecisionStore:
                 raise StoreError(f"the decision store is {damage}: run `losslens decisions restore` to bring back "
                                  f"its latest backup; the damaged file (nothing overwritten) was moved to "
                                  f"{moved.name} in {moved.parent}")
-        self.engine = _engine(self.url)
+        self.engine = store_engine(self.url)
         try:
             with self._write() as db:
                 migrate(db)
