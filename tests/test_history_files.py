@@ -10,7 +10,8 @@ from losslens.sources.datasets import ColumnMapping, DatasetSource, load_dataset
 from losslens.review.binding import bind_decisions
 from losslens.errors import DataError
 from losslens.store.history_files import EXPORT_COLUMNS, export_history, history_export, import_history, read_decisions
-from losslens.store.decisions import DecisionStore, ExampleRef
+from losslens.store.decisions import DecisionStore
+from losslens.store.records import ExampleRef
 
 
 def _history(store: DecisionStore) -> DecisionStore:

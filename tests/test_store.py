@@ -1,11 +1,16 @@
-"""losslens.store.decisions: record, decisions in force, history, undo, reset, groups. (Opening old
-stores: test_store_migrations.py; URLs and connections: test_store_engine.py.)"""
+"""losslens.store.decisions: record, decisions in force, history, undo, reset, groups, the checks every
+writer makes. (Opening old stores: test_store_migrations.py; URLs and connections: test_store_engine.py.)"""
 from __future__ import annotations
+
+from dataclasses import fields
 
 import pytest
 
 from losslens.errors import StoreError
 from losslens.store.decisions import IN_FORCE_COLUMNS, DecisionStore
+from losslens.store.importing import ImportedDecision
+from losslens.store.records import ExampleRef, LabelDecision
+from losslens.store.schema import decisions
 
 KEY = "train.csv"
 
@@ -145,8 +150,6 @@ def test_survives_reopen(tmp_path):
 
 
 def test_a_group_is_recorded_together_and_undone_in_one_step(store):
-    from losslens.store.decisions import ExampleRef
-
     store.record(KEY, "z", "x", None, "confirmed", "ann", text_hash=None)
     group = store.record_group(KEY, [ExampleRef("a", "h-a", "x"), ExampleRef("b", "h-b", "y")], "y", "relabeled",
                                "ann", note="  same template  ")
@@ -164,3 +167,43 @@ def test_a_group_is_recorded_together_and_undone_in_one_step(store):
 def test_a_note_without_text_is_no_note(store):
     assert store.record(KEY, "a", "x", None, "ambiguous", "ann", note="   ", text_hash=None).note is None
     assert store.record(KEY, "b", "x", None, "ambiguous", "ann", note="unclear: both topics", text_hash=None).note == "unclear: both topics"
+
+
+@pytest.mark.parametrize("status, new_label, given, message", [
+    ("fixed", "y", "x", "status 'fixed' is not one of"), ("relabeled", None, "x", "needs a new_label"),
+    ("relabeled", 3, "x", "new_label must be a label name"),
+    ("confirmed", None, 3, "original_label must be a label name"),
+])
+def test_every_writer_refuses_a_bad_decision_alike(store, status, new_label, given, message):
+    example = ExampleRef("e", None, given)
+    with pytest.raises(StoreError, match=message):
+        store.record(KEY, "e", given, new_label, status, "ann", text_hash=None)
+    with pytest.raises(StoreError, match=message):
+        store.record_group(KEY, [ExampleRef("ok", None, "x"), example], new_label, status, "ann")
+    with pytest.raises(StoreError, match=message):
+        store.import_decisions([ImportedDecision(KEY, ExampleRef("ok", None, "x"), "x", "confirmed", "ann", None),
+                                ImportedDecision(KEY, example, new_label, status, "ann", None)])
+    assert store.history_frame().empty   # nothing of a refused write is kept
+
+
+def test_every_writer_stores_a_relabel_to_the_given_label_as_confirmed(store):
+    store.record(KEY, "a", "x", "x", "relabeled", "ann", text_hash=None)
+    store.record_group(KEY, [ExampleRef("b", None, "x"), ExampleRef("c", None, "y")], "x", "relabeled", "ann")
+    store.import_decisions([ImportedDecision(KEY, ExampleRef("d", None, "x"), "x", "relabeled", "ann", None)])
+    assert store.history_frame()[["example_id", "status"]].values.tolist() == [
+        ["a", "confirmed"], ["b", "confirmed"], ["c", "relabeled"], ["d", "confirmed"]]
+
+
+def test_a_group_of_40000_examples_is_recorded_and_undone_whole(tmp_path):
+    """More rows than SQLite takes bound parameters in one statement (32,766)."""
+    store = DecisionStore(tmp_path / "d.sqlite")
+    examples = [ExampleRef(f"e{k}", f"h{k}", "x") for k in range(40_000)]
+    group = store.record_group(KEY, examples, None, "removed", "ann")
+    assert [d.id for d in group] == list(range(1, 40_001)) and group[-1].example_id == "e39999"
+    assert len(store.in_force(KEY)) == 40_000
+    assert len(store.undo_last(KEY, "ann")) == 40_000
+    assert store.in_force(KEY).empty
+
+
+def test_a_decision_has_a_field_for_each_column_of_the_decisions_table():
+    assert [f.name for f in fields(LabelDecision)] == [c.name for c in decisions.columns]

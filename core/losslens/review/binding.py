@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from losslens.sources.datasets import LabeledTexts, text_hash
-from losslens.store.decisions import DecisionStore, ExampleRef, LabelDecision
+from losslens.store.decisions import DecisionStore
+from losslens.store.records import ExampleRef, LabelDecision
 
 REASONS = {
     "missing": "its id is not in this dataset",

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from losslens.review.binding import BoundDecisions
-from losslens.store.decisions import DECIDED_STATUSES, STATUSES
+from losslens.store.records import DECIDED_STATUSES, STATUSES
 
 # sort key -> True when a HIGHER value is more suspicious
 SORT_KEYS: dict[str, bool] = {   # distinct orders only: quality and p(given) sort as loss does
