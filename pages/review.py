@@ -11,7 +11,7 @@ from losslens.sources.datasets import LabeledTexts
 from losslens.review.binding import REASONS, disagreements
 from losslens.review.evidence import Evidence
 from losslens.review.queue import PAGE_SIZES, SORT_KEYS, ReviewQuery, review_index
-from losslens.store.decisions import STATUSES
+from losslens.store.records import STATUSES
 from pages import review_focus, review_shared, review_table, reviewer, session
 from pages.markup import md
 

@@ -18,7 +18,7 @@ from losslens.review.binding import decide
 from losslens.review.evidence import Evidence, percent
 from losslens.scoring.results import ScoredResults
 from losslens.review.queue import ReviewIndex, ReviewQuery, queue_positions, review_progress
-from losslens.store.decisions import DECIDED_STATUSES
+from losslens.store.records import DECIDED_STATUSES
 from pages import review_evidence, review_shared, reviewer, session
 from pages.markup import code, md
 

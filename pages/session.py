@@ -126,7 +126,7 @@ def current_results() -> ScoredResults | None:
 def bound_decisions(data: LabeledTexts, per_reviewer: bool = False) -> BoundDecisions:
     """The stored decisions for `data`, split into those that apply and stale ones (with
     per_reviewer, every reviewer's own latest decision per example)."""
-    return bind_decisions(data, decision_store().current(data.name, per_reviewer), per_reviewer)
+    return bind_decisions(data, decision_store().in_force(data.name, per_reviewer), per_reviewer)
 
 
 def render_sidebar() -> None:

@@ -28,10 +28,10 @@ def test_only_examples_whose_verdicts_differ(tmp_path):
     decide(store, data, [at["f"]], "relabeled", "sport", "ann")      # f: bob disagreed, then undid it
     decide(store, data, [at["f"]], "confirmed", None, "bob")
     store.undo_last(data.name, "bob")
-    applied = bind_decisions(data, store.current(data.name, per_reviewer=True), per_reviewer=True).applied
+    applied = bind_decisions(data, store.in_force(data.name, per_reviewer=True), per_reviewer=True).applied
     assert disagreements(applied) == ["a", "d"]
     decide(store, data, [at["a"]], "relabeled", "tech", "bob")       # bob comes round
-    applied = bind_decisions(data, store.current(data.name, per_reviewer=True), per_reviewer=True).applied
+    applied = bind_decisions(data, store.in_force(data.name, per_reviewer=True), per_reviewer=True).applied
     assert disagreements(applied) == ["d"]
     assert disagreements(applied.iloc[:0]) == []
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from losslens.sources.datasets import LabeledTexts, text_hash
 from losslens.errors import ExportError
 from losslens.export import corrected_frame, to_csv_bytes, write_export
-from losslens.store.decisions import CURRENT_COLUMNS, DecisionStore
+from losslens.store.decisions import IN_FORCE_COLUMNS, DecisionStore
 
 LABEL_NAMES = ("neg", "pos")
 IDS = ["r1", "r2", "r3"]
@@ -36,9 +36,9 @@ def dataset(frame: pd.DataFrame, ids=IDS, labels=LABELS, label_names=LABEL_NAMES
 
 
 def current(*rows) -> pd.DataFrame:
-    """DecisionStore.current-shaped rows (example_id, original, new, status, reviewer, time);
+    """DecisionStore.in_force-shaped rows (example_id, original, new, status, reviewer, time);
     no text hash, so they apply where id and given label match."""
-    return pd.DataFrame([(n, r[0], None, *r[1:], None) for n, r in enumerate(rows, start=1)], columns=CURRENT_COLUMNS)
+    return pd.DataFrame([(n, r[0], None, *r[1:], None) for n, r in enumerate(rows, start=1)], columns=IN_FORCE_COLUMNS)
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_decisions_from_the_store(frame, results, tmp_path):
     store.record("k", "r2", "neg", None, "confirmed", "ann", text_hash=text_hash('bad, "awful"'))
     store.record("k", "r3", "pos", None, "ambiguous", "ann", text_hash=text_hash("so-so\nfine"))
     store.reset("k", "r3", "ann")
-    out = corrected_frame(dataset(frame), results, store.current("k"))
+    out = corrected_frame(dataset(frame), results, store.in_force("k"))
     assert out["corrected_label"].tolist() == ["neg", "neg", "pos"]
     assert out["status"].tolist() == ["relabeled", "confirmed", "unreviewed"]
     assert out["reviewer"].tolist()[:2] == ["ann", "ann"] and out["reviewer"].isna().tolist()[2]

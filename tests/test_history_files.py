@@ -10,7 +10,8 @@ from losslens.sources.datasets import ColumnMapping, DatasetSource, load_dataset
 from losslens.review.binding import bind_decisions
 from losslens.errors import DataError
 from losslens.store.history_files import EXPORT_COLUMNS, export_history, history_export, import_history, read_decisions
-from losslens.store.decisions import DecisionStore, ExampleRef
+from losslens.store.decisions import DecisionStore
+from losslens.store.records import ExampleRef
 
 
 def _history(store: DecisionStore) -> DecisionStore:
@@ -49,8 +50,8 @@ def test_sqlite_to_postgresql_to_file_equals_the_original_history(source, store_
     assert pd.read_parquet(again).equals(pd.read_parquet(path)) if suffix == ".parquet" else \
         again.read_bytes() == path.read_bytes()
     for dataset in ("news.csv", "other/train"):
-        assert target.current(dataset).drop(columns="decision_id").equals(
-            source.current(dataset).drop(columns="decision_id"))
+        assert target.in_force(dataset).drop(columns="decision_id").equals(
+            source.in_force(dataset).drop(columns="decision_id"))
     # the group survived the move: one undo takes both examples back
     target.undo_last("news.csv", "bob")   # bob's relabel of a
     assert len(target.undo_last("news.csv", "ann")) == 1   # ann's reset of b
@@ -118,7 +119,7 @@ def test_decisions_made_elsewhere_apply_to_their_examples(dataset, tmp_path):
     assert rows["original_label"].tolist() == ["sport", "business", "tech"]
     assert rows["text_hash"].tolist() == [text_hash(t) for t in dataset.texts]
     assert rows["note"].tolist() == ["markets story", None, None]
-    bound = bind_decisions(dataset, store.current(dataset.name))
+    bound = bind_decisions(dataset, store.in_force(dataset.name))
     assert bound.stale.empty and bound.applied["example_id"].tolist() == ["a", "b", "c"]
     # twice: rows with a time match by time, rows without one by the decision in force
     counts = import_history(store, path, dataset, reviewer="lead")
@@ -171,7 +172,7 @@ def test_cli_import_with_data_and_bad_input(dataset, tmp_path, monkeypatch, caps
     good = _write(tmp_path, {"id": ["c"], "new_label": ["sport"]})
     assert main(["decisions", "import", str(good), "--data", data, "--id-col", "id", "--reviewer", "cy"]) == 0
     assert capsys.readouterr().out.strip() == "rows=1 added=1 already_there=0 marked_undone=0"
-    assert DecisionStore(tmp_path / "d.sqlite").current("news.csv")["reviewer"].tolist() == ["cy"]
+    assert DecisionStore(tmp_path / "d.sqlite").in_force("news.csv")["reviewer"].tolist() == ["cy"]
     for argv in (["decisions", "import", str(good), "--data", data],   # ids derived from texts: 'c' unknown
                  ["decisions", "import", str(tmp_path / "missing.csv")],
                  ["decisions", "import", str(good)],

@@ -23,7 +23,7 @@ def loss_order(at) -> list[str]:
 def current(at) -> pd.DataFrame:
     from pages.session import decision_store
 
-    return decision_store().current(at.session_state["data"].name).set_index("example_id")
+    return decision_store().in_force(at.session_state["data"].name).set_index("example_id")
 
 
 def given_of(at, example_id: str) -> str:

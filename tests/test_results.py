@@ -73,7 +73,7 @@ def test_status_filter_uses_store_decisions(table, tmp_path):
     store.record("k", "gone", "tech", None, "removed", "ann", text_hash=None)  # orphan id: ignored
     store.record("k", "d", "sport", None, "removed", "ann", text_hash=None)
     store.reset("k", "d", "ann")
-    decisions = store.current("k")
+    decisions = store.in_force("k")
     assert ids(table, decisions, statuses=("unreviewed",)) == ["e", "d", "a", "f"]
     assert ids(table, decisions, statuses=("relabeled", "confirmed")) == ["b", "c"]
     assert ids(table, decisions, statuses=("removed",)) == []

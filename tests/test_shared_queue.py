@@ -51,7 +51,7 @@ def test_a_reset_puts_the_example_back_and_a_closed_plan_hands_out_nothing(store
     assert queue_progress(store, queue) == QueueProgress(2, 1, 0, 2)
     assert take_next(store, queue, "ann", now=0) == "e2"
     store.reset(DATASET, "e1", "ann")                                  # ann's row stays in history, not in force
-    assert store.current(DATASET, per_reviewer=True)["reviewer"].tolist() == ["bob"]
+    assert store.in_force(DATASET, per_reviewer=True)["reviewer"].tolist() == ["bob"]
     assert queue_progress(store, queue) == QueueProgress(2, 0, 1, 1)
     assert take_next(store, queue, "ann", now=1) == "e2"               # her lease first,
     release(store, DATASET, "ann")
@@ -100,7 +100,7 @@ def test_concurrent_reviewers_never_push_an_example_past_r(store_place):
         thread.start()
     for thread in threads:
         thread.join()
-    each = store.current(DATASET, per_reviewer=True)
+    each = store.in_force(DATASET, per_reviewer=True)
     per_example = each.groupby("example_id")["reviewer"].nunique()
     assert sorted(per_example.index) == sorted(ids) and set(per_example) == {2}
     assert sum(len(v) for v in handed.values()) == 24 and all(len(set(v)) == len(v) for v in handed.values())

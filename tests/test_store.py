@@ -1,11 +1,16 @@
-"""losslens.store.decisions: record, current state, history, undo, reset, counts, migrations."""
+"""losslens.store.decisions: record, decisions in force, history, undo, reset, groups, the checks every
+writer makes. (Opening old stores: test_store_migrations.py; URLs and connections: test_store_engine.py.)"""
 from __future__ import annotations
 
-import sqlite3
+from dataclasses import fields
 
 import pytest
 
-from losslens.store.decisions import CURRENT_COLUMNS, SCHEMA_VERSION, DecisionStore, StoreError, legacy_dataset_name
+from losslens.errors import StoreError
+from losslens.store.decisions import IN_FORCE_COLUMNS, DecisionStore
+from losslens.store.importing import ImportedDecision
+from losslens.store.records import ExampleRef, LabelDecision
+from losslens.store.schema import decisions
 
 KEY = "train.csv"
 
@@ -16,8 +21,8 @@ def store(store_place) -> DecisionStore:
     return DecisionStore(store_place)
 
 
-def _current(store: DecisionStore, key: str = KEY) -> dict[str, tuple]:
-    frame = store.current(key)
+def _in_force(store: DecisionStore, key: str = KEY) -> dict[str, tuple]:
+    frame = store.in_force(key)
     return {
         row.example_id: (row.original_label, row.new_label, row.status, row.reviewer)
         for row in frame.itertuples()
@@ -30,30 +35,30 @@ def test_default_path_is_under_losslens_home(losslens_home):
     assert store.path.exists()
 
 
-def test_record_and_current_keep_the_latest_row_per_example(store):
+def test_record_and_in_force_keep_the_latest_row_per_example(store):
     first = store.record(KEY, "a", "sport", "tech", "relabeled", "ann", text_hash=None)
     store.record(KEY, "b", "tech", None, "confirmed", "bob", text_hash=None)
     store.record(KEY, "a", "sport", "business", "relabeled", "bob", text_hash=None)
     assert first.status == "relabeled" and first.new_label == "tech" and first.id == 1
     assert first.decided_at.endswith("+00:00")
-    assert _current(store) == {
+    assert _in_force(store) == {
         "a": ("sport", "business", "relabeled", "bob"),
         "b": ("tech", None, "confirmed", "bob"),
     }
-    assert list(store.current(KEY).columns) == CURRENT_COLUMNS == [
+    assert list(store.in_force(KEY).columns) == IN_FORCE_COLUMNS == [
         "decision_id", "example_id", "text_hash", "original_label", "new_label", "status", "reviewer", "decided_at",
         "note",
     ]
-    assert store.current(KEY)["decision_id"].tolist() == [2, 3]
-    assert store.current(KEY)["status"].value_counts().to_dict() == {"relabeled": 1, "confirmed": 1}
+    assert store.in_force(KEY)["decision_id"].tolist() == [2, 3]
+    assert store.in_force(KEY)["status"].value_counts().to_dict() == {"relabeled": 1, "confirmed": 1}
 
 
 def test_datasets_are_separate(store):
     store.record(KEY, "a", "x", None, "removed", "ann", text_hash=None)
     store.record("demo:bbc", "a", "y", None, "ambiguous", "ann", text_hash=None)
-    assert _current(store) == {"a": ("x", None, "removed", "ann")}
-    assert _current(store, "demo:bbc") == {"a": ("y", None, "ambiguous", "ann")}
-    assert store.current("nothing").empty
+    assert _in_force(store) == {"a": ("x", None, "removed", "ann")}
+    assert _in_force(store, "demo:bbc") == {"a": ("y", None, "ambiguous", "ann")}
+    assert store.in_force("nothing").empty
     assert store.dataset_keys() == ["demo:bbc", KEY]
 
 
@@ -65,8 +70,8 @@ def test_history_lists_every_row_oldest_first(store):
     assert [d.status for d in history] == ["relabeled", "confirmed", "unreviewed"]
     assert [d.id for d in history] == [1, 2, 3]
     assert history[2].original_label == "sport" and history[2].new_label is None
-    assert store.current(KEY).empty
-    assert store.current(KEY).empty
+    assert store.in_force(KEY).empty
+    assert store.in_force(KEY).empty
 
 
 def test_reset_of_an_unreviewed_example_writes_nothing(store):
@@ -84,12 +89,12 @@ def test_undo_walks_back_through_decisions(store):
 
     (undone,) = store.undo_last(KEY)
     assert (undone.example_id, undone.new_label, undone.undone_by) == ("a", "business", "ann")
-    assert _current(store)["a"] == ("sport", "tech", "relabeled", "ann")
+    assert _in_force(store)["a"] == ("sport", "tech", "relabeled", "ann")
 
     assert store.undo_last(KEY)[0].example_id == "b"
-    assert set(_current(store)) == {"a"}
+    assert set(_in_force(store)) == {"a"}
     assert store.undo_last(KEY)[0].example_id == "a"
-    assert store.current(KEY).empty
+    assert store.in_force(KEY).empty
     assert store.undo_last(KEY) == []
     # history is kept, with the undo marks
     assert [d.undone_at is not None for d in store.history(KEY, "a")] == [True, True]
@@ -98,9 +103,9 @@ def test_undo_walks_back_through_decisions(store):
 def test_undo_of_a_reset_restores_the_decision(store):
     store.record(KEY, "a", "sport", "tech", "relabeled", "ann", text_hash=None)
     store.reset(KEY, "a", "ann")
-    assert store.current(KEY).empty
+    assert store.in_force(KEY).empty
     assert store.undo_last(KEY)[0].status == "unreviewed"
-    assert _current(store) == {"a": ("sport", "tech", "relabeled", "ann")}
+    assert _in_force(store) == {"a": ("sport", "tech", "relabeled", "ann")}
 
 
 def test_undo_by_reviewer_leaves_other_reviewers_work(store):
@@ -110,7 +115,7 @@ def test_undo_by_reviewer_leaves_other_reviewers_work(store):
     (undone,) = store.undo_last(KEY, reviewer="ann")
     assert (undone.example_id, undone.reviewer) == ("a", "ann")
     # bob's later decision on "a" stays current
-    assert _current(store) == {
+    assert _in_force(store) == {
         "a": ("sport", None, "ambiguous", "bob"),
         "b": ("sport", None, "confirmed", "bob"),
     }
@@ -129,103 +134,33 @@ def test_bad_input_gets_a_clear_error(store):
 
 def test_text_hash_is_stored_and_kept_by_a_reset(store):
     store.record(KEY, "a", "x", "y", "relabeled", "ann", text_hash="00ff00ff00ff00ff")
-    assert store.current(KEY)["text_hash"].tolist() == ["00ff00ff00ff00ff"]
+    assert store.in_force(KEY)["text_hash"].tolist() == ["00ff00ff00ff00ff"]
     assert store.reset(KEY, "a", "ann").text_hash == "00ff00ff00ff00ff"
     assert [d.text_hash for d in store.history(KEY, "a")] == ["00ff00ff00ff00ff"] * 2
     store.record(KEY, "gone", "x", None, "removed", "ann", text_hash=None)
-    assert set(_current(store)) == {"gone"}   # a reset example is not current
+    assert set(_in_force(store)) == {"gone"}   # a reset example is not current
 
 
 def test_survives_reopen(tmp_path):
     path = tmp_path / "d.sqlite"
     DecisionStore(path).record(KEY, "a", "x", "y", "relabeled", "ann", text_hash=None)
     reopened = DecisionStore(path)
-    assert _current(reopened) == {"a": ("x", "y", "relabeled", "ann")}
+    assert _in_force(reopened) == {"a": ("x", "y", "relabeled", "ann")}
     assert reopened.record(KEY, "b", "x", None, "confirmed", "ann", text_hash=None).id == 2
 
 
-def test_file_is_wal_with_current_schema(tmp_path):
-    store = DecisionStore(tmp_path / "decisions.sqlite")
-    db = sqlite3.connect(store.path)
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-
-
-V1_SCHEMA = """CREATE TABLE decisions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, dataset_key TEXT NOT NULL, example_id TEXT NOT NULL,
-    original_label TEXT, new_label TEXT, status TEXT NOT NULL, reviewer TEXT NOT NULL DEFAULT '',
-    decided_at TEXT NOT NULL)"""
-
-
-def test_migrates_a_v1_file_keeping_its_rows(tmp_path):
-    path = tmp_path / "old.sqlite"
-    db = sqlite3.connect(path)
-    db.execute(V1_SCHEMA)
-    db.execute(
-        "INSERT INTO decisions (dataset_key, example_id, original_label, new_label, status, "
-        "reviewer, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ("file:train.csv", "a", "sport", "tech", "relabeled", "ann", "2024-01-02T03:04:05+00:00"),
-    )
-    db.execute("PRAGMA user_version = 1")
-    db.commit()
-    db.close()
-
-    store = DecisionStore(path)
-    assert store.dataset_keys() == [KEY]   # v3 names datasets as the app shows them
-    assert _current(store) == {"a": ("sport", "tech", "relabeled", "ann")}
-    assert store.history(KEY, "a")[0].decided_at == "2024-01-02T03:04:05+00:00"
-    assert store.history(KEY, "a")[0].text_hash is None   # recorded before text checks
-    assert store.undo_last(KEY)[0].example_id == "a"  # v2 columns work on migrated rows
-    db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    indexes = {row[1] for row in db.execute("PRAGMA index_list(decisions)")}
-    assert "decisions_by_example" in indexes
-
-
-def test_migrates_a_v0_database_without_tables(tmp_path):
-    path = tmp_path / "bare.sqlite"
-    sqlite3.connect(path).execute("PRAGMA user_version = 0").connection.close()
-    store = DecisionStore(path)
-    store.record(KEY, "a", "x", None, "confirmed", "ann", text_hash=None)
-    assert store.current(KEY)["status"].tolist() == ["confirmed"]
-
-
-def test_a_newer_schema_is_refused_untouched(tmp_path):
-    path = tmp_path / "future.sqlite"
-    db = sqlite3.connect(path)
-    db.execute("CREATE TABLE decisions (id INTEGER PRIMARY KEY)")
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    db.commit()
-    db.close()
-    with pytest.raises(StoreError, match="newer than this LossLens"):
-        DecisionStore(path)
-    db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
-
-
-@pytest.mark.parametrize("old,new", [
-    ("file:reviews.csv", "reviews.csv"), ("demo:bbc", "demo:bbc"), ("disk:news:test", "news/test"),
-    ("disk:plain:all", "plain"), ("hf:ag_news:default:train", "ag_news/train"),
-    ("hf:glue:sst2:validation", "glue:sst2/validation"), ("my own name", "my own name"),
-])
-def test_legacy_dataset_keys_get_the_names_the_app_shows(old, new):
-    assert legacy_dataset_name(old) == new
-
-
 def test_a_group_is_recorded_together_and_undone_in_one_step(store):
-    from losslens.store.decisions import ExampleRef
-
     store.record(KEY, "z", "x", None, "confirmed", "ann", text_hash=None)
     group = store.record_group(KEY, [ExampleRef("a", "h-a", "x"), ExampleRef("b", "h-b", "y")], "y", "relabeled",
                                "ann", note="  same template  ")
     assert [d.example_id for d in group] == ["a", "b"] and len({d.group_id for d in group}) == 1
     assert group[0].group_id is not None and [d.note for d in group] == ["same template"] * 2
-    assert _current(store) == {"z": ("x", None, "confirmed", "ann"), "a": ("x", "y", "relabeled", "ann"),
+    assert _in_force(store) == {"z": ("x", None, "confirmed", "ann"), "a": ("x", "y", "relabeled", "ann"),
                                "b": ("y", "y", "confirmed", "ann")}   # relabeled to its own label: confirmed
-    assert store.current(KEY).set_index("example_id").loc["a", "note"] == "same template"
+    assert store.in_force(KEY).set_index("example_id").loc["a", "note"] == "same template"
     undone = store.undo_last(KEY, reviewer="ann")
     assert sorted(d.example_id for d in undone) == ["a", "b"] and all(d.undone_by == "ann" for d in undone)
-    assert _current(store) == {"z": ("x", None, "confirmed", "ann")}
+    assert _in_force(store) == {"z": ("x", None, "confirmed", "ann")}
     assert [d.example_id for d in store.undo_last(KEY)] == ["z"]
 
 
@@ -234,24 +169,41 @@ def test_a_note_without_text_is_no_note(store):
     assert store.record(KEY, "b", "x", None, "ambiguous", "ann", note="unclear: both topics", text_hash=None).note == "unclear: both topics"
 
 
-def test_a_plain_postgresql_url_uses_psycopg_and_hides_its_password():
-    from losslens.store.decisions import store_location
-
-    assert store_location("postgresql://ann:pw@db.example:5432/team") == (
-        "postgresql+psycopg://ann:pw@db.example:5432/team", None)
-    assert store_location("postgres://db.example/team")[0] == "postgresql+psycopg://db.example/team"
-    with pytest.raises(StoreError) as caught:   # nothing listens on port 1
-        DecisionStore("postgresql://ann:s3cret@127.0.0.1:1/team")
-    message = str(caught.value)
-    assert message.startswith("cannot reach the decision database postgresql+psycopg://ann:***@127.0.0.1:1/team")
-    assert "s3cret" not in message
-
-
-@pytest.mark.parametrize("url, message", [
-    ("mysql+nosuchdriver://x/y", "cannot use the decision database URL"),
-    ("postgresql+psycopg://", "cannot reach the decision database"),
-    ("not a url://", "is not a database URL"),
+@pytest.mark.parametrize("status, new_label, given, message", [
+    ("fixed", "y", "x", "status 'fixed' is not one of"), ("relabeled", None, "x", "needs a new_label"),
+    ("relabeled", 3, "x", "new_label must be a label name"),
+    ("confirmed", None, 3, "original_label must be a label name"),
 ])
-def test_a_bad_database_url_is_one_line(url, message):
+def test_every_writer_refuses_a_bad_decision_alike(store, status, new_label, given, message):
+    example = ExampleRef("e", None, given)
     with pytest.raises(StoreError, match=message):
-        DecisionStore(url)
+        store.record(KEY, "e", given, new_label, status, "ann", text_hash=None)
+    with pytest.raises(StoreError, match=message):
+        store.record_group(KEY, [ExampleRef("ok", None, "x"), example], new_label, status, "ann")
+    with pytest.raises(StoreError, match=message):
+        store.import_decisions([ImportedDecision(KEY, ExampleRef("ok", None, "x"), "x", "confirmed", "ann", None),
+                                ImportedDecision(KEY, example, new_label, status, "ann", None)])
+    assert store.history_frame().empty   # nothing of a refused write is kept
+
+
+def test_every_writer_stores_a_relabel_to_the_given_label_as_confirmed(store):
+    store.record(KEY, "a", "x", "x", "relabeled", "ann", text_hash=None)
+    store.record_group(KEY, [ExampleRef("b", None, "x"), ExampleRef("c", None, "y")], "x", "relabeled", "ann")
+    store.import_decisions([ImportedDecision(KEY, ExampleRef("d", None, "x"), "x", "relabeled", "ann", None)])
+    assert store.history_frame()[["example_id", "status"]].values.tolist() == [
+        ["a", "confirmed"], ["b", "confirmed"], ["c", "relabeled"], ["d", "confirmed"]]
+
+
+def test_a_group_of_40000_examples_is_recorded_and_undone_whole(tmp_path):
+    """More rows than SQLite takes bound parameters in one statement (32,766)."""
+    store = DecisionStore(tmp_path / "d.sqlite")
+    examples = [ExampleRef(f"e{k}", f"h{k}", "x") for k in range(40_000)]
+    group = store.record_group(KEY, examples, None, "removed", "ann")
+    assert [d.id for d in group] == list(range(1, 40_001)) and group[-1].example_id == "e39999"
+    assert len(store.in_force(KEY)) == 40_000
+    assert len(store.undo_last(KEY, "ann")) == 40_000
+    assert store.in_force(KEY).empty
+
+
+def test_a_decision_has_a_field_for_each_column_of_the_decisions_table():
+    assert [f.name for f in fields(LabelDecision)] == [c.name for c in decisions.columns]

@@ -19,7 +19,7 @@ from losslens.scoring.cache import atomic_write
 from losslens.sources.datasets import LabeledTexts
 from losslens.review.binding import BoundDecisions, bind_decisions
 from losslens.errors import ExportError, first_line
-from losslens.store.decisions import CURRENT_COLUMNS
+from losslens.store.decisions import IN_FORCE_COLUMNS
 
 ADDED_COLUMNS = (
     "corrected_label", "status", "reviewer", "reviewed_at", "note", "loss", "quality", "is_issue", "rank"
@@ -42,7 +42,7 @@ def corrected_frame(
 
     results: the results table (id, loss, quality, is_issue, rank), matched by id; rows it lacks
         get empty values. None leaves those four columns empty.
-    decisions: `DecisionStore.current(data.name)` (or already bound); only the decisions that
+    decisions: `DecisionStore.in_force(data.name)` (or already bound); only the decisions that
         apply to an example (same id and text, see losslens.review.binding) are used, stale ones never.
     corrected_label: the decision's new label when status is "relabeled", else the given label;
         as a name, or its index in label_names with labels_as="ints".
@@ -58,7 +58,7 @@ def corrected_frame(
     if labels_as not in ("names", "ints"):
         raise ExportError(f"labels_as must be 'names' or 'ints', got {labels_as!r}")
     if decisions is None:
-        decisions = pd.DataFrame(columns=CURRENT_COLUMNS)
+        decisions = pd.DataFrame(columns=IN_FORCE_COLUMNS)
     bound = decisions if isinstance(decisions, BoundDecisions) else bind_decisions(data, decisions)
     ids = pd.Index(np.asarray(data.ids, dtype=object)).astype(str)
     names = np.asarray(data.label_names, dtype=object)

@@ -30,7 +30,7 @@ def test_keyboard_review_reload_neighbours_bulk_and_export(page, tmp_path, artif
     page.set_default_timeout(120_000)
     with start_app(home, str(csv), "bundled:minilm", tmp_path / "app.log") as url:
         store = DecisionStore(home / "decisions.sqlite")
-        decided = lambda: store.current("reviews.csv").set_index("example_id")  # noqa: E731
+        decided = lambda: store.in_force("reviews.csv").set_index("example_id")  # noqa: E731
         page.goto(f"{url}/review")
         page.get_by_text("Why it is here").wait_for()
         wait_idle(page)

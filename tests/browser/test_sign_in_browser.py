@@ -82,11 +82,11 @@ def test_team_signs_in_with_openid_connect(browser, tmp_path, artifacts):
                 ann_next = press(ann, "1", then_not=example)          # ann: neg
                 press(bob, "2", then_not=example)                     # bob: pos
                 store = DecisionStore(home / "decisions.sqlite")
-                mine = store.current("reviews.csv", per_reviewer=True).set_index("reviewer")
+                mine = store.in_force("reviews.csv", per_reviewer=True).set_index("reviewer")
                 assert mine.loc[["ann@example.com", "bob@example.com"], "example_id"].tolist() == [example, example]
 
                 assert press(ann, "u", then_not=ann_next) == example  # ann's undo takes back only hers
-                left = store.current("reviews.csv", per_reviewer=True)
+                left = store.in_force("reviews.csv", per_reviewer=True)
                 assert left[["example_id", "reviewer"]].values.tolist() == [[example, "bob@example.com"]]
                 history = history_export(store)
                 assert history[["reviewer", "undone_by"]].values.tolist() == [

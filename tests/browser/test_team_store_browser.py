@@ -55,10 +55,10 @@ def test_two_reviewers_on_postgresql(browser, postgres_server, tmp_path, artifac
         assert card_id(bob) == example
         ann_next = press(ann, "1", then_not=example)            # ann: neg
         press(bob, "2", then_not=example)                       # bob: pos
-        mine = store.current("reviews.csv", per_reviewer=True).set_index("reviewer")
+        mine = store.in_force("reviews.csv", per_reviewer=True).set_index("reviewer")
         assert mine.loc[["ann", "bob"], "example_id"].tolist() == [example, example]
         assert mine.loc[["ann", "bob"], "new_label"].tolist() in (["neg", "pos"], ["neg", None])
-        assert store.current("reviews.csv").set_index("example_id").loc[example, "reviewer"] == "bob"
+        assert store.in_force("reviews.csv").set_index("example_id").loc[example, "reviewer"] == "bob"
 
         bob.reload()                                             # the disagreement, a click away
         bob.get_by_text("Reviewers disagree on 1 example(s)").wait_for()
@@ -71,7 +71,7 @@ def test_two_reviewers_on_postgresql(browser, postgres_server, tmp_path, artifac
         bob.screenshot(path=str(artifacts / "team_disagreements.png"))
 
         assert press(ann, "u", then_not=ann_next) == example                       # ann's undo: only hers goes
-        left = store.current("reviews.csv", per_reviewer=True)
+        left = store.in_force("reviews.csv", per_reviewer=True)
         assert left[["example_id", "reviewer"]].values.tolist() == [[example, "bob"]]
         history = history_export(store)
         assert history[["reviewer", "undone_by"]].values.tolist() == [["ann", "ann"], ["bob", None]]
@@ -119,6 +119,6 @@ def test_shared_queue_hands_two_reviewers_different_examples(browser, postgres_s
         lead.locator(".st-key-rv_card").click()                  # the toggle keeps the keyboard focus
         lead.keyboard.press("y")                                 # ann confirms hers: nothing left for her
         expect(lead.get_by_text("Nothing left for you in the shared queue")).to_be_visible()
-        current = DecisionStore(database).current("reviews.csv").set_index("example_id")
+        current = DecisionStore(database).in_force("reviews.csv").set_index("example_id")
         assert current.loc[handed[0], ["status", "reviewer"]].tolist() == ["confirmed", "ann"]
         assert handed[1] not in current.index

@@ -28,7 +28,7 @@ def decide(store, data, example_id, new_label, status, reviewer="ana"):
 
 
 def corrected(data, results, store):
-    return corrected_frame(data, results.table, store.current(data.name)).set_index(
+    return corrected_frame(data, results.table, store.in_force(data.name)).set_index(
         pd.Index(data.ids, name="example"))
 
 
@@ -63,8 +63,8 @@ def test_decisions_survive_rescoring_reordering_and_restart_and_go_stale_on_text
     assert frame.loc["r007", "status"] == "ambiguous" and frame.loc["r900", "status"] == "unreviewed"
 
     store = DecisionStore()
-    assert set(store.current(data.name)["example_id"]) == {"r001", "r004", "r007"}  # all kept
-    stale = bind_decisions(reloaded, store.current(data.name)).stale
+    assert set(store.in_force(data.name)["example_id"]) == {"r001", "r004", "r007"}  # all kept
+    stale = bind_decisions(reloaded, store.in_force(data.name)).stale
     assert dict(zip(stale["example_id"], stale["reason"])) == {"r001": "text", "r004": "missing"}
 
 
@@ -82,10 +82,10 @@ def test_same_name_different_file_gets_no_decisions(tmp_path):
     other.write_text("text,label\nstocks fell,business\nthe plot was great,sport\n")
     reloaded = load_path(str(other))
     assert reloaded.name == data.name == "reviews.csv"
-    bound = bind_decisions(reloaded, store.current(reloaded.name))
+    bound = bind_decisions(reloaded, store.in_force(reloaded.name))
     assert bound.applied.empty
     assert sorted(bound.stale["reason"]) == ["given", "missing"]  # same text, but given sport, not pos
-    frame = corrected_frame(reloaded, None, store.current(reloaded.name))
+    frame = corrected_frame(reloaded, None, store.in_force(reloaded.name))
     assert frame["status"].tolist() == ["unreviewed", "unreviewed"]
     assert frame["corrected_label"].tolist() == ["business", "sport"]
 
@@ -101,12 +101,12 @@ def test_row_inserted_at_the_top_moves_no_decision(tmp_path):
 
     pd.concat([pd.DataFrame({"text": ["a brand new first story"], "label": ["a"]}), rows]).to_csv(csv, index=False)
     shifted = load_path(str(csv))
-    frame = corrected_frame(shifted, None, store.current(shifted.name))
+    frame = corrected_frame(shifted, None, store.in_force(shifted.name))
     by_text = frame.set_index("text")
     assert by_text.loc["story number 3", ["corrected_label", "status"]].tolist() == ["a", "relabeled"]
     assert by_text.loc["story number 4", "status"] == "removed"
     assert (frame["status"] != "unreviewed").sum() == 2
-    assert bind_decisions(shifted, store.current(shifted.name)).stale.empty
+    assert bind_decisions(shifted, store.in_force(shifted.name)).stale.empty
 
 
 def test_duplicate_texts_get_distinct_content_ids(tmp_path):
@@ -125,13 +125,13 @@ def test_legacy_row_number_decisions_apply_only_while_the_file_still_matches(tmp
     store = DecisionStore()
     store.record(data.name, "1", "b", "a", "relabeled", "old", text_hash=None)   # no text hash: as written by v2
     store.record(data.name, "2", "a", None, "removed", "old", text_hash=None)
-    bound = bind_decisions(data, store.current(data.name))
+    bound = bind_decisions(data, store.in_force(data.name))
     assert bound.applied["position"].tolist() == [1, 2] and bound.stale.empty
     assert corrected_frame(data, None, bound)["status"].tolist() == ["unreviewed", "relabeled", "removed"]
 
     csv.write_text("text,label\nnew top,b\nfirst,a\nsecond,b\nthird,a\n")   # rows moved down
     moved = load_path(str(csv))
-    bound = bind_decisions(moved, store.current(moved.name))
+    bound = bind_decisions(moved, store.in_force(moved.name))
     assert bound.applied.empty and len(bound.stale) == 2
 
 
@@ -142,16 +142,16 @@ def test_legacy_decisions_on_another_file_and_superseded_ones(tmp_path):
     store = DecisionStore()
     store.record(data.name, "1", "a", "b", "relabeled", "old", text_hash=None)   # v2 rows: no text hash
     store.record(data.name, "2", "a", None, "removed", "old", text_hash=None)    # ... and "2" was given b
-    bound = bind_decisions(data, store.current(data.name))
+    bound = bind_decisions(data, store.in_force(data.name))
     assert bound.applied.empty and sorted(bound.stale["reason"]) == ["unverified", "unverified"]
 
     store = DecisionStore(tmp_path / "other.sqlite")
     store.record(data.name, "1", "a", "b", "relabeled", "old", text_hash=None)
     decide(store, data, "1", "a", "confirmed")                                    # newer, with a text hash
-    bound = bind_decisions(data, store.current(data.name))
-    assert bound.applied["status"].tolist() == ["confirmed"] and bound.stale.empty   # current() keeps the latest
+    bound = bind_decisions(data, store.in_force(data.name))
+    assert bound.applied["status"].tolist() == ["confirmed"] and bound.stale.empty   # in_force() keeps the latest
 
-    legacy = pd.concat([store.current(data.name)] * 2, ignore_index=True)        # the same example twice
+    legacy = pd.concat([store.in_force(data.name)] * 2, ignore_index=True)        # the same example twice
     legacy.loc[0, ["decision_id", "text_hash"]] = [0, None]
     bound = bind_decisions(data, legacy)
     assert len(bound.applied) == 1 and bound.stale["reason"].tolist() == ["superseded"]
@@ -163,4 +163,4 @@ def test_a_non_ascii_digit_id_is_just_missing(tmp_path):
     data = load_path(str(csv))
     store = DecisionStore()
     store.record(data.name, "²", "a", None, "removed", "old", text_hash=None)
-    assert bind_decisions(data, store.current(data.name)).stale["reason"].tolist() == ["missing"]
+    assert bind_decisions(data, store.in_force(data.name)).stale["reason"].tolist() == ["missing"]

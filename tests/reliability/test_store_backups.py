@@ -20,7 +20,7 @@ def test_backups_every_fifty_decisions_and_only_three_kept(losslens_home):
     fill(store, 4 * BACKUP_EVERY + 10)
     found = backups_of(store.path)
     assert [int(p.stem.split("-")[-2]) for p in found] == [200, 150, 100]       # newest first, 3 kept
-    assert len(DecisionStore(found[0]).current("news.csv")) == 200
+    assert len(DecisionStore(found[0]).in_force("news.csv")) == 200
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garble"])
@@ -46,7 +46,7 @@ def test_damage_is_moved_aside_and_the_backup_restored(losslens_home, capsys, da
         DecisionStore()                                  # still refused: nothing starts empty silently
     assert cli.main(["decisions", "restore"]) == 0
     assert "every decision up to #100" in capsys.readouterr().out
-    restored = DecisionStore().current("news.csv")
+    restored = DecisionStore().in_force("news.csv")
     assert len(restored) == 100 and restored["example_id"].iloc[-1] == "e99"   # lost: 7 < BACKUP_EVERY
 
 
@@ -61,4 +61,4 @@ def test_restore_refuses_a_healthy_store_and_without_a_backup(losslens_home, cap
     assert cli.main(["decisions", "restore"]) == 2
     assert "no backup of" in capsys.readouterr().err
     assert cli.main(["decisions", "restore", "--empty"]) == 0
-    assert DecisionStore().current("news.csv").empty
+    assert DecisionStore().in_force("news.csv").empty

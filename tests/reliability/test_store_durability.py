@@ -56,7 +56,7 @@ def test_two_processes_writing_1000_decisions_each_lose_nothing(store_place):
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         assert len(out.split()) == 1000
-    current = DecisionStore(path).current(KEY)
+    current = DecisionStore(path).in_force(KEY)
     assert len(current) == 2000
     expected = {f"{w}-{i}" for w in ("ann", "bob") for i in range(1000)}
     assert set(current["example_id"]) == expected
@@ -83,10 +83,10 @@ def test_sigkill_mid_write_loses_at_most_the_write_in_flight(store_place):
 
     assert _integrity(path) == "ok"
     store = DecisionStore(path)  # reopens after the crash (WAL recovered)
-    present = store.current(KEY)["example_id"].tolist()
+    present = store.in_force(KEY)["example_id"].tolist()
     # every decision whose commit returned is there; at most one more (committed, not yet printed)
     assert present[: len(committed)] == committed
     assert len(committed) <= len(present) <= len(committed) + 1
     assert present == [f"ann-{i}" for i in range(len(present))]
     store.record(KEY, "after-crash", "sport", None, "confirmed", "ann", text_hash=None)
-    assert (store.current(KEY)["status"] == "confirmed").sum() == 1
+    assert (store.in_force(KEY)["status"] == "confirmed").sum() == 1

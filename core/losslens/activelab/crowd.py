@@ -75,7 +75,7 @@ def review_annotations(ids: np.ndarray, given: np.ndarray, decisions: pd.DataFra
     "given label"), then one column per reviewer with that reviewer's latest decision.
 
     decisions: losslens.store.decisions frame [example_id, original_label, new_label, status, reviewer, ...]
-    with labels as names, one row per example and reviewer (DecisionStore.current(...,
+    with labels as names, one row per example and reviewer (DecisionStore.in_force(...,
     per_reviewer=True), bound); only `relabeled` / `confirmed` rows count (confirmed without a
     new label repeats the original). Unknown ids or label names are ignored.
     """

@@ -15,7 +15,8 @@ def decisions_command(args: argparse.Namespace) -> int:
     store of LOSSLENS_DB_URL (else the SQLite file in LOSSLENS_HOME)."""
     from losslens.store import history_files
     from losslens.store.backups import restore
-    from losslens.store.decisions import DecisionStore, store_location
+    from losslens.store.decisions import DecisionStore
+    from losslens.store.engine import store_location
 
     if args.action == "export":
         check_export_path(args.out, folder_ok=False)

@@ -56,13 +56,13 @@ def export_command(args: argparse.Namespace) -> int:
     check_export_path(args.out)
     data, results = score(request_from_args(args), StderrProgress())
     store = DecisionStore()
-    bound = bind_decisions(data, store.current(data.name))
+    bound = bind_decisions(data, store.in_force(data.name))
     consensus = None
     if args.consensus:
         from losslens.activelab.crowd import reviewer_consensus
 
         found = reviewer_consensus(data, results.probs(),
-                                   bind_decisions(data, store.current(data.name, True), per_reviewer=True).applied)
+                                   bind_decisions(data, store.in_force(data.name, True), per_reviewer=True).applied)
         consensus = None if found is None else found.examples
     frame = corrected_frame(data, results.table, bound, labels_as=args.labels, changed_only=args.changed_only,
                             drop_removed=args.drop_removed, drop_ambiguous=args.drop_ambiguous, consensus=consensus)

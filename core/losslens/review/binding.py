@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from losslens.sources.datasets import LabeledTexts, text_hash
-from losslens.store.decisions import DecisionStore, ExampleRef, LabelDecision
+from losslens.store.decisions import DecisionStore
+from losslens.store.records import ExampleRef, LabelDecision
 
 REASONS = {
     "missing": "its id is not in this dataset",
@@ -35,7 +36,7 @@ REASONS = {
 
 @dataclass(frozen=True)
 class BoundDecisions:
-    """applied: the decisions in force, one per example, rows of `DecisionStore.current` plus
+    """applied: the decisions in force, one per example, rows of `DecisionStore.in_force` plus
     `position` (row in the dataset) with example_id set to the dataset's id at that row; in the
     order they were made. stale: the others, plus `reason` (a key of REASONS)."""
 
@@ -49,8 +50,8 @@ class BoundDecisions:
 
 
 def bind_decisions(data: LabeledTexts, current: pd.DataFrame, per_reviewer: bool = False) -> BoundDecisions:
-    """Split `current` (DecisionStore.current for data.name) into applied and stale decisions;
-    per_reviewer keeps one decision per example and reviewer (DecisionStore.current(...,
+    """Split `current` (DecisionStore.in_force for data.name) into applied and stale decisions;
+    per_reviewer keeps one decision per example and reviewer (DecisionStore.in_force(...,
     per_reviewer=True)) instead of one per example."""
     if current.empty:
         return BoundDecisions(current.assign(position=pd.Series(dtype=np.int64)), current.assign(reason=""))

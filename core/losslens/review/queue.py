@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from losslens.review.binding import BoundDecisions
-from losslens.store.decisions import DECIDED_STATUSES, STATUSES
+from losslens.store.records import DECIDED_STATUSES, STATUSES
 
 # sort key -> True when a HIGHER value is more suspicious
 SORT_KEYS: dict[str, bool] = {   # distinct orders only: quality and p(given) sort as loss does
@@ -312,7 +312,7 @@ def query_results(
     """Filter, sort and cut one page of the results table.
 
     status_by_id: example id -> review status, as a mapping, a Series indexed by id, or the
-    DataFrame of `DecisionStore.current` (example_id, status); ids absent are "unreviewed".
+    DataFrame of `DecisionStore.in_force` (example_id, status); ids absent are "unreviewed".
     """
     if query.page_size < 1:
         raise ValueError(f"page_size must be at least 1, got {query.page_size}")

@@ -5,11 +5,12 @@ and that fewer than R reviewers have decided or are looking at; looking means ho
 lease (LEASE_SECONDS), so two people are not given the same example at once when one more look is
 all it needs. A lease is taken again on every request (it follows the reviewer) and lapses by
 itself when a reviewer leaves. "Decided" means a decision in force (not undone) other than
-unreviewed (each reviewer's latest decision not undone), so an undo or a reset puts the example
-back in play. A plan belongs to the dataset's content (its fingerprint): a reviewer who loaded
-another version of the file is told so instead of being handed ids it does not have. The tables live in the decision store's
-database (store migration v5); each hand-out is one write transaction, serialised per dataset
-(SQLite: BEGIN IMMEDIATE; PostgreSQL: a row lock on the plan).
+unreviewed (losslens.store.in_force, as the store reads it), so an undo or a reset puts the
+example back in play. A plan belongs to the dataset's content (its fingerprint): a reviewer who
+loaded another version of the file is told so instead of being handed ids it does not have. The
+tables live in the decision store's database (losslens.store.schema: queue_plans, queue_items,
+leases); each hand-out is one write transaction, serialised per dataset (SQLite: BEGIN IMMEDIATE;
+PostgreSQL: a row lock on the plan).
 """
 from __future__ import annotations
 
@@ -21,26 +22,13 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from losslens.errors import StoreError
-from losslens.store.decisions import IN_FORCE_FOR_ITS_REVIEWER, DecisionStore
+from losslens.store.decisions import DecisionStore
+from losslens.store.in_force import is_decision_in_force
+from losslens.store.schema import decisions, leases, queue_items, queue_plans
 
 LEASE_SECONDS = 300.0
 MAX_REVIEWERS_PER_EXAMPLE = 20
-
-_DECIDED_BY = f"""EXISTS (SELECT 1 FROM decisions d WHERE d.dataset_key = :dataset AND d.example_id = {{example}}
-                 AND d.reviewer = {{reviewer}} AND d.status != 'unreviewed' AND {IN_FORCE_FOR_ITS_REVIEWER})"""
-_SEEN = f"""(SELECT COUNT(*) FROM decisions d WHERE d.dataset_key = :dataset AND d.example_id = qi.example_id
-            AND d.status != 'unreviewed' AND {IN_FORCE_FOR_ITS_REVIEWER})"""
-_LOOKING = f"""(SELECT COUNT(*) FROM leases l WHERE l.dataset_key = :dataset AND l.example_id = qi.example_id
-               AND l.reviewer != :me AND l.expires_at > :now
-               AND NOT {_DECIDED_BY.format(example="qi.example_id", reviewer="l.reviewer")})"""
-_NEXT = f"""SELECT qi.example_id FROM queue_items qi
-    WHERE qi.plan_id = :plan AND NOT {_DECIDED_BY.format(example="qi.example_id", reviewer=":me")}
-      AND {_SEEN} + {_LOOKING} < :per_example
-    ORDER BY CASE WHEN qi.example_id = :prefer THEN 0 ELSE 1 END,
-             CASE WHEN EXISTS (SELECT 1 FROM leases l WHERE l.dataset_key = :dataset AND l.reviewer = :me
-                               AND l.example_id = qi.example_id AND l.expires_at > :now) THEN 0 ELSE 1 END,
-             qi.position
-    LIMIT 1"""
+PLAN_START_LOCK = 7151   # PostgreSQL advisory lock: two leads starting at once leave one plan open
 
 
 @dataclass(frozen=True)
@@ -79,16 +67,14 @@ def start_shared_queue(store: DecisionStore, dataset_key: str, data_fingerprint:
         raise StoreError(f"reviewers per example must be 1 to {MAX_REVIEWERS_PER_EXAMPLE}, got {reviewers_per_example}")
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with store.transaction() as db:
-        if db.dialect.name != "sqlite":   # two leads starting at once: one plan stays open
-            db.execute(sa.text("SELECT pg_advisory_xact_lock(7151)"))
+        if db.dialect.name != "sqlite":
+            db.execute(sa.select(sa.func.pg_advisory_xact_lock(PLAN_START_LOCK)))
         _close(db, dataset_key, created)
-        plan_id = db.execute(sa.text(
-            "INSERT INTO queue_plans (dataset_key, reviewers_per_example, created_by, created_at, data_fingerprint) "
-            "VALUES (:dataset, :per_example, :lead, :created, :fingerprint) RETURNING id"),
-            {"dataset": dataset_key, "per_example": int(reviewers_per_example), "lead": lead,
-             "created": created, "fingerprint": data_fingerprint}).scalar_one()
-        db.execute(sa.text("INSERT INTO queue_items (plan_id, position, example_id) VALUES (:plan, :position, :id)"),
-                   [{"plan": plan_id, "position": k, "id": example_id} for k, example_id in enumerate(ids)])
+        plan_id = db.execute(sa.insert(queue_plans).values(
+            dataset_key=dataset_key, reviewers_per_example=int(reviewers_per_example), created_by=lead,
+            created_at=created, data_fingerprint=data_fingerprint).returning(queue_plans.c.id)).scalar_one()
+        db.execute(sa.insert(queue_items), [{"plan_id": plan_id, "position": k, "example_id": example_id}
+                                            for k, example_id in enumerate(ids)])
     return SharedQueue(plan_id, dataset_key, tuple(ids), int(reviewers_per_example), lead, created, data_fingerprint)
 
 
@@ -99,22 +85,21 @@ def stop_shared_queue(store: DecisionStore, dataset_key: str) -> None:
 
 
 def _close(db: sa.Connection, dataset_key: str, when: str) -> None:
-    db.execute(sa.text("UPDATE queue_plans SET closed_at = :when WHERE dataset_key = :dataset AND closed_at IS NULL"),
-               {"when": when, "dataset": dataset_key})
-    db.execute(sa.text("DELETE FROM leases WHERE dataset_key = :dataset"), {"dataset": dataset_key})
+    db.execute(sa.update(queue_plans).where(queue_plans.c.dataset_key == dataset_key, queue_plans.c.closed_at.is_(None))
+               .values(closed_at=when))
+    db.execute(sa.delete(leases).where(leases.c.dataset_key == dataset_key))
 
 
 def shared_queue(store: DecisionStore, dataset_key: str) -> SharedQueue | None:
     """The dataset's open shared queue, or None."""
     with store.connection() as db:
-        plan = db.execute(sa.text(
-            "SELECT id, reviewers_per_example, created_by, created_at, data_fingerprint FROM queue_plans "
-            "WHERE dataset_key = :dataset AND closed_at IS NULL ORDER BY id DESC LIMIT 1"),
-            {"dataset": dataset_key}).first()
+        plan = db.execute(sa.select(queue_plans).where(queue_plans.c.dataset_key == dataset_key,
+                                                       queue_plans.c.closed_at.is_(None))
+                          .order_by(queue_plans.c.id.desc()).limit(1)).first()
         if plan is None:
             return None
-        ids = db.execute(sa.text("SELECT example_id FROM queue_items WHERE plan_id = :plan ORDER BY position"),
-                         {"plan": plan.id}).scalars().all()
+        ids = db.execute(sa.select(queue_items.c.example_id).where(queue_items.c.plan_id == plan.id)
+                         .order_by(queue_items.c.position)).scalars().all()
     return SharedQueue(plan.id, dataset_key, tuple(ids), plan.reviewers_per_example, plan.created_by, plan.created_at,
                        plan.data_fingerprint)
 
@@ -126,34 +111,71 @@ def take_next(store: DecisionStore, queue: SharedQueue, reviewer: str, now: floa
     open one — leased to them for lease_seconds; None when nothing is left for them or the plan
     has been closed. now: epoch seconds (default: the clock)."""
     now = time.time() if now is None else now
-    values = {"dataset": queue.dataset_key, "plan": queue.plan_id, "me": reviewer, "now": now,
-              "per_example": queue.reviewers_per_example, "prefer": prefer}
+    mine = sa.and_(leases.c.dataset_key == queue.dataset_key, leases.c.reviewer == reviewer)
     with store.transaction() as db:
-        lock = " FOR UPDATE" if db.dialect.name != "sqlite" else ""   # one hand-out at a time per plan
-        is_open = db.execute(sa.text(f"SELECT closed_at IS NULL FROM queue_plans WHERE id = :plan{lock}"),
-                             values).scalar()           # (SQLite: BEGIN IMMEDIATE serialises already)
-        example_id = db.execute(sa.text(_NEXT), values).scalar() if is_open else None
-        db.execute(sa.text("DELETE FROM leases WHERE dataset_key = :dataset AND reviewer = :me"), values)
+        is_open = sa.select(queue_plans.c.closed_at.is_(None)).where(queue_plans.c.id == queue.plan_id)
+        if db.dialect.name != "sqlite":   # one hand-out at a time per plan (SQLite: BEGIN IMMEDIATE serialises)
+            is_open = is_open.with_for_update()
+        plan_open = db.execute(is_open).scalar()
+        example_id = db.execute(_next_example(queue, reviewer, now, prefer)).scalar() if plan_open else None
+        db.execute(sa.delete(leases).where(mine))
         if example_id is not None:
-            db.execute(sa.text("INSERT INTO leases (dataset_key, reviewer, example_id, expires_at) "
-                               "VALUES (:dataset, :me, :example, :expires)"),
-                       {**values, "example": example_id, "expires": now + lease_seconds})
+            db.execute(sa.insert(leases).values(dataset_key=queue.dataset_key, reviewer=reviewer, example_id=example_id,
+                                                expires_at=now + lease_seconds))
     return example_id
 
 
 def release(store: DecisionStore, dataset_key: str, reviewer: str) -> None:
     """Give up this reviewer's lease (they left the shared queue)."""
     with store.transaction() as db:
-        db.execute(sa.text("DELETE FROM leases WHERE dataset_key = :dataset AND reviewer = :me"),
-                   {"dataset": dataset_key, "me": reviewer})
+        db.execute(sa.delete(leases).where(leases.c.dataset_key == dataset_key, leases.c.reviewer == reviewer))
 
 
 def queue_progress(store: DecisionStore, queue: SharedQueue) -> QueueProgress:
     """Decisions in force per example of the queue, by distinct reviewers."""
     with store.connection() as db:
-        seen = db.execute(sa.text(
-            f"SELECT {_SEEN} FROM queue_items qi WHERE qi.plan_id = :plan"),
-            {"dataset": queue.dataset_key, "plan": queue.plan_id}).scalars().all()
+        seen = db.execute(sa.select(_seen(queue.dataset_key))
+                          .where(queue_items.c.plan_id == queue.plan_id)).scalars().all()
     per_example = queue.reviewers_per_example
     return QueueProgress(n_examples=len(seen), complete=sum(n >= per_example for n in seen),
-                         started=sum(0 < n < per_example for n in seen), decisions=sum(min(n, per_example) for n in seen))
+                         started=sum(0 < n < per_example for n in seen),
+                         decisions=sum(min(n, per_example) for n in seen))
+
+
+def _decided_by(dataset_key: str, example_id: sa.ColumnElement[str],
+                reviewer: str | sa.ColumnElement[str]) -> sa.Exists:
+    """SQL: `reviewer` has a decision in force on `example_id` (a reset or an undo takes it back).
+    Columns given must belong to the immediately enclosing query (SQLAlchemy correlates one level)."""
+    theirs = decisions.alias()
+    return sa.exists().where(theirs.c.dataset_key == dataset_key, theirs.c.example_id == example_id,
+                             theirs.c.reviewer == reviewer, is_decision_in_force(theirs, per_reviewer=True))
+
+
+def _seen(dataset_key: str) -> sa.ScalarSelect:
+    """SQL over queue_items: how many reviewers have a decision in force on the item's example."""
+    seen = decisions.alias()
+    return (sa.select(sa.func.count()).where(seen.c.dataset_key == dataset_key,
+                                             seen.c.example_id == queue_items.c.example_id,
+                                             is_decision_in_force(seen, per_reviewer=True))
+            .scalar_subquery())
+
+
+def _next_example(queue: SharedQueue, reviewer: str, now: float, prefer: str | None) -> sa.Select:
+    """The example of `queue` to hand `reviewer` next: not decided by them, seen by fewer than R
+    reviewers counting those who hold a live lease on it and have not decided it; `prefer`
+    first, then the one they hold, then plan order."""
+    dataset = queue.dataset_key
+    others = leases.alias()
+    looking = (sa.select(sa.func.count()).where(
+        others.c.dataset_key == dataset, others.c.example_id == queue_items.c.example_id,
+        others.c.reviewer != reviewer, others.c.expires_at > now,
+        ~_decided_by(dataset, others.c.example_id, others.c.reviewer)).scalar_subquery())
+    holds = sa.exists().where(leases.c.dataset_key == dataset, leases.c.reviewer == reviewer,
+                              leases.c.example_id == queue_items.c.example_id, leases.c.expires_at > now)
+    return (sa.select(queue_items.c.example_id)
+            .where(queue_items.c.plan_id == queue.plan_id,
+                   ~_decided_by(dataset, queue_items.c.example_id, reviewer),
+                   _seen(dataset) + looking < queue.reviewers_per_example)
+            .order_by(sa.case((queue_items.c.example_id == prefer, 0), else_=1), sa.case((holds, 0), else_=1),
+                      queue_items.c.position)
+            .limit(1))

@@ -1,287 +1,48 @@
-"""Reviewer decisions in a SQL database through SQLAlchemy 2.x: SQLite by default (a file under
-LOSSLENS_HOME), PostgreSQL for a team (LOSSLENS_DB_URL=postgresql+psycopg://...). Every change is
-a row, the current state is the latest row.
+"""The decision store: reviewers' decisions in a SQL database through SQLAlchemy 2.x Core (SQLite
+by default, PostgreSQL for a team; see losslens.store.engine). Every change is a row of the
+`decisions` table (losslens.store.schema); an example's state is its decision in force
+(losslens.store.in_force).
 
-One table, `decisions`, keyed by the dataset's name (`LabeledTexts.name`, not its content hash)
-and the example id, with the example's text hash and given label, so a decision follows its
-example across re-scoring with another model and reloads of an edited file, and never lands on
-another example (see losslens.review.binding). Labels are stored as NAMES, so decisions survive a
-re-encoding of the label column.
+Decisions are keyed by the dataset's name (`LabeledTexts.name`, not its content hash) and the
+example id, with the example's text hash and given label, so a decision follows its example across
+re-scoring with another model and reloads of an edited file, and never lands on another example
+(see losslens.review.binding). Labels are stored as NAMES, so decisions survive a re-encoding of the
+label column.
 
-Current state of an example = its latest row that has not been undone. A row with status
-"unreviewed" records a reset. `undo_last` marks the latest decision as undone (the row is kept,
-with `undone_at`/`undone_by`), so the previous state becomes current again and history is whole.
-A bulk decision (`record_group`) writes one row per example under one `group_id`, and one undo
-takes the whole group back. Any decision may carry a free-text `note`.
+A row with status "unreviewed" records a reset. `undo_last` marks the latest decision as undone
+(the row is kept, with `undone_at`/`undone_by`), so the previous state is in force again and
+history is whole. A bulk decision (`record_group`) writes one row per example under one
+`group_id`, and one undo takes the whole group back. Any decision may carry a free-text `note`.
 
 Durability: every write is its own short transaction, so a killed writer loses at most the write
-in flight and two processes writing at once lose nothing. SQLite: WAL journal, synchronous=FULL,
-IMMEDIATE write transactions on a connection per call (busy_timeout waits for the lock);
-PostgreSQL: its own transactions. One migration mechanism for both: the losslens_schema table
-holds the schema version (SQLite files from before it carry theirs in PRAGMA user_version).
+in flight and two processes writing at once lose nothing. The schema is brought up to date when a
+store opens (losslens.store.migrations).
 """
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
-from losslens import config
-from losslens.store import backups
 from losslens.errors import StoreError
+from losslens.store import backups
+from losslens.store.engine import read_connection, store_engine, store_location, write_transaction
+from losslens.store.importing import ImportCounts, ImportedDecision, merge_imported
+from losslens.store.in_force import is_decision_in_force, is_in_force
+from losslens.store.migrations import migrate
+from losslens.store.records import (ExampleRef, LabelDecision, as_decisions, clean_note, insert_decisions,
+                                    stored_status, utc_now)
+from losslens.store.schema import decisions
 
-STATUSES: tuple[str, ...] = ("unreviewed", "relabeled", "confirmed", "ambiguous", "removed")
-DECIDED_STATUSES: tuple[str, ...] = STATUSES[1:]
-CURRENT_COLUMNS = ["decision_id", "example_id", "text_hash", "original_label", "new_label", "status", "reviewer",
-                   "decided_at", "note"]
-BUSY_TIMEOUT_MS = 30_000
-
-
-@dataclass(frozen=True)
-class LabelDecision:
-    """One row of the decision history. Times are UTC ISO-8601 strings."""
-
-    id: int
-    dataset_key: str
-    example_id: str
-    original_label: str | None
-    new_label: str | None
-    status: str
-    reviewer: str
-    decided_at: str
-    undone_at: str | None = None
-    undone_by: str | None = None
-    text_hash: str | None = None
-    note: str | None = None
-    group_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ExampleRef:
-    """The example a decision is about: its id, losslens.sources.datasets.text_hash of its text (None: no
-    text check) and its given label (a name)."""
-
-    example_id: str
-    text_hash: str | None
-    given_label: str | None
-
-
-@dataclass(frozen=True)
-class ImportedDecision:
-    """A decision made elsewhere (another store's history, or a file of decisions) to append.
-    decided_at None: made now, and not imported when the reviewer's decision in force on the
-    example already says the same."""
-
-    dataset_key: str
-    example: ExampleRef
-    new_label: str | None
-    status: str
-    reviewer: str
-    decided_at: str | None
-    note: str | None = None
-    undone_at: str | None = None
-    undone_by: str | None = None
-    group_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ImportCounts:
-    """What `DecisionStore.import_decisions` did: rows added, rows already there, and rows already
-    there that the import marked undone."""
-
-    added: int
-    already_there: int
-    marked_undone: int
-
-
-# --- schema migrations: MIGRATIONS[v] takes a database at version v to v + 1 --------------------
-
-def _migrate_0_to_1(db: sa.Connection) -> None:
-    """v1: the decisions table."""
-    sa.Table("decisions", sa.MetaData(),
-             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-             sa.Column("dataset_key", sa.Text, nullable=False),
-             sa.Column("example_id", sa.Text, nullable=False),
-             sa.Column("original_label", sa.Text),
-             sa.Column("new_label", sa.Text),
-             sa.Column("status", sa.Text, nullable=False),
-             sa.Column("reviewer", sa.Text, nullable=False, server_default=""),
-             sa.Column("decided_at", sa.Text, nullable=False),
-             sqlite_autoincrement=True).create(db, checkfirst=True)
-
-
-def _migrate_1_to_2(db: sa.Connection) -> None:
-    """v2: undo marks (undone_at, undone_by) and an index for latest-row-per-example lookups."""
-    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN undone_at TEXT"))
-    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN undone_by TEXT"))
-    db.execute(sa.text("CREATE INDEX IF NOT EXISTS decisions_by_example ON decisions (dataset_key, example_id, id)"))
-
-
-def _migrate_2_to_3(db: sa.Connection) -> None:
-    """v3: the example's text hash, and datasets named as the app shows them ("reviews.csv"
-    for what was "file:reviews.csv", "ag_news/train" for "hf:ag_news:default:train")."""
-    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN text_hash TEXT"))
-    for (old,) in db.execute(sa.text("SELECT DISTINCT dataset_key FROM decisions")).fetchall():
-        new = legacy_dataset_name(old)
-        if new != old:
-            db.execute(sa.text("UPDATE decisions SET dataset_key = :new WHERE dataset_key = :old"),
-                       {"new": new, "old": old})
-
-
-def legacy_dataset_name(key: str) -> str:
-    """The v3 name of a dataset key written by v1/v2 (file:NAME, disk:NAME:SPLIT, hf:NAME:CONFIG:SPLIT)."""
-    kind, _, rest = key.partition(":")
-    if kind == "file" and rest:
-        return rest
-    if kind == "disk" and ":" in rest:
-        name, _, split = rest.rpartition(":")
-        return name if split == "all" else f"{name}/{split}"
-    if kind == "hf" and rest.count(":") >= 2:
-        name, config, split = rest.rsplit(":", 2)
-        return f"{name}/{split}" if config == "default" else f"{name}:{config}/{split}"
-    return key
-
-
-def _migrate_3_to_4(db: sa.Connection) -> None:
-    """v4: a note on any decision, and group ids for bulk decisions undone in one step."""
-    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN note TEXT"))
-    db.execute(sa.text("ALTER TABLE decisions ADD COLUMN group_id TEXT"))
-
-
-def _migrate_4_to_5(db: sa.Connection) -> None:
-    """v5: shared queues (losslens.review.shared_queue): a lead's plan, its examples in order, and the
-    reviewers' short leases on the example each is looking at."""
-    metadata = sa.MetaData()
-    sa.Table("queue_plans", metadata,
-             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-             sa.Column("dataset_key", sa.Text, nullable=False),
-             sa.Column("reviewers_per_example", sa.Integer, nullable=False),
-             sa.Column("created_by", sa.Text, nullable=False),
-             sa.Column("created_at", sa.Text, nullable=False),
-             sa.Column("data_fingerprint", sa.Text, nullable=False),
-             sa.Column("closed_at", sa.Text),
-             sqlite_autoincrement=True)
-    sa.Table("queue_items", metadata,
-             sa.Column("plan_id", sa.Integer, primary_key=True),
-             sa.Column("position", sa.Integer, primary_key=True),
-             sa.Column("example_id", sa.Text, nullable=False))
-    sa.Table("leases", metadata,
-             sa.Column("dataset_key", sa.Text, primary_key=True),
-             sa.Column("reviewer", sa.Text, primary_key=True),
-             sa.Column("example_id", sa.Text, nullable=False),
-             sa.Column("expires_at", sa.Float, nullable=False))
-    metadata.create_all(db, checkfirst=True)
-
-
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [
-    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5]
-SCHEMA_VERSION = len(MIGRATIONS)
-COLUMNS = ("id", "dataset_key", "example_id", "original_label", "new_label", "status", "reviewer", "decided_at",
-           "undone_at", "undone_by", "text_hash", "note", "group_id")
-SELECT_ALL = f"SELECT {', '.join(COLUMNS)} FROM decisions"
-# In SQL over `decisions d`: d is its reviewer's latest row on its example that is not undone (the
-# decision of that reviewer in force, as DecisionStore.current(per_reviewer=True) reads it).
-IN_FORCE_FOR_ITS_REVIEWER = """d.id = (SELECT MAX(d2.id) FROM decisions d2 WHERE d2.dataset_key = d.dataset_key
-    AND d2.example_id = d.example_id AND d2.reviewer = d.reviewer AND d2.undone_at IS NULL)"""
-_SCHEMA = sa.Table("losslens_schema", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
-
-
-def migrate(db: sa.Connection) -> int:
-    """Bring the database up to SCHEMA_VERSION inside the caller's (write) transaction; return
-    the version it had."""
-    sqlite = db.dialect.name == "sqlite"
-    if not sqlite:   # one migrating process at a time
-        db.execute(sa.text("SELECT pg_advisory_xact_lock(7150) "))
-    _SCHEMA.create(db, checkfirst=True)
-    version = db.execute(sa.select(_SCHEMA.c.version)).scalar()
-    if version is None:
-        version = db.execute(sa.text("PRAGMA user_version")).scalar() if sqlite else 0
-        db.execute(_SCHEMA.insert().values(version=version))
-    if version > SCHEMA_VERSION:
-        raise StoreError(f"decision store schema v{version} is newer than this LossLens (v{SCHEMA_VERSION}); "
-                         "upgrade LossLens or point LOSSLENS_HOME / LOSSLENS_DB_URL elsewhere")
-    for step in MIGRATIONS[version:]:
-        step(db)
-    db.execute(_SCHEMA.update().values(version=SCHEMA_VERSION))
-    if sqlite:
-        db.execute(sa.text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
-    return version
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _check_label(value: object, name: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise StoreError(f"{name} must be a label name (str) or None, got {value!r}")
-
-
-def store_location(location: Path | str | None) -> tuple[str, Path | None]:
-    """(SQLAlchemy URL, SQLite file or None) of a store: a URL, a file path, or None for
-    config.decision_store_url() (LOSSLENS_DB_URL, else the SQLite file under LOSSLENS_HOME)."""
-    if location is None:
-        location = config.decision_store_url()
-    text = str(location)
-    if "://" not in text:
-        return f"sqlite:///{Path(text)}", Path(text)
-    try:
-        url = sa.engine.make_url(text)
-    except sa.exc.ArgumentError:
-        raise StoreError(f"LOSSLENS_DB_URL is not a database URL ({text[:20]}...); use e.g. "
-                         "postgresql+psycopg://user@host/db") from None
-    if url.drivername in ("postgresql", "postgres"):   # the driver LossLens installs, not psycopg2
-        url = url.set(drivername="postgresql+psycopg")
-        text = url.render_as_string(hide_password=False)
-    return text, Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
-
-
-def _engine(url: str) -> sa.Engine:
-    """An engine: SQLite with WAL, synchronous=FULL, a busy timeout, a connection per call and
-    IMMEDIATE write transactions; any other database as SQLAlchemy makes it."""
-    if not url.startswith("sqlite"):
-        try:
-            connect = {"connect_timeout": 10} if url.startswith("postgresql") else {}   # seconds
-            return sa.create_engine(url, pool_pre_ping=True, connect_args=connect)
-        except ImportError as exc:
-            raise StoreError(f"the decision database needs its driver ({exc.name or exc}): "
-                             "pip install 'losslens[postgres]' (psycopg) for postgresql+psycopg:// URLs") from None
-        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-            raise StoreError(f"cannot use the decision database URL: {str(exc).splitlines()[0][:120]}") from None
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
-                              connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
-
-    @sa.event.listens_for(engine, "connect")
-    def _setup(dbapi_connection, _record) -> None:
-        dbapi_connection.isolation_level = None   # SQLAlchemy's begin event decides BEGIN vs BEGIN IMMEDIATE
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous = FULL")
-        for attempt in range(300):   # "locked" comes at once while another process switches a new file to WAL
-            try:
-                cursor.execute("PRAGMA journal_mode = WAL")
-                break
-            except Exception as exc:  # noqa: BLE001 — sqlite3.OperationalError, re-raised unless "locked"
-                if "locked" not in str(exc) or attempt == 299:
-                    raise
-                time.sleep(0.1)
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin(connection) -> None:
-        immediate = connection.get_execution_options().get("immediate", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
+_IN_FORCE_SELECT = sa.select(decisions.c.id.label("decision_id"), decisions.c.example_id, decisions.c.text_hash,
+                             decisions.c.original_label, decisions.c.new_label, decisions.c.status,
+                             decisions.c.reviewer, decisions.c.decided_at, decisions.c.note)
+IN_FORCE_COLUMNS: list[str] = list(_IN_FORCE_SELECT.selected_columns.keys())
 
 
 class DecisionStore:
@@ -302,9 +63,9 @@ class DecisionStore:
                 raise StoreError(f"the decision store is {damage}: run `losslens decisions restore` to bring back "
                                  f"its latest backup; the damaged file (nothing overwritten) was moved to "
                                  f"{moved.name} in {moved.parent}")
-        self.engine = _engine(self.url)
+        self.engine = store_engine(self.url)
         try:
-            with self._write() as db:
+            with self.transaction() as db:
                 migrate(db)
         except sa.exc.OperationalError as exc:
             shown = sa.engine.make_url(self.url).render_as_string(hide_password=True)
@@ -312,13 +73,22 @@ class DecisionStore:
                              f"{str(exc.orig).strip().splitlines()[0][:120]}") from None
         self._backed_up = backups.backed_up_id(self.path) if self.path is not None else 0
 
+    def transaction(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """One write transaction (IMMEDIATE on SQLite), also for modules that keep their own tables
+        here (shared queues)."""
+        return write_transaction(self.engine)
+
+    def connection(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """A read connection, also for modules that keep their own tables here."""
+        return read_connection(self.engine)
+
     def backup(self) -> Path | None:
         """Back a SQLite store up now (SQLite's online backup API); None when it holds no
         decision, or for another database."""
         if self.path is None:
             return None
-        with self._read() as db:
-            last = db.execute(sa.text("SELECT MAX(id) FROM decisions")).scalar()
+        with self.connection() as db:
+            last = db.execute(sa.select(sa.func.max(decisions.c.id))).scalar()
         if not last:
             return None
         self._backed_up = last
@@ -328,27 +98,6 @@ class DecisionStore:
         """A backup every BACKUP_EVERY decisions (a damaged store loses at most that many)."""
         if self.path is not None and last_id // backups.BACKUP_EVERY > self._backed_up // backups.BACKUP_EVERY:
             self.backup()
-
-    # --- connections ---------------------------------------------------------------------------
-
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        with self.engine.connect() as db:
-            yield db
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        """One write transaction (IMMEDIATE on SQLite): committed on success, rolled back on error."""
-        with self.engine.connect().execution_options(immediate=True) as db, db.begin():
-            yield db
-
-    def transaction(self) -> contextlib.AbstractContextManager[sa.Connection]:
-        """One write transaction, for modules that keep their own tables here (shared queues)."""
-        return self._write()
-
-    def connection(self) -> contextlib.AbstractContextManager[sa.Connection]:
-        """A read connection, for modules that keep their own tables here."""
-        return self._read()
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -364,8 +113,8 @@ class DecisionStore:
         text_hash: str | None,
         note: str | None = None,
     ) -> LabelDecision:
-        """Append one decision; it becomes the example's current state. Labels are names;
-        text_hash is `losslens.sources.datasets.text_hash` of the example's text, which binds the decision to
+        """Append one decision; it comes into force. Labels are names; text_hash is
+        `losslens.sources.datasets.text_hash` of the example's text, which binds the decision to
         that text (None, as for imports without texts: checked by id and given label only).
 
         status "relabeled" needs a new_label (one equal to the given label is stored as
@@ -383,187 +132,101 @@ class DecisionStore:
 
     def _record(self, dataset_key: str, examples: list[ExampleRef], new_label: str | None, status: str,
                 reviewer: str, note: str | None, group: bool) -> list[LabelDecision]:
-        if status not in STATUSES:
-            raise StoreError(f"status {status!r} is not one of {', '.join(STATUSES)}")
-        new_label = _check_label(new_label, "new_label")
-        for example in examples:
-            _check_label(example.given_label, "original_label")
-        if status == "relabeled" and new_label is None:
-            raise StoreError(f"example {examples[0].example_id!r}: status 'relabeled' needs a new_label")
-        note = (note or "").strip() or None
+        statuses = [stored_status(status, new_label, example) for example in examples]
         group_id = uuid.uuid4().hex if group else None
-        with self._write() as db:   # a relabel to the label an example already has confirms it
-            written = [self._insert(db, str(dataset_key), example, new_label,
-                                    "confirmed" if status == "relabeled" and new_label == example.given_label
-                                    else status, reviewer, note, group_id)
-                       for example in examples]
-        self._after_write(written[-1].id)
+        unsaved = [LabelDecision(0, str(dataset_key), example.example_id, example.given_label, new_label, stored,
+                                 reviewer or "", utc_now(), text_hash=example.text_hash, note=clean_note(note),
+                                 group_id=group_id)
+                   for example, stored in zip(examples, statuses)]
+        with self.transaction() as db:
+            written = insert_decisions(db, unsaved)
+        if written:
+            self._after_write(written[-1].id)
         return written
 
     def reset(self, dataset_key: str, example_id: str, reviewer: str = "") -> LabelDecision | None:
         """Put one example back to "unreviewed" (recorded as a row); None if it already was."""
-        with self._write() as db:
-            latest = self._latest(db, dataset_key, str(example_id))
-            if latest is None or latest.status == "unreviewed":
+        with self.transaction() as db:
+            row = db.execute(sa.select(decisions).where(decisions.c.dataset_key == dataset_key,
+                                                        decisions.c.example_id == str(example_id),
+                                                        is_in_force(per_reviewer=False))).first()
+            if row is None or row.status == "unreviewed":
                 return None
-            example = ExampleRef(str(example_id), latest.text_hash, latest.original_label)
-            return self._insert(db, dataset_key, example, None, "unreviewed", reviewer, None, None)
+            (written,) = insert_decisions(db, [LabelDecision(
+                0, dataset_key, str(example_id), row.original_label, None, "unreviewed", reviewer or "", utc_now(),
+                text_hash=row.text_hash)])
+        return written
 
     def undo_last(self, dataset_key: str, reviewer: str | None = None) -> list[LabelDecision]:
-        """Undo the latest decision still in effect in this dataset (by `reviewer` if given) and,
+        """Undo the latest decision not undone in this dataset (by `reviewer` if given) and,
         when it was part of a bulk decision, the rest of its group.
 
-        The rows are marked undone (kept in history); each example's previous state becomes
-        current. Repeated calls walk further back. Returns the undone decisions ([] if none).
+        The rows are marked undone (kept in history); each example's previous decision comes back
+        into force. Repeated calls walk further back. Returns the undone decisions ([] if none).
         """
-        query = f"{SELECT_ALL} WHERE dataset_key = :dataset AND undone_at IS NULL"
-        params: dict[str, object] = {"dataset": dataset_key}
+        not_undone = [decisions.c.dataset_key == dataset_key, decisions.c.undone_at.is_(None)]
         if reviewer is not None:
-            query += " AND reviewer = :reviewer"
-            params["reviewer"] = reviewer
-        with self._write() as db:
-            latest = db.execute(sa.text(query + " ORDER BY id DESC LIMIT 1"), params).fetchone()
+            not_undone.append(decisions.c.reviewer == reviewer)
+        with self.transaction() as db:
+            latest = db.execute(sa.select(decisions).where(*not_undone)
+                                .order_by(decisions.c.id.desc()).limit(1)).first()
             if latest is None:
                 return []
-            group = _decision(latest).group_id
-            rows = [latest] if group is None else db.execute(sa.text(
-                f"{SELECT_ALL} WHERE dataset_key = :dataset AND group_id = :group AND undone_at IS NULL ORDER BY id"),
-                {"dataset": dataset_key, "group": group}).fetchall()
-            undone_at = _now()
-            undone_by = reviewer if reviewer is not None else _decision(latest).reviewer
-            db.execute(sa.text("UPDATE decisions SET undone_at = :at, undone_by = :by WHERE id = :id"),
-                       [{"at": undone_at, "by": undone_by, "id": row[0]} for row in rows])
-        return [replace(_decision(row), undone_at=undone_at, undone_by=undone_by) for row in rows]
+            undone = (decisions.c.id == latest.id if latest.group_id is None else
+                      sa.and_(decisions.c.dataset_key == dataset_key, decisions.c.group_id == latest.group_id,
+                              decisions.c.undone_at.is_(None)))
+            rows = as_decisions(db.execute(sa.select(decisions).where(undone).order_by(decisions.c.id)))
+            undone_at, undone_by = utc_now(), reviewer if reviewer is not None else latest.reviewer
+            db.execute(sa.update(decisions).where(undone).values(undone_at=undone_at, undone_by=undone_by))
+        return [replace(row, undone_at=undone_at, undone_by=undone_by) for row in rows]
 
     def import_decisions(self, rows: Sequence[ImportedDecision]) -> ImportCounts:
         """Append `rows` in order, in one transaction, skipping those already stored, so importing
-        a file twice adds nothing. A row with a time is already stored when a row with the same
-        dataset, example, reviewer, status, new label and time is (if the import has it undone
-        and the store does not, the stored row is marked undone); a row without a time when the
-        reviewer's decision in force on that example has its status, new label and note."""
-        for row in rows:
-            if row.status not in STATUSES:
-                raise StoreError(f"status {row.status!r} is not one of {', '.join(STATUSES)}")
-            if row.status == "relabeled" and row.new_label is None:
-                raise StoreError(f"example {row.example.example_id!r}: status 'relabeled' needs a new_label")
-        datasets = sorted({row.dataset_key for row in rows})
-        added = already = marked = 0
-        last_id = 0
-        with self._write() as db:
-            stored = [_decision(r) for r in db.execute(
-                sa.text(f"{SELECT_ALL} WHERE dataset_key IN :datasets ORDER BY id").bindparams(
-                    sa.bindparam("datasets", expanding=True)), {"datasets": datasets}).fetchall()] if rows else []
-            by_time = {_timed_key(d): d for d in stored}
-            in_force = {(d.dataset_key, d.example_id, d.reviewer): (d.status, d.new_label, d.note)
-                        for d in stored if d.undone_at is None}
-            for row in rows:
-                status = ("confirmed" if row.status == "relabeled" and row.new_label == row.example.given_label
-                          else row.status)
-                decision = LabelDecision(0, row.dataset_key, row.example.example_id, row.example.given_label,
-                                         row.new_label, status, row.reviewer or "", row.decided_at or _now(),
-                                         row.undone_at, row.undone_by, row.example.text_hash,
-                                         (row.note or "").strip() or None, row.group_id)
-                who = (decision.dataset_key, decision.example_id, decision.reviewer)
-                if row.decided_at is not None and (found := by_time.get(_timed_key(decision))) is not None:
-                    if found.undone_at is None and decision.undone_at is not None:
-                        db.execute(sa.text("UPDATE decisions SET undone_at = :at, undone_by = :by WHERE id = :id"),
-                                   {"at": decision.undone_at, "by": decision.undone_by, "id": found.id})
-                        by_time[_timed_key(decision)] = replace(found, undone_at=decision.undone_at)
-                        marked += 1
-                    else:
-                        already += 1
-                    continue
-                if row.decided_at is None and in_force.get(who) == (status, decision.new_label, decision.note):
-                    already += 1
-                    continue
-                written = self._insert(db, decision.dataset_key, row.example, decision.new_label, status,
-                                       decision.reviewer, decision.note, decision.group_id, decision.decided_at,
-                                       (decision.undone_at, decision.undone_by))
-                by_time[_timed_key(written)] = written
-                if written.undone_at is None:
-                    in_force[who] = (status, written.new_label, written.note)
-                added += 1
-                last_id = written.id
-        if last_id:
-            self._after_write(last_id)
-        return ImportCounts(added, already, marked)
+        a file twice adds nothing (the rules: losslens.store.importing)."""
+        with self.transaction() as db:
+            counts, added = merge_imported(db, rows)
+        if added:
+            self._after_write(added[-1].id)
+        return counts
 
     # --- reads ---------------------------------------------------------------------------------
 
     def history_frame(self, dataset_key: str | None = None) -> pd.DataFrame:
         """Every row of one dataset's history (None: of every dataset), undone ones included, in
-        the order they were written; columns COLUMNS."""
-        query, params = SELECT_ALL, {}
+        the order they were written; columns those of the decisions table."""
+        query = sa.select(decisions).order_by(decisions.c.id)
         if dataset_key is not None:
-            query, params = query + " WHERE dataset_key = :dataset", {"dataset": dataset_key}
-        with self._read() as db:
-            rows = db.execute(sa.text(query + " ORDER BY id"), params).fetchall()
-        return pd.DataFrame([tuple(r) for r in rows], columns=list(COLUMNS), dtype=object)
+            query = query.where(decisions.c.dataset_key == dataset_key)
+        with self.connection() as db:
+            return _frame(db.execute(query))
 
-    def current(self, dataset_key: str, per_reviewer: bool = False) -> pd.DataFrame:
-        """Current decision per example id (latest row not undone), status != unreviewed; with
-        per_reviewer, each reviewer's own latest decision per example (who decided what).
+    def in_force(self, dataset_key: str, per_reviewer: bool = False) -> pd.DataFrame:
+        """The decisions in force in one dataset, resets left out: one per example (its latest row
+        not undone) or, with per_reviewer, one per example and reviewer (who decided what).
 
-        Columns: CURRENT_COLUMNS (decision_id is the row's id in the history); one row per
-        example id (and reviewer), in the order the decisions were made. Which of them apply to
-        a loaded dataset is losslens.review.binding.bind_decisions's job.
+        Columns: IN_FORCE_COLUMNS (decision_id is the row's id in the history); in the order the
+        decisions were made. Which of them apply to a loaded dataset is
+        losslens.review.binding.bind_decisions's job.
         """
-        group = "example_id, reviewer" if per_reviewer else "example_id"
-        with self._read() as db:
-            rows = db.execute(sa.text(
-                f"""SELECT d.id, d.example_id, d.text_hash, d.original_label, d.new_label, d.status,
-                          d.reviewer, d.decided_at, d.note
-                   FROM decisions d
-                   JOIN (SELECT MAX(id) AS id FROM decisions
-                         WHERE dataset_key = :dataset AND undone_at IS NULL GROUP BY {group}) m
-                     ON d.id = m.id
-                   WHERE d.status != 'unreviewed'
-                   ORDER BY d.id"""), {"dataset": dataset_key}).fetchall()
-        return pd.DataFrame([tuple(r) for r in rows], columns=CURRENT_COLUMNS, dtype=object)
+        query = _IN_FORCE_SELECT.where(decisions.c.dataset_key == dataset_key,
+                                       is_decision_in_force(per_reviewer=per_reviewer)).order_by(decisions.c.id)
+        with self.connection() as db:
+            return _frame(db.execute(query))
 
     def history(self, dataset_key: str, example_id: str) -> list[LabelDecision]:
         """Every row for one example, oldest first, undone ones included."""
-        with self._read() as db:
-            rows = db.execute(sa.text(f"{SELECT_ALL} WHERE dataset_key = :dataset AND example_id = :example ORDER BY id"),
-                              {"dataset": dataset_key, "example": str(example_id)}).fetchall()
-        return [_decision(row) for row in rows]
+        with self.connection() as db:
+            return as_decisions(db.execute(sa.select(decisions).where(
+                decisions.c.dataset_key == dataset_key, decisions.c.example_id == str(example_id))
+                .order_by(decisions.c.id)))
 
     def dataset_keys(self) -> list[str]:
         """Every dataset key with at least one row, sorted."""
-        with self._read() as db:
-            rows = db.execute(sa.text("SELECT DISTINCT dataset_key FROM decisions ORDER BY 1")).fetchall()
-        return [row[0] for row in rows]
-
-    # --- internals -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _latest(db: sa.Connection, dataset_key: str, example_id: str) -> LabelDecision | None:
-        row = db.execute(sa.text(f"""{SELECT_ALL} WHERE dataset_key = :dataset AND example_id = :example
-                                    AND undone_at IS NULL ORDER BY id DESC LIMIT 1"""),
-                         {"dataset": dataset_key, "example": example_id}).fetchone()
-        return None if row is None else _decision(row)
-
-    @staticmethod
-    def _insert(db: sa.Connection, dataset_key: str, example: ExampleRef, new_label: str | None, status: str,
-                reviewer: str, note: str | None, group_id: str | None, decided_at: str | None = None,
-                undone: tuple[str | None, str | None] = (None, None)) -> LabelDecision:
-        values = {"dataset_key": dataset_key, "example_id": example.example_id, "original_label": example.given_label,
-                  "new_label": new_label, "status": status, "reviewer": reviewer or "",
-                  "decided_at": decided_at or _now(), "undone_at": undone[0], "undone_by": undone[1],
-                  "text_hash": example.text_hash, "note": note, "group_id": group_id}
-        new_id = db.execute(sa.text(
-            f"INSERT INTO decisions ({', '.join(COLUMNS[1:])}) VALUES ({', '.join(':' + c for c in COLUMNS[1:])}) "
-            "RETURNING id"), values).scalar_one()
-        return _decision((new_id, *values.values()))
+        with self.connection() as db:
+            return list(db.execute(sa.select(decisions.c.dataset_key).distinct().order_by(decisions.c.dataset_key))
+                        .scalars())
 
 
-def _timed_key(decision: LabelDecision) -> tuple:
-    """What makes a decision with a time the same decision in another store."""
-    return (decision.dataset_key, decision.example_id, decision.reviewer, decision.status, decision.new_label,
-            decision.decided_at)
-
-
-def _decision(row: tuple) -> LabelDecision:
-    """A row of the decisions table, columns as in COLUMNS, as a LabelDecision."""
-    return LabelDecision(*row[:8], undone_at=row[8], undone_by=row[9], text_hash=row[10], note=row[11],
-                         group_id=row[12])
+def _frame(result: sa.Result) -> pd.DataFrame:
+    """A query's rows as a frame of Python objects, columns named as the query's."""
+    return pd.DataFrame([tuple(row) for row in result], columns=list(result.keys()), dtype=object)

@@ -23,7 +23,9 @@ import pandas as pd
 from losslens.sources.datasets import LabeledTexts, text_hash
 from losslens.errors import DataError, excerpt
 from losslens.export import check_export_path, write_export
-from losslens.store.decisions import STATUSES, DecisionStore, ExampleRef, ImportCounts, ImportedDecision
+from losslens.store.decisions import DecisionStore
+from losslens.store.importing import ImportCounts, ImportedDecision
+from losslens.store.records import STATUSES, ExampleRef
 from losslens.sources.files import read_table
 
 EXPORT_COLUMNS = ["dataset", "id", "original_label", "new_label", "status", "reviewer", "decided_at", "undone_at",

@@ -1,0 +1,92 @@
+"""One decision: what a row of the decisions table holds (LabelDecision), what it is about
+(ExampleRef), the checks every writer makes before storing one (`stored_status`), and writing
+rows (`insert_decisions`). Labels are names; times are UTC ISO-8601 strings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+from losslens.errors import StoreError
+from losslens.store.schema import decisions
+
+STATUSES: tuple[str, ...] = ("unreviewed", "relabeled", "confirmed", "ambiguous", "removed")
+DECIDED_STATUSES: tuple[str, ...] = STATUSES[1:]
+
+
+@dataclass(frozen=True)
+class LabelDecision:
+    """One row of the decision history (fields named as the decisions table's columns)."""
+
+    id: int
+    dataset_key: str
+    example_id: str
+    original_label: str | None
+    new_label: str | None
+    status: str
+    reviewer: str
+    decided_at: str
+    undone_at: str | None = None
+    undone_by: str | None = None
+    text_hash: str | None = None
+    note: str | None = None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ExampleRef:
+    """The example a decision is about: its id, losslens.sources.datasets.text_hash of its text (None: no
+    text check) and its given label (a name)."""
+
+    example_id: str
+    text_hash: str | None
+    given_label: str | None
+
+
+def stored_status(status: str, new_label: object, example: ExampleRef) -> str:
+    """The status a decision on `example` is stored with: `status` itself, except that a relabel
+    to the example's given label confirms it. StoreError for an unknown status, a label that is
+    not a name (str) or None, or "relabeled" without a new label."""
+    if status not in STATUSES:
+        raise StoreError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    _check_label(new_label, "new_label")
+    _check_label(example.given_label, "original_label")
+    if status == "relabeled" and new_label is None:
+        raise StoreError(f"example {example.example_id!r}: status 'relabeled' needs a new_label")
+    return "confirmed" if status == "relabeled" and new_label == example.given_label else status
+
+
+def _check_label(value: object, name: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise StoreError(f"{name} must be a label name (str) or None, got {value!r}")
+
+
+def clean_note(note: str | None) -> str | None:
+    """A note as stored: stripped; None when it has no text."""
+    return (note or "").strip() or None
+
+
+def utc_now() -> str:
+    """Now, as the store writes times (UTC, microseconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def as_decisions(result: sa.Result) -> list[LabelDecision]:
+    """The rows of a query over the decisions table's columns, read by column name."""
+    return [LabelDecision(**row._mapping) for row in result]
+
+
+_WRITTEN = tuple(column.name for column in decisions.columns if column.name != "id")
+
+
+def insert_decisions(db: sa.Connection, unsaved: list[LabelDecision]) -> list[LabelDecision]:
+    """Append `unsaved` to the history in order, in one call (SQLAlchemy's insertmanyvalues); their
+    `id` is not used. The decisions as stored, with their ids."""
+    if not unsaved:
+        return []
+    values = [{name: getattr(decision, name) for name in _WRITTEN} for decision in unsaved]
+    ids = db.execute(sa.insert(decisions).returning(decisions.c.id, sort_by_parameter_order=True),
+                     values).scalars().all()
+    return [LabelDecision(id=new_id, **row) for new_id, row in zip(ids, values)]

@@ -1,0 +1,64 @@
+"""Every table of the decision store, as SQLAlchemy Core tables on one MetaData (the shape of
+schema version losslens.store.migrations.SCHEMA_VERSION). Times are UTC ISO-8601 strings except
+`leases.expires_at` (epoch seconds); labels are stored as names.
+
+- decisions: the append-only history. One row per decision on one example of a dataset (by its
+  name), with the example's text hash and given label; undone rows keep `undone_at`/`undone_by`;
+  the rows of one bulk decision share a `group_id`.
+- losslens_schema: one row, the schema version.
+- queue_plans, queue_items, leases: shared queues (losslens.review.shared_queue): a lead's plan,
+  its examples in order, and each reviewer's short lease on the example they are looking at.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset_key", sa.Text, nullable=False),
+    sa.Column("example_id", sa.Text, nullable=False),
+    sa.Column("original_label", sa.Text),
+    sa.Column("new_label", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reviewer", sa.Text, nullable=False, server_default=""),
+    sa.Column("decided_at", sa.Text, nullable=False),
+    sa.Column("undone_at", sa.Text),
+    sa.Column("undone_by", sa.Text),
+    sa.Column("text_hash", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("group_id", sa.Text),
+    sqlite_autoincrement=True,
+)
+decisions_by_example = sa.Index("decisions_by_example", decisions.c.dataset_key, decisions.c.example_id, decisions.c.id)
+
+schema_version = sa.Table("losslens_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
+
+queue_plans = sa.Table(
+    "queue_plans", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset_key", sa.Text, nullable=False),
+    sa.Column("reviewers_per_example", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("data_fingerprint", sa.Text, nullable=False),
+    sa.Column("closed_at", sa.Text),
+    sqlite_autoincrement=True,
+)
+
+queue_items = sa.Table(
+    "queue_items", metadata,
+    sa.Column("plan_id", sa.Integer, primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("example_id", sa.Text, nullable=False),
+)
+
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("dataset_key", sa.Text, primary_key=True),
+    sa.Column("reviewer", sa.Text, primary_key=True),
+    sa.Column("example_id", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
