@@ -10,7 +10,7 @@ import streamlit as st
 from losslens.sources.datasets import LabeledTexts
 from losslens.review.binding import REASONS, disagreements
 from losslens.review.evidence import Evidence
-from losslens.review.queue import PAGE_SIZES, SORT_KEYS, ReviewQuery, review_index
+from losslens.review.queue import PAGE_SIZES, SORT_KEYS, ReviewIndex, ReviewQuery
 from losslens.store.decisions import STATUSES
 from pages import review_focus, review_shared, review_table, reviewer, session
 from pages.markup import md
@@ -28,6 +28,12 @@ VIEWS = ("Focus", "Table")
 def evidence_of(key: str, _results) -> Evidence:
     """Evidence of one results table (thresholds, neighbours, groups), built once per results key."""
     return Evidence.of(_results)
+
+
+@st.cache_resource(max_entries=2)
+def review_index_of(key: str, _results) -> ReviewIndex:
+    """The queue index of one results table with its evidence's reason masks, built once per results key."""
+    return ReviewIndex(_results.table, reasons=evidence_of(key, _results).reason_masks())
 
 
 def read_link(names: list[str], dataset: str) -> None:
@@ -171,7 +177,7 @@ names = list(results.label_names)
 read_link(names, data.name)
 banners(data, names)
 query = filters(names)
-context = review_focus.Context(data, results, review_index(results.table), evidence_of(results.key, results), names)
+context = review_focus.Context(data, results, review_index_of(results.key, results), evidence_of(results.key, results), names)
 review_shared.shared_queue_bar(context, query)
 signature = (query.sort_by, query.descending, query.given_labels, query.predicted_labels, query.flagged_only,
              query.statuses, query.search, query.cell, query.conflicts_only, query.ids, query.page_size)
