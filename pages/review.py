@@ -50,7 +50,7 @@ def banners(screen: ReviewScreen, view: ReviewView) -> None:
         c1, c2 = st.columns([5, 1])
         c1.info(view.chosen.banner or f"Showing the {len(view.chosen.ids)} examples chosen on the Active learning "
                                       "page.")
-        if c2.button("Clear", key="clear_focus"):
+        if c2.button("Clear", key="clear_chosen"):
             view.chosen = None
             st.rerun()
     else:

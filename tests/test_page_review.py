@@ -51,7 +51,7 @@ def test_focus_mode_decides_moves_on_and_undoes(app_env):
 
     at.button(key="rv_undo").click().run()
     assert order[1] not in current(at).index                         # back to unreviewed
-    assert review_view(at).current_id == order[1]             # and the focus with it
+    assert review_view(at).current_id == order[1]             # and the current example with it
     at.button(key="rv_next").click().run()
     assert review_view(at).current_id == order[2]
     at.button(key="rv_prev").click().run()
@@ -69,8 +69,7 @@ def test_evidence_shows_reasons_probabilities_and_neighbours(app_env):
     texts = [m.value for m in at.markdown]
     assert any(t.startswith("- ") and "cleanlab" in t for t in texts)      # why it is here
     assert any(b.key == "rv_near_0" for b in at.button)                    # nearest neighbours, clickable
-    near = next(b for b in at.button if b.key == "rv_near_0")
-    near.click().run()
+    at.button(key="rv_near_0").click().run()
     assert review_view(at).current_outside_queue is True and not at.exception
 
 
@@ -106,7 +105,7 @@ def test_a_queue_from_active_learning_and_stale_decisions(app_env):
     assert review_view(at).current_id == ids[0]
     assert any(m.value.startswith("**1 of 3**") for m in at.markdown)
     assert any("1 earlier decision(s) do not apply to this dataset" in e.label for e in at.expander)
-    next(b for b in at.button if b.key == "clear_focus").click().run()
+    at.button(key="clear_chosen").click().run()
     assert review_view(at).chosen is None
     assert any(m.value.startswith("**") and "of 24**" in m.value for m in at.markdown)
 
@@ -258,3 +257,28 @@ def test_the_queue_filtered_by_why_it_is_there(app_env):
     assert sorted(at.dataframe(key="rv_table").value["id"]) == sorted(fired)
     assert any(REASON_TITLES[name].lower() in e.label for e in at.expander)   # said in the filters' line
     assert at.query_params["why"] in (name, [name])     # kept in the link (AppTest shows one value bare)
+
+
+def test_a_failed_retraining_is_shown_until_the_next_one(tmp_path, monkeypatch, tiny_encoder_dir):
+    from app_harness import wait_for_jobs
+    from losslens.errors import LossLensError
+    from pages.session import decision_store
+
+    use_app_defaults(monkeypatch, write_review_fixture(tmp_path / "fixture.csv", n=40), tiny_encoder_dir)
+
+    def refuse(*args, **kwargs):
+        raise LossLensError("every decided example is of one class: decide some of another")
+
+    monkeypatch.setattr("pages.summary.rescore_with_decisions", refuse)
+    at = scored_app()
+    data, before = scoring(at).data, scoring(at).results
+    example_id = str(data.ids[0])
+    decision_store().record(data.name, example_id, given_of(at, example_id), None, "confirmed", "t",
+                            text_hash=text_hash(data.texts[0]))
+    at.run()
+    at.button(key="retrain").click().run()
+    wait_for_jobs()
+    at.run()
+    at.run()
+    assert "every decided example is of one class" in " ".join(e.value for e in at.error)
+    assert scoring(at).results is before and not at.exception
