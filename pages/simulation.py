@@ -15,6 +15,7 @@ from losslens.activelab.charts import accuracy_figure, ratio_figure
 from losslens.activelab.results import SimulationResult, SimulationSettings
 from losslens.activelab.simulation import cached_simulation, fitted_settings, request_key, simulate
 from losslens.errors import LossLensError
+from losslens.jobs import Job
 from losslens.sources.files import resolve_user_path
 from pages import reviewer, session
 from pages.background import WatchedJob, show_failure, show_progress
@@ -22,6 +23,16 @@ from pages.markup import md
 from pages.state import area_state
 
 SIMULATION = "simulation"
+SIMULATED, FILE = "Simulated annotators on the current dataset", "A multi-annotator file"
+FIELDS = ("rounds", "batch", "seeds", "initial", "pool", "test")
+FIELD_HELP = {
+    "rounds": "How many times a batch of new annotations is collected (accuracy is measured before each).",
+    "batch": "Annotations collected per round, one each for that many examples.",
+    "seeds": "Independent repeats with other splits; the charts show their mean and spread.",
+    "initial": "Examples labelled at the start, with 2 annotations each.",
+    "pool": "Unlabelled examples both strategies may choose from.",
+    "test": "Examples whose annotators all agree, held out to measure accuracy.",
+}
 
 
 class SimulationWidget:
@@ -41,18 +52,6 @@ class SimulationRun:
 
 def run_state() -> SimulationRun:
     return area_state(SIMULATION, SimulationRun)
-
-
-SIMULATED, FILE = "Simulated annotators on the current dataset", "A multi-annotator file"
-FIELDS = ("rounds", "batch", "seeds", "initial", "pool", "test")
-FIELD_HELP = {
-    "rounds": "How many times a batch of new annotations is collected (accuracy is measured before each).",
-    "batch": "Annotations collected per round, one each for that many examples.",
-    "seeds": "Independent repeats with other splits; the charts show their mean and spread.",
-    "initial": "Examples labelled at the start, with 2 annotations each.",
-    "pool": "Unlabelled examples both strategies may choose from.",
-    "test": "Examples whose annotators all agree, held out to measure accuracy.",
-}
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -111,7 +110,7 @@ def settings_form(data: MultiAnnotatorData) -> tuple[SimulationSettings, bool]:
     return current, pressed
 
 
-def describe_progress(job) -> str:
+def describe_progress(job: Job) -> str:
     left = f" · about {job.eta_seconds:,.0f} s left" if job.eta_seconds is not None else ""
     return f"Embedding the texts, then playing the rounds: {job.fraction:.0%}{left}"
 

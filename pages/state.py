@@ -13,8 +13,9 @@ a job.
 The only other keys are widget keys (Streamlit keeps a widget's value under its key). Those the
 code reads or sets are named by constants next to the state of their area:
 pages.review_state.ReviewWidget, pages.simulation.SimulationWidget, pages.reviewer.REVIEWER_WIDGET.
-Keys given only to find a widget (buttons, tables; the tests find widgets by them) are written
-at the widget.
+Keys given only to find a widget (buttons, tables, inputs the code never reads back; the tests
+find widgets by them) are written at the widget, prefixed by page: dm_ Data & model, ex_ Export,
+al_ Active learning, rv_ Review.
 """
 from __future__ import annotations
 
