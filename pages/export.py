@@ -27,9 +27,9 @@ labels_as = c1.radio("Labels as", ["names", "ints"], horizontal=True, key="ex_la
 changed_only = c2.checkbox("Changed rows only", key="ex_changed_only", help="Only rows with a decision")
 drop_removed = c3.checkbox("Drop rows marked Remove", key="ex_drop_removed")
 drop_ambiguous = c4.checkbox("Drop rows marked Ambiguous", key="ex_drop_ambiguous")
-with_consensus = c5.checkbox("Reviewer consensus", key="ex_consensus", help="Add consensus_label and consensus_quality: CROWDLAB's "
-                             "consensus of every reviewer's decision, the given label and the model (Active learning "
-                             "→ Reviewers).")
+with_consensus = c5.checkbox("Reviewer consensus", key="ex_consensus",
+                             help="Add consensus_label and consensus_quality: CROWDLAB's consensus of every reviewer's "
+                                  "decision, the given label and the model (Active learning → Reviewers).")
 consensus = None
 if with_consensus:
     found = reviewer_consensus(data, results.probs(), decisions.per_reviewer)
@@ -48,8 +48,8 @@ if len(bound.stale):
     st.caption(f"{len(bound.stale):,} stored decision(s) do not apply to this dataset (see Review) and are not exported.")
 
 stem = file_stem(data.name)
-raw = st.checkbox("Raw CSV", key="ex_raw", help="Cells starting with = + - @ tab or CR get a leading ' in the CSV so a spreadsheet "
-                  "never runs them as formulas; tick this for byte-exact cells. Parquet is always exact.")
+raw = st.checkbox("Raw CSV", key="ex_raw", help="Cells starting with = + - @ tab or CR get a leading ' in the CSV so a "
+                  "spreadsheet never runs them as formulas; tick this for byte-exact cells. Parquet is always exact.")
 risky = neutralise_formulas(frame)[1]
 if risky and not raw:
     st.caption(f"{risky:,} CSV cell(s) start like a spreadsheet formula and get a leading ' (tick Raw CSV to keep them "
