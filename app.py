@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from losslens.errors import LossLensError
-from pages import reviewer, session
+from pages import review_state, reviewer, session
 from pages.markup import md
 
 st.set_page_config(page_title="LossLens", page_icon="🔎", layout="wide")
@@ -19,7 +19,7 @@ except LossLensError as exc:
     st.error(md(exc))
     st.stop()
 session.sync()
-session.keep_widget_state()
+review_state.keep_widget_values()
 navigation = st.navigation([
     st.Page("pages/data_model.py", title="Data & model", default=True),
     st.Page("pages/review.py", title="Review"),

@@ -55,7 +55,8 @@ def choose_columns(columns: list[str], current: ColumnMapping | None) -> ColumnM
 def dataset_section(request: ScoreRequest) -> dict | None:
     """Dataset widgets; returns the ScoreRequest fields they decide, or None when incomplete."""
     current, tabs = request.source, list(SOURCES)
-    tab = st.radio("Dataset source", tabs, format_func=SOURCES.get, horizontal=True, index=tabs.index(source_tab(current)))
+    tab = st.radio("Dataset source", tabs, format_func=SOURCES.get, horizontal=True, index=tabs.index(source_tab(current)),
+                   key="dm_source")
     if tab == "demo":
         source = default_request().source
         st.caption(f"{code(source.cli())} — BBC News, 2,225 articles in 5 topics, bundled for offline use."
@@ -64,7 +65,7 @@ def dataset_section(request: ScoreRequest) -> dict | None:
     if tab == "hf":
         c1, c2 = st.columns([3, 1])
         field = c1.text_input("Dataset name (NAME or NAME:CONFIG) or a save_to_disk folder",
-                              value=current.hub_field()).strip()
+                              value=current.hub_field(), key="dm_hub_name").strip()
         split = c2.text_input("Split", value=current.split)
         c3, c4 = st.columns(2)
         columns = ColumnMapping(text=c3.text_input("Text column", "text"), label=c4.text_input("Label column", "label"))
@@ -140,7 +141,7 @@ def model_section(request: ScoreRequest) -> dict:
 
 def failure_section(request: ScoreRequest) -> None:
     """What went wrong with the last job and what to do next (a label mapping when it helps)."""
-    failure = st.session_state.get("failure")
+    failure = session.state().job.failure
     if isinstance(failure, LabelMismatchError):
         st.warning("The model's labels do not match the dataset's labels. "
                    "Map each model label to a dataset label, then score again.")
@@ -149,7 +150,7 @@ def failure_section(request: ScoreRequest) -> None:
             index = names.index(model_label) if model_label in names else min(k, len(names) - 1)
             mapping.append((model_label, st.selectbox(f"Model label “{md(model_label)}” means", names,
                                                       index=index, key=f"map:{model_label}")))
-        if st.button("Score with this mapping", type="primary"):
+        if st.button("Score with this mapping", type="primary", key="dm_score_mapped"):
             session.submit(replace(request, label_map=tuple(mapping)))
             st.rerun()
     elif isinstance(failure, NotScoredError):
@@ -160,23 +161,22 @@ def failure_section(request: ScoreRequest) -> None:
 
 
 st.title("Data & model")
-if (ready := session.current_results()) is not None:
+scoring = session.state()
+if (ready := scoring.results) is not None:
     st.page_link("pages/review.py", label=f"Results ready: {len(ready.table):,} examples, {ready.n_issues:,} "
                                           "flagged. Review the top losses →")
-request: ScoreRequest = st.session_state.get("request") or default_request()
+request: ScoreRequest = scoring.request or default_request()
 st.subheader("1. Dataset")
 data_fields = dataset_section(request)
 st.subheader("2. Model")
 model_fields = model_section(request)
-running = (job := session.active_job()) is not None and job.status == "running"
 lead = reviewer.is_lead()
-if st.button("Score" if lead else "Open", type="primary", disabled=data_fields is None or running,
-             help="Runs in the background; you can switch pages meanwhile." if lead else
+if st.button("Score" if lead else "Open", type="primary", disabled=data_fields is None or scoring.job.running,
+             key="dm_score", help="Runs in the background; you can switch pages meanwhile." if lead else
              "Opens results a lead has scored (only leads score new datasets or settings)."):
     session.submit(ScoreRequest(**{"drop_empty": False, **data_fields, **model_fields}))
     st.rerun()
-if running or session.job_needs_rerun():
-    session.job_progress()
-failure_section(st.session_state.get("request", request))
-if (results := session.current_results()) is not None:
-    summary.show(results, session.current_dataset(), st.session_state.get("request", request))
+session.show_job_progress()
+failure_section(scoring.request or request)
+if (results := scoring.results) is not None:
+    summary.show(results, scoring.data, scoring.request or request)

@@ -10,29 +10,29 @@ from pages import reviewer, session
 from pages.markup import md
 
 st.title("Export")
-results, data = session.current_results(), session.current_dataset()
+results, data = session.state().results, session.state().data
 if results is None or data is None:
     st.info("No results yet. Score a dataset on the **Data & model** page first.")
-    if session.active_job() is not None:
-        session.job_progress()
+    session.show_job_progress()
     st.stop()
 if not reviewer.is_lead():
     st.info("Only leads export: the team's settings ([losslens] leads in the secrets file) name them.")
     st.stop()
 
-bound = session.bound_decisions(data)
+decisions = session.decisions(data)
+bound = decisions.bound
 c1, c2, c3, c4, c5 = st.columns(5)
-labels_as = c1.radio("Labels as", ["names", "ints"], horizontal=True,
+labels_as = c1.radio("Labels as", ["names", "ints"], horizontal=True, key="ex_labels_as",
                      help="ints: the index of the label in the dataset's sorted label list")
-changed_only = c2.checkbox("Changed rows only", help="Only rows with a decision")
-drop_removed = c3.checkbox("Drop rows marked Remove")
-drop_ambiguous = c4.checkbox("Drop rows marked Ambiguous")
-with_consensus = c5.checkbox("Reviewer consensus", help="Add consensus_label and consensus_quality: CROWDLAB's "
-                             "consensus of every reviewer's decision, the given label and the model (Active learning "
-                             "→ Reviewers).")
+changed_only = c2.checkbox("Changed rows only", key="ex_changed_only", help="Only rows with a decision")
+drop_removed = c3.checkbox("Drop rows marked Remove", key="ex_drop_removed")
+drop_ambiguous = c4.checkbox("Drop rows marked Ambiguous", key="ex_drop_ambiguous")
+with_consensus = c5.checkbox("Reviewer consensus", key="ex_consensus",
+                             help="Add consensus_label and consensus_quality: CROWDLAB's consensus of every reviewer's "
+                                  "decision, the given label and the model (Active learning → Reviewers).")
 consensus = None
 if with_consensus:
-    found = reviewer_consensus(data, results.probs(), session.bound_decisions(data, per_reviewer=True).applied)
+    found = reviewer_consensus(data, results.probs(), decisions.per_reviewer)
     consensus = None if found is None else found.examples
 frame = corrected_frame(data, results.table, bound, labels_as=labels_as, changed_only=changed_only,
                         drop_removed=drop_removed, drop_ambiguous=drop_ambiguous, consensus=consensus)
@@ -48,8 +48,8 @@ if len(bound.stale):
     st.caption(f"{len(bound.stale):,} stored decision(s) do not apply to this dataset (see Review) and are not exported.")
 
 stem = file_stem(data.name)
-raw = st.checkbox("Raw CSV", help="Cells starting with = + - @ tab or CR get a leading ' in the CSV so a spreadsheet "
-                  "never runs them as formulas; tick this for byte-exact cells. Parquet is always exact.")
+raw = st.checkbox("Raw CSV", key="ex_raw", help="Cells starting with = + - @ tab or CR get a leading ' in the CSV so a "
+                  "spreadsheet never runs them as formulas; tick this for byte-exact cells. Parquet is always exact.")
 risky = neutralise_formulas(frame)[1]
 if risky and not raw:
     st.caption(f"{risky:,} CSV cell(s) start like a spreadsheet formula and get a leading ' (tick Raw CSV to keep them "

@@ -15,6 +15,7 @@ from losslens.errors import ConfigError
 from pages.markup import md
 
 MAX_REVIEWER = 80
+REVIEWER_WIDGET = "reviewer"   # the sidebar's reviewer name (local mode); the only state of this module
 
 
 def team_settings() -> SignInSettings:
@@ -82,7 +83,7 @@ def default_reviewer() -> str:
 
 def reviewer_name() -> str:
     """Who decides: the signed-in e-mail, else the reviewer typed in the sidebar (default: the OS user)."""
-    return signed_in_email() or (st.session_state.get("reviewer") or "").strip()[:MAX_REVIEWER] or default_reviewer()
+    return signed_in_email() or (st.session_state.get(REVIEWER_WIDGET) or "").strip()[:MAX_REVIEWER] or default_reviewer()
 
 
 @st.cache_resource
@@ -135,10 +136,10 @@ def render_sidebar() -> None:
 def local_name_sidebar() -> None:
     """The sidebar's reviewer name (kept in the URL) and a warning when another open tab
     reviews under the same name."""
-    if "reviewer" not in st.session_state:
-        st.session_state["reviewer"] = (st.query_params.get("reviewer") or "").strip()[:MAX_REVIEWER] or \
+    if REVIEWER_WIDGET not in st.session_state:
+        st.session_state[REVIEWER_WIDGET] = (st.query_params.get("reviewer") or "").strip()[:MAX_REVIEWER] or \
             default_reviewer()
-    st.sidebar.text_input("Reviewer", key="reviewer", max_chars=MAX_REVIEWER,
+    st.sidebar.text_input("Reviewer", key=REVIEWER_WIDGET, max_chars=MAX_REVIEWER,
                           help="Stored with every decision you make on the Review page; Undo takes back only "
                                "this name's decisions. Kept in the address (?reviewer=) so a reload keeps it.")
     link = reviewer_link()

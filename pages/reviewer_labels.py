@@ -6,16 +6,16 @@ import numpy as np
 import streamlit as st
 
 from losslens.activelab.crowd import dataset_next_batch, reviewer_consensus
-from pages import session
+from pages import review_state, session
 
 
 def reviewers_tab() -> None:
     """CROWDLAB consensus of the reviewers' decisions, their quality, and how much they agree."""
-    data, results = session.current_dataset(), session.current_results()
+    data, results = session.state().data, session.state().results
     if data is None or results is None:
         st.info("Score a dataset on **Data & model** first; the reviewers' decisions are read for it.")
         return
-    consensus = reviewer_consensus(data, results.probs(), session.bound_decisions(data, per_reviewer=True).applied)
+    consensus = reviewer_consensus(data, results.probs(), session.decisions(data).per_reviewer)
     if consensus is None:
         st.info("No reviewer has confirmed or relabeled an example of this dataset yet. When several reviewers "
                 "decide the same examples, their consensus, quality and agreement show here.")
@@ -39,17 +39,16 @@ def reviewers_tab() -> None:
 
 
 def next_batch_tab() -> None:
-    data, results = session.current_dataset(), session.current_results()
+    data, results = session.state().data, session.state().results
     if data is None or results is None:
         st.info("Score a dataset on **Data & model** first; the next batch is ranked from its results.")
         return
     batch = st.number_input("Examples in the batch", 1, 500, 25, key="al_next_b")
-    shown = dataset_next_batch(data, results.probs(), session.bound_decisions(data, per_reviewer=True).applied,
-                               int(batch))
+    shown = dataset_next_batch(data, results.probs(), session.decisions(data).per_reviewer, int(batch))
     st.caption("The given label counts as one annotation and each reviewer's decision as another; lowest "
                "ActiveLab score first: the examples that most deserve one more reviewer's look.")
     st.dataframe(shown[["id", "text", "label", "consensus", "annotations", "activelab_score"]],
                  hide_index=True, key="al_next_table")
     if st.button("Review these examples", type="primary", key="al_to_review"):
-        st.session_state["review_focus_ids"] = shown["id"].tolist()
+        review_state.view().choose(shown["id"].tolist())
         st.switch_page("pages/review.py")

@@ -1,42 +1,48 @@
-"""Shared UI state for every page (not a page itself): which request is shown, its background job,
-the finished data and results, the reviewer. Everything else lives in losslens.
+"""The scoring session and the decision store, shared by every page (not a page itself): which
+request is shown, its background job, the data and results it gave. Everything else lives in
+losslens.
 
-st.session_state keys:
-  "session_id"         this browser session's id (it watches jobs under it)
-  "request"            ScoreRequest shown on the Data & model page
-  "job_key"            key of the scoring job this session waits for (None once its outcome is in)
-  "data" / "results"   LabeledTexts / ScoredResults of the last finished job
-  "failure"            the last failed job's exception (a LossLensError for anything the user can fix)
-  "review_focus_ids"   list of example ids; when set, Review shows only those (Active learning)
-  "review_cell"        (given, predicted) label indices; when set, Review shows that cell
-  "reviewer"           the sidebar's reviewer name (pages.reviewer)
-
+State: one ScoringSession under st.session_state["scoring"] (pages.state lists every key).
 On first load the default request (losslens.scoring.request.default_request) is scored in the
 background at once, so a cached result shows immediately.
 """
 from __future__ import annotations
 
 import atexit
-import uuid
+from dataclasses import dataclass, field
 
 import streamlit as st
 
 from losslens import config
-from losslens.sources.datasets import LabeledTexts
-from losslens.review.binding import BoundDecisions, bind_decisions
-from losslens.jobs import Job, JobRegistry
+from losslens.jobs import Job
+from losslens.review.snapshot import DecisionsSnapshot
 from losslens.scoring.pipeline import score
 from losslens.scoring.request import ScoreRequest, default_request
 from losslens.scoring.results import ScoredResults
+from losslens.sources.datasets import LabeledTexts
 from losslens.store.decisions import DecisionStore
-from pages import reviewer
+from pages import review_state, reviewer
+from pages.background import WatchedJob, show_progress
 from pages.markup import md
+from pages.state import area_state
+
+SCORING = "scoring"
 
 
-@st.cache_resource
-def job_registry() -> JobRegistry:
-    """One registry per server process: jobs survive reruns, page switches and new tabs."""
-    return JobRegistry()
+@dataclass
+class ScoringSession:
+    """request: the ScoreRequest shown on Data & model (None before the first run); job: its
+    scoring job while awaited, and the last failure; data / results: what the last finished job
+    gave (results: or those retrained on the reviewers' decisions, pages.summary)."""
+
+    request: ScoreRequest | None = None
+    job: WatchedJob = field(default_factory=WatchedJob)
+    data: LabeledTexts | None = None
+    results: ScoredResults | None = None
+
+
+def state() -> ScoringSession:
+    return area_state(SCORING, ScoringSession)
 
 
 @st.cache_resource
@@ -51,93 +57,55 @@ def decision_store() -> DecisionStore:
     return _store_at(config.decision_store_url())
 
 
-def session_id() -> str:
-    return st.session_state.setdefault("session_id", uuid.uuid4().hex)
+def decisions(data: LabeledTexts) -> DecisionsSnapshot:
+    """A fresh look at the stored decisions on `data` (each part read once, when first used)."""
+    return DecisionsSnapshot(decision_store(), data)
 
 
-def submit(request: ScoreRequest) -> Job:
-    """Make `request` current and start (or join) its background job."""
-    previous = st.session_state.get("job_key")
+def submit(request: ScoreRequest) -> None:
+    """Make `request` the one shown and start (or join) its background job."""
     compute = reviewer.is_lead()   # a team's reviewer only opens what a lead has scored
-    key = request.job_key() + ("" if compute else ":cached-only")
-    if previous and previous != key:
-        job_registry().release(previous, session_id())
-    st.session_state["request"], st.session_state["job_key"] = request, key
-    st.session_state.pop("failure", None)
-    return job_registry().submit(key, lambda progress: score(request, progress, compute), watcher=session_id())
-
-
-def active_job() -> Job | None:
-    """The scoring job this session waits for, or None."""
-    key = st.session_state.get("job_key")
-    return job_registry().get(key) if key else None
+    scoring = state()
+    scoring.request = request
+    scoring.job.start(request.job_key() + ("" if compute else ":cached-only"),
+                      lambda progress: score(request, progress, compute))
 
 
 def sync() -> None:
     """Called by app.py on every run: start the default job once; take in a finished job."""
-    if "request" not in st.session_state:
+    scoring = state()
+    if scoring.request is None:
         submit(default_request())
-    key = st.session_state.get("job_key")
-    job = active_job()
-    if key and job is None:   # dropped while this session was away: run it again (a cache hit)
-        job = submit(st.session_state["request"])
-    if job is None or job.status == "running":
+    elif scoring.job.key and scoring.job.job() is None:   # dropped while this session was away: again (a cache hit)
+        submit(scoring.request)
+    outcome = scoring.job.take_outcome()
+    if outcome is None or outcome.failed:
         return
-    if job.status == "done":
-        data, results = job.result
-        old = st.session_state.get("data")
-        if old is None or old.name != data.name:
-            st.session_state.pop("review_focus_ids", None)
-            st.session_state.pop("review_cell", None)
-        st.session_state["data"], st.session_state["results"] = data, results
-        st.session_state.pop("retrain_report", None)   # these results are the model's own, not retrained
-    else:
-        st.session_state["failure"] = job.exception
-    st.session_state["job_key"] = None
-    job_registry().release(job.key, session_id())
+    data, results = outcome.result
+    if scoring.data is None or scoring.data.name != data.name:
+        review_state.view().forget_dataset()
+    scoring.data, scoring.results = data, results
 
 
-KEPT_WIDGETS = ("rv_sort", "rv_order", "rv_search", "rv_size", "rv_given", "rv_pred", "rv_status", "rv_flagged",
-                "rv_conflicts", "rv_view", "rv_similarity", "rv_shared")
+def use_retrained(results: ScoredResults) -> None:
+    """Show `results`, the heads refitted on the reviewers' decisions, instead of the scored ones."""
+    state().results = results
 
 
-def keep_widget_state() -> None:
-    """Streamlit forgets a widget's value on a page where it is not drawn; writing the Review
-    page's view settings back on every run keeps them when the reviewer comes back."""
-    for key in KEPT_WIDGETS:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
-
-
-def job_needs_rerun() -> bool:
-    """True when the watched job finished but the session has not taken its outcome in yet."""
-    job = active_job()
-    return job is not None and job.status != "running"
-
-
-def current_dataset() -> LabeledTexts | None:
-    return st.session_state.get("data")
-
-
-def current_results() -> ScoredResults | None:
-    return st.session_state.get("results")
-
-
-def bound_decisions(data: LabeledTexts, per_reviewer: bool = False) -> BoundDecisions:
-    """The stored decisions for `data`, split into those that apply and stale ones (with
-    per_reviewer, every reviewer's own latest decision per example)."""
-    return bind_decisions(data, decision_store().in_force(data.name, per_reviewer), per_reviewer)
+def show_job_progress() -> None:
+    """The scoring job's progress while it runs or waits to be taken in (the app then reruns)."""
+    if state().job.key:
+        show_progress(state().job, format_progress)
 
 
 def render_sidebar() -> None:
     """The shared sidebar: the reviewer (pages.reviewer) and what is loaded."""
     reviewer.render_sidebar()
-    data = current_dataset()
-    if data is not None:
-        st.sidebar.caption(f"Dataset: {md(data.name)} · {len(data):,} rows")
-    request: ScoreRequest | None = st.session_state.get("request")
-    if request is not None:
-        st.sidebar.caption(f"Model: {md(request.model.name)}")
+    scoring = state()
+    if scoring.data is not None:
+        st.sidebar.caption(f"Dataset: {md(scoring.data.name)} · {len(scoring.data):,} rows")
+    if scoring.request is not None:
+        st.sidebar.caption(f"Model: {md(scoring.request.model.name)}")
 
 
 def format_progress(job: Job) -> str:
@@ -150,22 +118,3 @@ def format_progress(job: Job) -> str:
     if job.eta_seconds is not None:
         text += f" · about {job.eta_seconds:,.0f} s left"
     return text
-
-
-@st.fragment(run_every=1.0)
-def job_progress() -> None:
-    """Progress bar of the watched job; reruns the whole app once the job has finished."""
-    job = active_job()
-    if job is None:
-        return
-    if job_needs_rerun():   # finished: take its outcome in here too, so this can never loop
-        sync()
-        st.rerun()
-    if job.status == "running":
-        st.progress(job.fraction, text=format_progress(job))
-
-
-def my_decided_ids(data: LabeledTexts) -> list[str]:
-    """Ids of the examples of `data` on which this reviewer's latest decision is in force."""
-    each = bound_decisions(data, per_reviewer=True).applied
-    return each.loc[each["reviewer"] == reviewer.reviewer_name(), "example_id"].tolist()

@@ -1,62 +1,70 @@
 """The results summary on the Data & model page (not a page): counts, charts, the cell to review,
-and retraining the heads on the reviewers' corrected labels."""
+and retraining the heads on the reviewers' corrected labels.
+
+State: one Retraining under st.session_state["retraining"] (pages.state lists every key).
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import streamlit as st
 
 from losslens.scoring.charts import confusion_figure, loss_histogram
 from losslens.sources.datasets import LabeledTexts
-from losslens.errors import LossLensError
 from losslens.scoring.request import ScoreRequest
 from losslens.scoring.results import ScoredResults
 from losslens.scoring.retrain import TrustedAccuracy, rescore_with_decisions
 from losslens.review.queue import confusion_counts, most_confused_cell
-from pages import reviewer, session
-from pages.markup import md
+from pages import review_state, reviewer, session
+from pages.background import WatchedJob, show_failure, show_progress
+from pages.state import area_state
 
+RETRAINING = "retraining"
 HEAD_NAMES = {("embedding", "tfidf", "knn"): "embedding + TF-IDF + nearest-neighbour heads, averaged",
               ("embedding", "tfidf"): "embedding + TF-IDF heads, averaged (no neighbour graph above 100,000 rows)",
               ("embedding",): "a logistic regression on the embeddings",
               ("finetune",): "the encoder fine-tuned per fold"}
 
 
+@dataclass
+class Retraining:
+    """job: the retraining job while awaited, and the last failure; report: the trusted-set
+    accuracy of the retrained results whose key is results_key (shown while those are shown)."""
+
+    job: WatchedJob = field(default_factory=WatchedJob)
+    report: TrustedAccuracy | None = None
+    results_key: str | None = None
+
+
+def retraining() -> Retraining:
+    return area_state(RETRAINING, Retraining)
+
+
 def retrain_section(results: ScoredResults, data: LabeledTexts | None, request: ScoreRequest) -> None:
     """Refit the heads on the corrected labels in the background; report the trusted-set accuracy."""
-    registry, me = session.job_registry(), session.session_id()
-    key = st.session_state.get("retrain_key")
-    job = registry.get(key) if key else None
-    if job is not None and job.status == "running":
-        watch_retrain(key)
-    elif job is not None:
-        if job.status == "done":
-            st.session_state["results"], st.session_state["retrain_report"] = job.result
-        else:
-            st.error(md(job.exception) if isinstance(job.exception, LossLensError) else "Retraining failed "
-                     "(see the server log).")
-        st.session_state["retrain_key"] = None
-        registry.release(key, me)
-        st.rerun()
-    if isinstance(report := st.session_state.get("retrain_report"), TrustedAccuracy):
-        explain(report)
+    state = retraining()
+    if (outcome := state.job.take_outcome()) is not None:
+        if not outcome.failed:
+            retrained, state.report = outcome.result
+            state.results_key = retrained.key
+            session.use_retrained(retrained)
+            st.rerun()
+    if state.job.running:
+        show_progress(state.job, lambda job: f"Retraining the heads on the corrected labels… ({job.elapsed:.0f} s)",
+                      bar=False)
+    show_failure(state.job, "Retraining failed (see the server log).")
+    if state.report is not None and state.results_key == results.key:
+        explain(state.report)
     if data is None or not results.out_of_sample:
         return
-    applied = session.bound_decisions(data).applied
-    if len(applied) and reviewer.is_lead() and st.button(f"Retrain on corrected labels ({len(applied):,} decisions)", key="retrain",
-                                  help="Refit the heads with relabeled examples' new labels, removed ones left out; "
-                                       "every example is then ranked again."):
-        key = "retrain:" + results.key
-        st.session_state["retrain_key"] = key
-        registry.submit(key, lambda progress: rescore_with_decisions(data, request.model, request.settings, results,
-                                                                     applied), watcher=me)
+    applied = session.decisions(data).bound.applied
+    if len(applied) and reviewer.is_lead() and st.button(f"Retrain on corrected labels ({len(applied):,} decisions)",
+                                                         key="retrain", help="Refit the heads with relabeled examples' "
+                                                         "new labels, removed ones left out; every example is then "
+                                                         "ranked again."):
+        state.job.start("retrain:" + results.key, lambda progress: rescore_with_decisions(
+            data, request.model, request.settings, results, applied))
         st.rerun()
-
-
-@st.fragment(run_every=1.0)
-def watch_retrain(key: str) -> None:
-    job = session.job_registry().get(key)
-    if job is None or job.status != "running":
-        st.rerun()
-    st.info(f"Retraining the heads on the corrected labels… ({job.elapsed:.0f} s)")
 
 
 def explain(report: TrustedAccuracy) -> None:
@@ -104,11 +112,11 @@ def show(results: ScoredResults, data: LabeledTexts | None, request: ScoreReques
     given = c1.selectbox("Given label", range(len(names)), index=g0, format_func=names.__getitem__)
     predicted = c2.selectbox("Predicted label", range(len(names)), index=p0, format_func=names.__getitem__)
     c3.write("")
-    if c3.button(f"Review this cell ({counts[given, predicted]:,})"):
-        st.session_state["review_cell"] = (int(given), int(predicted))
+    if c3.button(f"Review this cell ({counts[given, predicted]:,})", key="review_this_cell"):
+        review_state.view().cell = (int(given), int(predicted))
         st.switch_page("pages/review.py")
-    if st.button("Review the top losses →", type="primary"):
-        st.session_state.pop("review_cell", None)
+    if st.button("Review the top losses →", type="primary", key="review_top_losses"):
+        review_state.view().cell = None
         st.switch_page("pages/review.py")
 
 

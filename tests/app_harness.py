@@ -51,7 +51,7 @@ def use_app_defaults(monkeypatch, dataset: Path, model_dir: Path, warm: bool = T
 
 def wait_for_jobs(timeout: float = 90.0) -> None:
     """Block until no background job of the app is running."""
-    from pages.session import job_registry
+    from pages.background import job_registry
 
     deadline = time.monotonic() + timeout
     while job_registry().running() and time.monotonic() < deadline:
@@ -69,3 +69,17 @@ def scored_app(page: str | None = None) -> AppTest:
         at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
+
+
+def scoring(at: AppTest):
+    """The app's scoring session state (pages.session.ScoringSession): request, job, data, results."""
+    from pages.session import SCORING
+
+    return at.session_state[SCORING]
+
+
+def review_view(at: AppTest):
+    """The Review page's state (pages.review_state.ReviewView): chosen examples, current example..."""
+    from pages.review_state import REVIEW
+
+    return at.session_state[REVIEW]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_harness import scored_app, use_app_defaults, write_review_fixture
+from app_harness import scored_app, scoring, use_app_defaults, write_review_fixture
 
 
 @pytest.fixture
@@ -19,14 +19,14 @@ def test_data_model_page_scores_default_and_shows_summary(app_env):
     assert metrics["Rows"] == "24"
     assert metrics["Probabilities"] == "in-sample"
     assert any("in-sample" in c.value.lower() for c in at.caption)
-    results = at.session_state["results"]
+    results = scoring(at).results
     assert metrics["Flagged as likely label issues"] == f"{results.n_issues:,}"
     assert not at.error
 
 
 def test_data_model_page_reports_bad_path_without_traceback(app_env):
     at = scored_app()
-    at.radio[0].set_value("file").run()
+    at.radio(key="dm_source").set_value("file").run()
     at.text_input(key="dm_path").input(str(app_env / "missing.csv")).run()
     assert not at.exception
     assert any("no such file" in e.value for e in at.error)
@@ -38,7 +38,7 @@ def test_data_model_page_reports_bad_path_without_traceback(app_env):
 
 def test_export_page_counts_and_download(app_env):
     at = scored_app("pages/review.py")
-    data = at.session_state["data"]
+    data = scoring(at).data
     from pages.session import decision_store
 
     decision_store().record(data.name, str(data.ids[3]), "neg", "pos", "relabeled", "tester", text_hash=None)
@@ -46,7 +46,7 @@ def test_export_page_counts_and_download(app_env):
     assert at.title[0].value == "Export"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rows exported"] == "24" and metrics["Relabeled"] == "1"
-    at.checkbox[0].check().run()       # changed rows only
+    at.checkbox(key="ex_changed_only").check().run()
     assert {m.label: m.value for m in at.metric}["Rows exported"] == "1"
     assert not at.exception
 
@@ -62,17 +62,19 @@ def test_a_save_to_disk_folder_under_hugging_face_stays_there_after_scoring(app_
                                         "label": ["pos" if i % 2 else "neg" for i in range(12)]})
     datasets.DatasetDict({"train": split}).save_to_disk(str(folder))
     at = scored_app()
-    at.radio[0].set_value("hf").run()
-    at.text_input[0].input(str(folder)).run()
-    score = next(b for b in at.button if b.label == "Score")
+    at.radio(key="dm_source").set_value("hf").run()
+    at.text_input(key="dm_hub_name").input(str(folder)).run()
+    score = at.button(key="dm_score")
+    assert score.label == "Score"
     assert not score.disabled and not at.error
     score.click().run()
     from app_harness import wait_for_jobs
 
     wait_for_jobs()
     at.run()
-    assert at.session_state["data"].name == "news_disk/train" and len(at.session_state["data"]) == 12
-    assert at.radio[0].value == "hf" and at.text_input[0].value == str(folder)   # not "Local file"
+    assert scoring(at).data.name == "news_disk/train" and len(scoring(at).data) == 12
+    assert at.radio(key="dm_source").value == "hf"                          # not "Local file"
+    assert at.text_input(key="dm_hub_name").value == str(folder)
     assert not at.error and not at.exception
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from losslens.review.evidence import Evidence, confident_thresholds
+from losslens.review.evidence import REASON_TITLES, Evidence, confident_thresholds
 from losslens.scoring.neighbours import Neighbours, conflict_groups, knn_graph, similar_to
 
 NAMES = ("business", "sport", "tech")
@@ -131,3 +131,28 @@ def test_scored_results_carry_neighbours_and_conflict_groups(tmp_path, tiny_enco
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     again = score_dataset(data, ModelSpec(str(tiny_encoder_dir), precision="fp32"))
     assert again.from_cache and (again.neighbours.indices == results.neighbours.indices).all()
+
+
+def test_each_reason_is_a_mask_over_the_table_and_a_sentence():
+    graph = Neighbours(indices=np.array([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]]),
+                       similarity=np.array([[0.99, 0.9]] * 6, dtype=np.float32))
+    ev = evidence(PROBS, LABELS, [True, False, False, False, False, False], groups=[-1, -1, -1, 0, 0, -1],
+                  neighbours=graph)
+    masks = {name: mask.tolist() for name, mask in ev.reason_masks().items()}
+    assert list(masks) == list(REASON_TITLES) == ["prefers_other", "low_given", "cleanlab", "neighbours", "duplicate"]
+    assert masks["prefers_other"] == [True, False, False, False, False, False]   # 90% sport, given business
+    assert masks["low_given"] == [True, False, False, False, False, False]       # p(given) 5% < 25%
+    assert masks["cleanlab"] == [True, False, False, False, False, False]
+    # 3's neighbours 4 (business) and 5 (tech) both differ from sport; 4's: 3 sport, 5 tech; 5's: 3, 4
+    assert masks["neighbours"] == [False, False, False, True, True, True]
+    assert masks["duplicate"] == [False, False, False, True, True, False]        # group 0: sport vs business
+    for row in range(6):   # the sentences shown are exactly those of the reasons that fire (+ cleanlab's verdict)
+        fired = [check.sentence(row) for check in ev.checks if check.mask[row] or check.name == "cleanlab"]
+        assert ev.reasons(row) == fired
+    assert ev.reasons(3)[-1] == "An identical or near-identical text (id e4) is labelled business; 1 such example(s)."
+
+
+def test_a_group_whose_members_share_one_label_is_no_duplicate_reason():
+    ev = evidence([[0.3, 0.4, 0.3]] * 4, [0, 0, 1, 2], [False] * 4, groups=[0, 0, 1, 1])
+    assert ev.reason_masks()["duplicate"].tolist() == [False, False, True, True]
+    assert not ev.reason_masks()["neighbours"].any()                              # no graph: never fires

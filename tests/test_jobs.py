@@ -144,3 +144,17 @@ def test_memory_returns_to_baseline_after_repeated_failed_jobs():
     tracemalloc.stop()
     assert len(reg) == 0
     assert grown < 2 * 2**20, f"{grown / 2**20:.1f} MB still held"
+
+
+def test_watch_joins_a_job_without_starting_one():
+    reg = JobRegistry()
+    assert reg.watch("none", "tab-2") is None and len(reg) == 0     # nothing to join: nothing started
+    gate = threading.Event()
+    job = reg.submit("w", lambda p: gate.wait(5) and "result", watcher="tab-1")
+    assert reg.watch("w", "tab-2") is job and job.watchers == {"tab-1", "tab-2"}
+    gate.set()
+    _wait(job)
+    reg.release("w", "tab-1")
+    assert reg.get("w") is job                                       # tab-2 has not taken it yet
+    reg.release("w", "tab-2")
+    assert reg.get("w") is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from app_harness import scored_app, use_app_defaults, write_review_fixture
+from app_harness import review_view, scored_app, scoring, use_app_defaults, write_review_fixture
 from losslens.sources.datasets import text_hash
 
 
@@ -16,50 +16,50 @@ def app_env(tmp_path, monkeypatch, tiny_classifier_dir):
 
 
 def loss_order(at) -> list[str]:
-    table = at.session_state["results"].table
+    table = scoring(at).results.table
     return table.sort_values("loss", ascending=False, kind="stable")["id"].astype(str).tolist()
 
 
 def current(at) -> pd.DataFrame:
     from pages.session import decision_store
 
-    return decision_store().in_force(at.session_state["data"].name).set_index("example_id")
+    return decision_store().in_force(scoring(at).data.name).set_index("example_id")
 
 
 def given_of(at, example_id: str) -> str:
-    data = at.session_state["data"]
+    data = scoring(at).data
     return data.label_names[data.labels[list(data.ids).index(example_id)]]
 
 
 def test_focus_mode_decides_moves_on_and_undoes(app_env):
     at = scored_app("pages/review.py")
     order = loss_order(at)
-    assert at.session_state["rv_focus_id"] == order[0]
+    assert review_view(at).current_id == order[0]
     first_given = given_of(at, order[0])
     other = "neg" if first_given == "pos" else "pos"
     at.button(key=f"rv_class_{['neg', 'pos'].index(other)}").click().run()
     decided = current(at)
     assert decided.loc[order[0], ["status", "new_label", "original_label"]].tolist() == ["relabeled", other, first_given]
-    data = at.session_state["data"]
+    data = scoring(at).data
     assert decided.loc[order[0], "text_hash"] == text_hash(data.texts[list(data.ids).index(order[0])])
-    assert at.session_state["rv_focus_id"] == order[1]             # moved on by itself
+    assert review_view(at).current_id == order[1]             # moved on by itself
 
     at.text_input(key="rv_note").input("reads like a review of the plot").run()
     at.button(key="rv_confirm").click().run()
     assert current(at).loc[order[1], ["status", "note"]].tolist() == ["confirmed", "reads like a review of the plot"]
-    assert at.session_state["rv_focus_id"] == order[2] and at.text_input(key="rv_note").value == ""
+    assert review_view(at).current_id == order[2] and at.text_input(key="rv_note").value == ""
 
     at.button(key="rv_undo").click().run()
     assert order[1] not in current(at).index                         # back to unreviewed
-    assert at.session_state["rv_focus_id"] == order[1]             # and the focus with it
+    assert review_view(at).current_id == order[1]             # and the current example with it
     at.button(key="rv_next").click().run()
-    assert at.session_state["rv_focus_id"] == order[2]
+    assert review_view(at).current_id == order[2]
     at.button(key="rv_prev").click().run()
     at.button(key="rv_remove").click().run()
     assert current(at).loc[order[1], "status"] == "removed"
     at.button(key="rv_accept").click().run()                          # the model's suggestion for order[2]
-    predicted = at.session_state["results"].label_names[
-        int(at.session_state["results"].table.set_index("id").loc[order[2], "predicted_label"])]
+    predicted = scoring(at).results.label_names[
+        int(scoring(at).results.table.set_index("id").loc[order[2], "predicted_label"])]
     assert current(at).loc[order[2], "new_label" if predicted != given_of(at, order[2]) else "original_label"] == predicted
     assert not at.exception
 
@@ -69,9 +69,8 @@ def test_evidence_shows_reasons_probabilities_and_neighbours(app_env):
     texts = [m.value for m in at.markdown]
     assert any(t.startswith("- ") and "cleanlab" in t for t in texts)      # why it is here
     assert any(b.key == "rv_near_0" for b in at.button)                    # nearest neighbours, clickable
-    near = next(b for b in at.button if b.key == "rv_near_0")
-    near.click().run()
-    assert at.session_state["rv_focus_outside"] is True and not at.exception
+    at.button(key="rv_near_0").click().run()
+    assert review_view(at).current_outside_queue is True and not at.exception
 
 
 def test_table_view_search_and_bulk_decision_undone_in_one_step(app_env):
@@ -96,18 +95,18 @@ def test_table_view_search_and_bulk_decision_undone_in_one_step(app_env):
 
 def test_a_queue_from_active_learning_and_stale_decisions(app_env):
     at = scored_app("pages/review.py")
-    data = at.session_state["data"]
+    data = scoring(at).data
     from pages.session import decision_store
 
     decision_store().record(data.name, "gone-42", "neg", "pos", "relabeled", "tester", text_hash="0" * 16)
     ids = [str(i) for i in data.ids[[5, 2, 9]]]
-    at.session_state["review_focus_ids"] = ids
+    review_view(at).choose(ids)
     at.run()
-    assert at.session_state["rv_focus_id"] == ids[0]
+    assert review_view(at).current_id == ids[0]
     assert any(m.value.startswith("**1 of 3**") for m in at.markdown)
     assert any("1 earlier decision(s) do not apply to this dataset" in e.label for e in at.expander)
-    next(b for b in at.button if b.key == "clear_focus").click().run()
-    assert "review_focus_ids" not in at.session_state
+    at.button(key="clear_chosen").click().run()
+    assert review_view(at).chosen is None
     assert any(m.value.startswith("**") and "of 24**" in m.value for m in at.markdown)
 
 
@@ -117,9 +116,9 @@ def test_the_link_opens_the_same_view(app_env):
     at.query_params.update({"sort": "margin", "flagged": "1", "view": "table", "id": order[3], "bogus": "x"})
     at.switch_page("pages/review.py").run()
     assert at.session_state["rv_sort"] == "margin" and at.session_state["rv_flagged"] is True
-    assert at.session_state["rv_view"] == "Table" and at.session_state["rv_focus_id"] == order[3]
+    assert at.session_state["rv_view"] == "Table" and review_view(at).current_id == order[3]
     at.query_params.clear()
-    at.session_state["rv_link_read"] = None
+    review_view(at).linked_dataset = None
     at.query_params.update({"sort": "nonsense", "given": "no such label"})
     at.run()
     assert any("were ignored: sort, given" in w.value.replace("\\", "") for w in at.warning)
@@ -140,7 +139,7 @@ def test_conflicting_duplicates_are_listed_and_decided_together(tmp_path, monkey
     at.button(key="rv_ambiguous").click().run()
     decided = current(at)
     assert len(decided) == 2 and set(decided["status"]) == {"ambiguous"}
-    data = at.session_state["data"]
+    data = scoring(at).data
     assert set(decided.index) == {str(i) for i, t in zip(data.ids, data.texts) if t == "the same sentence twice"}
 
 
@@ -149,9 +148,9 @@ def test_retrain_on_corrected_labels_reports_the_trusted_set(tmp_path, monkeypat
 
     use_app_defaults(monkeypatch, write_review_fixture(tmp_path / "fixture.csv", n=40), tiny_encoder_dir)
     at = scored_app()
-    before = at.session_state["results"]
+    before = scoring(at).results
     assert before.heads == ("embedding", "tfidf", "knn") and before.out_of_sample
-    data = at.session_state["data"]
+    data = scoring(at).data
     from pages.session import decision_store
 
     order = before.table.sort_values("loss", ascending=False)["id"].astype(str).tolist()
@@ -164,9 +163,9 @@ def test_retrain_on_corrected_labels_reports_the_trusted_set(tmp_path, monkeypat
     wait_for_jobs()
     at.run()
     at.run()
-    after = at.session_state["results"]
+    after = scoring(at).results
     assert after is not before and after.key != before.key
-    report = at.session_state["retrain_report"]
+    report = at.session_state["retraining"].report
     assert report.n == 4 and 0 <= report.before <= 1 and 0 <= report.after <= 1
     assert any("On the 4 examples reviewers confirmed or relabeled" in i.value for i in at.info)
     assert not at.exception
@@ -181,19 +180,19 @@ def test_shared_queue_hands_each_reviewer_what_still_needs_a_look(app_env):
     at.number_input(key="rv_shared_top").set_value(3)
     at.number_input(key="rv_shared_r").set_value(1)
     at.button(key="FormSubmitter:rv_shared_form-Start a shared queue").click().run()
-    store, name = decision_store(), at.session_state["data"].name
+    store, name = decision_store(), scoring(at).data.name
     queue = shared_queue(store, name)
     assert queue.example_ids == tuple(order[:3]) and queue.reviewers_per_example == 1
     assert take_next(store, queue, "bob") == order[0]                 # bob is looking at the first one
 
     at.toggle(key="rv_shared").set_value(True).run()
-    assert at.session_state["rv_focus_id"] == order[1]                # so this reviewer is handed the second
+    assert review_view(at).current_id == order[1]                # so this reviewer is handed the second
     at.button(key="rv_confirm").click().run()
-    assert at.session_state["rv_focus_id"] == order[2]
+    assert review_view(at).current_id == order[2]
     at.button(key="rv_undo").click().run()                            # an undo hands the example back
-    assert at.session_state["rv_focus_id"] == order[1]
+    assert review_view(at).current_id == order[1]
     at.button(key="rv_confirm").click().run()
-    assert at.session_state["rv_focus_id"] == order[2]
+    assert review_view(at).current_id == order[2]
     assert at.button(key="rv_show_similar").disabled                  # the queue decides what is shown
     at.button(key="rv_remove").click().run()
     assert "Nothing left for you in the shared queue" in " ".join(s.value for s in at.success)
@@ -207,3 +206,79 @@ def test_shared_queue_hands_each_reviewer_what_still_needs_a_look(app_env):
     at.run()
     assert "started a shared queue on another version of" in " ".join(w.value for w in at.warning)
     assert not [t for t in at.toggle if t.key == "rv_shared"]
+
+
+def test_one_look_at_the_decisions_per_run_and_one_index_per_results(app_env, monkeypatch):
+    import sqlalchemy as sa
+    import streamlit as st
+
+    from losslens.review.queue import ReviewIndex
+    from pages.session import decision_store
+
+    st.cache_resource.clear()   # the index is kept per results key across tests: count its builds from here
+    built, build = [], ReviewIndex.__init__
+    monkeypatch.setattr(ReviewIndex, "__init__", lambda self, *args, **kw: built.append(1) or build(self, *args, **kw))
+    at = scored_app("pages/review.py")
+    order = loss_order(at)
+    at.button(key="rv_confirm").click().run()                          # decided examples, by two reviewers
+    data = scoring(at).data
+    decision_store().record(data.name, order[0], given_of(at, order[0]), None, "removed", "bob",
+                            text_hash=text_hash(data.texts[list(data.ids).index(order[0])]))
+    statements = []
+    count = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+    sa.event.listen(decision_store().engine, "before_cursor_execute", count)
+    try:
+        at.button(key="rv_prev").click().run()                        # back to the example both decided
+        assert review_view(at).current_id == order[0]
+        assert any(m.value.startswith("**Decisions**") and "bob" in m.value for m in at.markdown)
+        assert any("Reviewers disagree on 1 example(s)" in c.value for c in at.caption)
+        reads = [s for s in statements if "FROM decisions" in s]
+        assert len(reads) == 2, reads                  # the decisions in force, and each reviewer's: once each
+        assert len([s for s in statements if "FROM queue_plans" in s]) == 1   # the shared queue: once
+        statements.clear()
+        at.segmented_control(key="rv_view").set_value("Table").run()
+        assert len([s for s in statements if "FROM decisions" in s]) == 2 and not at.exception
+    finally:
+        sa.event.remove(decision_store().engine, "before_cursor_execute", count)
+    assert len(built) == 1                                             # one queue index for these results
+
+
+def test_the_queue_filtered_by_why_it_is_there(app_env):
+    from losslens.review.evidence import REASON_TITLES, Evidence
+
+    at = scored_app("pages/review.py")
+    results = scoring(at).results
+    ids = results.table["id"].astype(str)
+    # a reason that fires for some examples and not others (which one depends on the tiny random model)
+    name, fired = next((name, ids[mask].tolist()) for name, mask in Evidence.of(results).reason_masks().items()
+                       if 0 < mask.sum() < len(mask))
+    at.segmented_control(key="rv_view").set_value("Table").run()
+    at.multiselect(key="rv_why").select(name).run()
+    assert sorted(at.dataframe(key="rv_table").value["id"]) == sorted(fired)
+    assert any(REASON_TITLES[name].lower() in e.label for e in at.expander)   # said in the filters' line
+    assert at.query_params["why"] in (name, [name])     # kept in the link (AppTest shows one value bare)
+
+
+def test_a_failed_retraining_is_shown_until_the_next_one(tmp_path, monkeypatch, tiny_encoder_dir):
+    from app_harness import wait_for_jobs
+    from losslens.errors import LossLensError
+    from pages.session import decision_store
+
+    use_app_defaults(monkeypatch, write_review_fixture(tmp_path / "fixture.csv", n=40), tiny_encoder_dir)
+
+    def refuse(*args, **kwargs):
+        raise LossLensError("every decided example is of one class: decide some of another")
+
+    monkeypatch.setattr("pages.summary.rescore_with_decisions", refuse)
+    at = scored_app()
+    data, before = scoring(at).data, scoring(at).results
+    example_id = str(data.ids[0])
+    decision_store().record(data.name, example_id, given_of(at, example_id), None, "confirmed", "t",
+                            text_hash=text_hash(data.texts[0]))
+    at.run()
+    at.button(key="retrain").click().run()
+    wait_for_jobs()
+    at.run()
+    at.run()
+    assert "every decided example is of one class" in " ".join(e.value for e in at.error)
+    assert scoring(at).results is before and not at.exception

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app_harness import scored_app, use_app_defaults, write_review_fixture
+from app_harness import scored_app, scoring, use_app_defaults, write_review_fixture
 from losslens import cli
 from losslens.scoring.cache import ChunkStore
 from losslens.sources.datasets import ColumnMapping, DatasetSource
@@ -129,7 +129,7 @@ def test_a_ray_scored_entry_is_a_cache_hit_for_losslens_score_and_the_app(ray_ad
     assert (rows, cache, issues) == ("600", "hit", str(scored.n_issues))
 
     at = scored_app()
-    results = at.session_state["results"]
+    results = scoring(at).results
     assert results.from_cache and results.key == scored.key
     assert at.success[0].value.startswith("Loaded from cache")
     pd.testing.assert_frame_equal(results.table, scored.table)

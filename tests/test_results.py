@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from losslens.review.queue import ReviewIndex, ReviewQuery, query_results, review_index, stable_argsort
+from losslens.review.queue import ReviewIndex, ReviewQuery, query_results, queue_positions, stable_argsort
 from losslens.store.decisions import DecisionStore
 
 NAN = float("nan")
@@ -102,12 +102,14 @@ def test_paging(table):
     assert "status" in empty.rows.columns
 
 
-def test_index_is_built_once_per_table_and_reusable(table):
-    index = review_index(table)
-    assert review_index(table) is index
-    assert review_index(table.copy()) is not index
-    built = ReviewIndex(table)
+def test_a_built_index_is_reused_and_a_table_gets_a_one_off_index(table, monkeypatch):
+    built, orders, order = ReviewIndex(table), [], ReviewIndex.order
+    monkeypatch.setattr(ReviewIndex, "order", lambda self, *args: orders.append(self) or order(self, *args))
     assert query_results(built, ReviewQuery(sort_by="rank")).rows["id"].tolist()[:2] == ["b", "e"]
+    assert queue_positions(built, ReviewQuery(sort_by="rank")).tolist()[:2] == [1, 4]
+    assert orders == [built, built]                                  # both answered from the index passed in
+    assert query_results(table, ReviewQuery(sort_by="rank")).rows["id"].tolist()[:2] == ["b", "e"]
+    assert len(orders) == 3 and orders[2] is not built               # a table: a one-off index of its own
 
 
 def test_bad_queries_get_a_clear_error(table):
@@ -171,16 +173,34 @@ def test_conflicts_only_keeps_each_group_together(table):
     assert ids(table) == list("becdaf")
 
 
+def test_reasons_filter_keeps_rows_any_chosen_reason_fires_for(table):
+    masks = {"prefers_other": np.array([0, 1, 0, 0, 1, 0], dtype=bool),
+             "low_given": np.array([0, 1, 0, 0, 0, 1], dtype=bool),
+             "cleanlab": table["is_issue"].to_numpy(), "neighbours": np.zeros(6, dtype=bool),
+             "duplicate": np.array([0, 0, 1, 0, 0, 0], dtype=bool)}
+    index = ReviewIndex(table, reasons=masks)
+    assert ids(index, reasons=("prefers_other",)) == ["b", "e"]              # loss order
+    assert ids(index, reasons=("low_given", "duplicate")) == ["b", "c", "f"]  # any of them; NaN loss last
+    assert ids(index, reasons=("low_given",), given_labels=(2,)) == ["f"]
+    assert ids(index, reasons=("neighbours",)) == []
+    with pytest.raises(ValueError, match="unknown reason"):
+        ids(index, reasons=("vibes",))
+    with pytest.raises(ValueError, match="needs the evidence"):
+        ids(table, reasons=("cleanlab",))
+
+
 def test_query_round_trips_through_url_parameters():
     names = ("business", "sport", "tech")
     query = ReviewQuery(sort_by="margin", descending=False, given_labels=(0, 2), predicted_labels=(1,),
                         flagged_only=True, statuses=("relabeled", "unreviewed"), search="goal & stocks",
-                        cell=(0, 1), conflicts_only=True, ids=("a,b", "c"), page=3, page_size=25)
+                        cell=(0, 1), conflicts_only=True, reasons=("low_given", "duplicate"), ids=("a,b", "c"),
+                        page=3, page_size=25)
     params = query.to_params(names)
     assert params["given"] == ["business", "tech"] and params["cell"] == ["business", "sport"]
     assert ReviewQuery.from_params(params, names) == (query, [])
     assert ReviewQuery().to_params(names) == {}
     back, ignored = ReviewQuery.from_params({"sort": "evil", "given": ["nope", "tech"], "page": "-4",
-                                             "size": "7", "status": ["bogus"], "cell": ["tech"]}, names)
-    assert back == ReviewQuery(given_labels=(2,)) and sorted(ignored) == ["cell", "given", "page", "size", "sort",
-                                                                          "status"]
+                                             "size": "7", "status": ["bogus"], "cell": ["tech"],
+                                             "why": ["cleanlab", "vibes"]}, names)
+    assert back == ReviewQuery(given_labels=(2,), reasons=("cleanlab",))
+    assert sorted(ignored) == ["cell", "given", "page", "size", "sort", "status", "why"]

@@ -109,6 +109,15 @@ class JobRegistry:
         thread.start()
         return job
 
+    def watch(self, key: str, watcher: str) -> Job | None:
+        """Join the job under `key` as `watcher` without starting anything; None when there is none."""
+        with self._lock:
+            self._prune()
+            job = self._jobs.get(key)
+            if job is not None:
+                job.watchers.add(watcher)
+            return job
+
     def get(self, key: str) -> Job | None:
         """The job under `key`, or None."""
         with self._lock:

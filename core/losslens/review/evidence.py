@@ -1,17 +1,22 @@
 """Why an example is in the review queue, in plain words, and what is near it.
 
-Built once per results table (`Evidence.of(results)`); every method answers for one example by
-its row position. The reasons, each a sentence:
-  low_given        the model gives the given label a low probability (< LOW_GIVEN)
+Each reason is one check over the whole results table (after cleanlab Datalab's issue managers
+and doubtlab's reasons): `mask` (N,) bool says for which examples it fires, `sentence(row)` says
+it for one of them, and the queue can be filtered by it (ReviewQuery.reasons). Built once per
+results table with `Evidence.of(results)`; the reasons, most telling first:
   prefers_other    the model is confident (>= CONFIDENT) about another class
-  cleanlab         cleanlab flags it, or does not, and the confident-learning threshold why
-  neighbours       most of its nearest neighbours (by embedding) carry another label
+  low_given        the model gives the given label a low probability (< LOW_GIVEN)
+  cleanlab         cleanlab flags it (its sentence also says why an unflagged example is not)
+  neighbours       most (>= NEIGHBOUR_MAJORITY) of its nearest neighbours carry another label
   duplicate        an identical or near-identical text carries another label
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -19,6 +24,8 @@ import pandas as pd
 from losslens.scoring.neighbours import Neighbours
 
 LOW_GIVEN = 0.25
+CONFIDENT = 0.7
+NEIGHBOUR_MAJORITY = 0.5
 
 
 def percent(p: float) -> str:
@@ -28,9 +35,6 @@ def percent(p: float) -> str:
     if 0.995 <= p < 1:
         return ">99%"
     return f"{p:.0%}"
-
-CONFIDENT = 0.7
-NEIGHBOUR_MAJORITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -59,58 +63,19 @@ class Evidence:
                    is_issue=table["is_issue"].to_numpy(dtype=bool), thresholds=confident_thresholds(probs, labels),
                    groups=table["conflict_group"].to_numpy(dtype=np.int64), neighbours=results.neighbours)
 
+    @cached_property
+    def checks(self) -> tuple[Reason, ...]:
+        """One object per reason in REASON_TYPES order, their masks computed once."""
+        return tuple(kind(self) for kind in REASON_TYPES)
+
+    def reason_masks(self) -> dict[str, np.ndarray]:
+        """Reason name -> (N,) bool: the examples it fires for (what the queue filters on)."""
+        return {check.name: check.mask for check in self.checks}
+
     def reasons(self, row: int) -> list[str]:
-        """The reasons that fired for example `row`, most telling first; [] when none did."""
-        names, given, predicted = self.label_names, int(self.labels[row]), int(self.predicted[row])
-        p = self.probs[row]
-        found = []
-        if predicted != given and p[predicted] >= CONFIDENT:
-            found.append(f"The model is {percent(p[predicted])} sure it is {names[predicted]}, not {names[given]}.")
-        if p[given] < LOW_GIVEN:
-            found.append(f"The model gives its label, {names[given]}, only {percent(p[given])}.")
-        found.append(self._cleanlab(row))
-        if (text := self._neighbours_disagree(row)) is not None:
-            found.append(text)
-        if (text := self._duplicate(row)) is not None:
-            found.append(text)
-        return found
-
-    def _cleanlab(self, row: int) -> str:
-        names, given, predicted = self.label_names, int(self.labels[row]), int(self.predicted[row])
-        p, t = self.probs[row], self.thresholds
-        if self.is_issue[row]:
-            return (f"cleanlab flags it: the model's {percent(p[predicted])} for {names[predicted]} clears that class's "
-                    f"confident-learning threshold ({percent(t[predicted])}) while its label {names[given]} gets "
-                    f"{percent(p[given])}.")
-        if predicted == given:
-            return "cleanlab does not flag it: the model agrees with its label."
-        if p[predicted] < t[predicted]:
-            return (f"cleanlab does not flag it: the model's {percent(p[predicted])} for {names[predicted]} is below that "
-                    f"class's confident-learning threshold ({percent(t[predicted])}), so it is not a confident error.")
-        return ("cleanlab does not flag it: confident learning expects fewer errors from "
-                f"{names[given]} to {names[predicted]} than the examples that qualify.")
-
-    def _neighbours_disagree(self, row: int) -> str | None:
-        if self.neighbours is None:
-            return None
-        others = self.labels[self.neighbours.indices[row]]
-        differ = others[others != self.labels[row]]
-        if len(others) == 0 or len(differ) / len(others) < NEIGHBOUR_MAJORITY:
-            return None
-        counts = ", ".join(f"{n} {self.label_names[k]}" for k, n in Counter(differ.tolist()).most_common(3))
-        return f"{len(differ)} of its {len(others)} nearest neighbours are labelled otherwise ({counts})."
-
-    def _duplicate(self, row: int) -> str | None:
-        group = self.groups[row]
-        if group < 0:
-            return None
-        members = np.flatnonzero((self.groups == group) & (self.labels != self.labels[row]))
-        other = members[0]
-        if self.neighbours is not None:
-            near = [i for i in self.neighbours.indices[row] if i in set(members.tolist())]
-            other = near[0] if near else other
-        return (f"An identical or near-identical text (id {self.ids[other]}) is labelled "
-                f"{self.label_names[self.labels[other]]}; {len(members)} such example(s).")
+        """The sentences of the reasons that fired for example `row` (and cleanlab's verdict
+        either way), most telling first."""
+        return [check.sentence(row) for check in self.checks if check.mask[row] or check.always_said]
 
     def nearest(self, row: int, k: int = 5) -> pd.DataFrame:
         """Its k nearest neighbours: position, id, label (name), similarity; empty without a graph."""
@@ -127,6 +92,125 @@ class Evidence:
             return np.zeros(0, dtype=np.int64)
         members = np.flatnonzero(self.groups == self.groups[row])
         return members[members != row]
+
+
+class Reason(ABC):
+    """One reason an example can be in the queue. `name` keys it (links, filters), `title` is what
+    the queue's filter calls it; `mask` (N,) bool: the examples it fires for; `sentence(row)`: what
+    the evidence panel says for one of them. `always_said`: its sentence is shown whether it fires
+    or not (cleanlab's verdict)."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    always_said: ClassVar[bool] = False
+
+    def __init__(self, evidence: Evidence) -> None:
+        self.evidence = evidence
+        self.mask = self.fires()
+
+    @abstractmethod
+    def fires(self) -> np.ndarray:
+        """(N,) bool over the results table."""
+
+    @abstractmethod
+    def sentence(self, row: int) -> str:
+        """The reason in plain words for example `row`."""
+
+
+class PrefersOther(Reason):
+    name, title = "prefers_other", "The model is sure of another class"
+
+    def fires(self) -> np.ndarray:
+        ev = self.evidence
+        confidence = ev.probs[np.arange(len(ev.labels)), ev.predicted]
+        return (ev.predicted != ev.labels) & (confidence >= CONFIDENT)
+
+    def sentence(self, row: int) -> str:
+        ev = self.evidence
+        given, predicted = int(ev.labels[row]), int(ev.predicted[row])
+        return (f"The model is {percent(ev.probs[row, predicted])} sure it is {ev.label_names[predicted]}, "
+                f"not {ev.label_names[given]}.")
+
+
+class LowGiven(Reason):
+    name, title = "low_given", "Low probability for its label"
+
+    def fires(self) -> np.ndarray:
+        ev = self.evidence
+        return ev.probs[np.arange(len(ev.labels)), ev.labels] < LOW_GIVEN
+
+    def sentence(self, row: int) -> str:
+        ev = self.evidence
+        given = int(ev.labels[row])
+        return f"The model gives its label, {ev.label_names[given]}, only {percent(ev.probs[row, given])}."
+
+
+class CleanlabFlag(Reason):
+    name, title, always_said = "cleanlab", "Flagged by cleanlab", True
+
+    def fires(self) -> np.ndarray:
+        return np.asarray(self.evidence.is_issue, dtype=bool)
+
+    def sentence(self, row: int) -> str:
+        ev = self.evidence
+        names, given, predicted = ev.label_names, int(ev.labels[row]), int(ev.predicted[row])
+        p, t = ev.probs[row], ev.thresholds
+        if self.mask[row]:
+            return (f"cleanlab flags it: the model's {percent(p[predicted])} for {names[predicted]} clears that class's "
+                    f"confident-learning threshold ({percent(t[predicted])}) while its label {names[given]} gets "
+                    f"{percent(p[given])}.")
+        if predicted == given:
+            return "cleanlab does not flag it: the model agrees with its label."
+        if p[predicted] < t[predicted]:
+            return (f"cleanlab does not flag it: the model's {percent(p[predicted])} for {names[predicted]} is below that "
+                    f"class's confident-learning threshold ({percent(t[predicted])}), so it is not a confident error.")
+        return ("cleanlab does not flag it: confident learning expects fewer errors from "
+                f"{names[given]} to {names[predicted]} than the examples that qualify.")
+
+
+class NeighboursDisagree(Reason):
+    name, title = "neighbours", "Neighbours labelled otherwise"
+
+    def fires(self) -> np.ndarray:
+        ev = self.evidence
+        if ev.neighbours is None or ev.neighbours.indices.shape[1] == 0:
+            return np.zeros(len(ev.labels), dtype=bool)
+        differ = ev.labels[ev.neighbours.indices] != ev.labels[:, None]
+        return differ.mean(axis=1) >= NEIGHBOUR_MAJORITY
+
+    def sentence(self, row: int) -> str:
+        ev = self.evidence
+        others = ev.labels[ev.neighbours.indices[row]]
+        differ = others[others != ev.labels[row]]
+        counts = ", ".join(f"{n} {ev.label_names[k]}" for k, n in Counter(differ.tolist()).most_common(3))
+        return f"{len(differ)} of its {len(others)} nearest neighbours are labelled otherwise ({counts})."
+
+
+class DuplicateDisagrees(Reason):
+    name, title = "duplicate", "A duplicate carries another label"
+
+    def fires(self) -> np.ndarray:
+        ev = self.evidence
+        grouped = ev.groups >= 0
+        labels_in_group = pd.Series(ev.labels[grouped]).groupby(ev.groups[grouped]).transform("nunique")
+        fires = np.zeros(len(ev.labels), dtype=bool)
+        fires[grouped] = labels_in_group.to_numpy() > 1
+        return fires
+
+    def sentence(self, row: int) -> str:
+        ev = self.evidence
+        members = np.flatnonzero((ev.groups == ev.groups[row]) & (ev.labels != ev.labels[row]))
+        other = members[0]
+        if ev.neighbours is not None:
+            near = [i for i in ev.neighbours.indices[row] if i in set(members.tolist())]
+            other = near[0] if near else other
+        return (f"An identical or near-identical text (id {ev.ids[other]}) is labelled "
+                f"{ev.label_names[ev.labels[other]]}; {len(members)} such example(s).")
+
+
+REASON_TYPES: tuple[type[Reason], ...] = (PrefersOther, LowGiven, CleanlabFlag, NeighboursDisagree,
+                                          DuplicateDisagrees)
+REASON_TITLES: dict[str, str] = {kind.name: kind.title for kind in REASON_TYPES}
 
 
 def confident_thresholds(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:

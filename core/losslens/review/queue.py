@@ -1,15 +1,16 @@
 """The review queue: server-side sort / filter / page over a results table, fast at 1M rows
 (numpy + pyarrow), plus the counts the pages show (confusion matrix, review progress).
 
-Build a `ReviewIndex` once per results table (the Review page keeps one per results key) and
-call `query_results` for every rerun; only the requested page of rows leaves this module.
+Build a `ReviewIndex` once per results table (the Review page keeps one per results key, with
+the evidence's reason masks) and pass it to `query_results` on every rerun; only the requested
+page of rows leaves this module. A DataFrame passed instead gets a one-off index.
 
 Sort order. `ReviewQuery.descending=True` (the default) means "most suspicious first" for every
-key:
-    loss     high -> low        rank     1 -> N        quality  low -> high
-    margin   low -> high        p_given  low -> high
+key (HIGHER_IS_SUSPICIOUS):
+    loss     high -> low        rank     1 -> N        margin   low -> high
 `descending=False` flips the key's order. Ties keep the table's row order (the dataset order) in
-both directions (stable sorts), and NaN values always go last.
+both directions (stable sorts), and NaN values always go last. cleanlab's label quality and
+p(given) are not sort keys: they sort as loss does.
 """
 from __future__ import annotations
 
@@ -25,14 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from losslens.review.binding import BoundDecisions
+from losslens.review.evidence import REASON_TITLES
 from losslens.store.records import DECIDED_STATUSES, STATUSES
 
-# sort key -> True when a HIGHER value is more suspicious
-SORT_KEYS: dict[str, bool] = {   # distinct orders only: quality and p(given) sort as loss does
-    "loss": True,
-    "rank": False,
-    "margin": False,
-}
+HIGHER_IS_SUSPICIOUS: dict[str, bool] = {"loss": True, "rank": False, "margin": False}   # per sort key
+SORT_KEYS: tuple[str, ...] = tuple(HIGHER_IS_SUSPICIOUS)
 PAGE_SIZES = (25, 50, 100)
 REQUIRED_COLUMNS = ("id", "text", "label", "predicted_label", "is_issue", *SORT_KEYS)
 StatusSource = Mapping[str, str] | pd.Series | pd.DataFrame | None
@@ -42,7 +40,7 @@ StatusSource = Mapping[str, str] | pd.Series | pd.DataFrame | None
 class ReviewQuery:
     """What the reviewer asked for. Label filters are class indices 0..K-1.
 
-    sort_by: loss | rank | quality | margin | p_given.
+    sort_by: loss | rank | margin (SORT_KEYS).
     descending: True = most suspicious first (see module docstring); False flips it.
     given_labels / predicted_labels: keep rows whose label is any of these (empty = all).
     flagged_only: keep rows with is_issue.
@@ -51,6 +49,8 @@ class ReviewQuery:
     cell: (given, predicted) confusion-matrix cell, or None.
     conflicts_only: keep rows of conflict groups (identical or near-identical texts with
         different labels), each group's rows together, groups in the order of their first row.
+    reasons: keep rows for which any of these evidence reasons fires (names of
+        losslens.review.evidence.REASON_TYPES; the index needs their masks); () = all.
     ids: keep only these examples, in this order (the sort does not apply); () = all.
     page: 0-based page number (clamped to the last page); page_size: rows per page.
     """
@@ -64,6 +64,7 @@ class ReviewQuery:
     search: str = ""
     cell: tuple[int, int] | None = None
     conflicts_only: bool = False
+    reasons: tuple[str, ...] = ()
     ids: tuple[str, ...] = ()
     page: int = 0
     page_size: int = 50
@@ -88,6 +89,8 @@ class ReviewQuery:
             params["cell"] = [label_names[self.cell[0]], label_names[self.cell[1]]]
         if self.conflicts_only:
             params["conflicts"] = "1"
+        if self.reasons:
+            params["why"] = list(self.reasons)
         if self.ids:
             params["ids"] = list(self.ids)
         if self.page:
@@ -128,11 +131,15 @@ class ReviewQuery:
         statuses = tuple(s for s in many("status") if s in STATUSES)
         if len(statuses) != len(many("status")):
             ignored.append("status")
+        reasons = tuple(r for r in many("why") if r in REASON_TITLES)
+        if len(reasons) != len(many("why")):
+            ignored.append("why")
         query = cls(sort_by=choice("sort", SORT_KEYS, "loss"),
                     descending=choice("order", ("most", "least"), "most") == "most",
                     given_labels=labels("given"), predicted_labels=labels("pred"),
                     flagged_only=choice("flagged", ("0", "1"), "0") == "1", statuses=statuses,
                     search=str(params.get("q", "")), conflicts_only=choice("conflicts", ("0", "1"), "0") == "1",
+                    reasons=reasons,
                     cell=(names[cell[0]], names[cell[1]]) if "cell" not in ignored and cell else None,
                     ids=tuple(many("ids")), page=int(page) - 1,
                     page_size=int(choice("size", {str(n) for n in PAGE_SIZES}, str(cls.page_size))))
@@ -153,11 +160,13 @@ class ReviewPage:
 class ReviewIndex:
     """Arrays of one results table and its lowercased texts, built once; sort orders made lazily.
 
+    reasons: reason name -> (N,) bool, the examples each evidence reason fires for
+    (Evidence.reason_masks()); without them the queue cannot be filtered by reason.
     The table is treated as immutable: build a new index for a new table. One index may serve
     several threads (Streamlit sessions): its caches are guarded by a lock.
     """
 
-    def __init__(self, table: pd.DataFrame) -> None:
+    def __init__(self, table: pd.DataFrame, reasons: Mapping[str, np.ndarray] | None = None) -> None:
         missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
         if missing:
             raise ValueError(f"results table lacks column(s) {', '.join(missing)}; rescore the dataset")
@@ -169,6 +178,7 @@ class ReviewIndex:
         self.is_issue = table["is_issue"].to_numpy(dtype=bool)
         self.conflict_group = (table["conflict_group"].to_numpy(dtype=np.int64) if "conflict_group" in table
                                else np.full(len(table), -1, dtype=np.int64))
+        self.reasons = None if reasons is None else {name: np.asarray(m, dtype=bool) for name, m in reasons.items()}
         self._keys = {key: table[key].to_numpy() for key in SORT_KEYS}
         self._orders: dict[tuple[str, bool], np.ndarray] = {}
         self.lower_texts = pc.utf8_lower(pa.array(self.rows_source["text"], from_pandas=True))
@@ -186,7 +196,7 @@ class ReviewIndex:
             values = self._keys[sort_by]
             if values.dtype.kind == "f":
                 values = values.astype(np.float64)
-            if SORT_KEYS[sort_by] == bool(descending):  # high first: negate (NaN stays NaN, last)
+            if HIGHER_IS_SUSPICIOUS[sort_by] == bool(descending):  # high first: negate (NaN stays NaN, last)
                 values = -values
             order = self._orders[cache_key] = stable_argsort(values)
         return order
@@ -284,26 +294,11 @@ def _as_bool(found: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 _SEARCH_CACHE_SIZE = 4
-_INDEXES: OrderedDict[int, ReviewIndex] = OrderedDict()
-_INDEX_CACHE_SIZE = 2
-_INDEXES_LOCK = threading.Lock()
 
 
-def review_index(table: pd.DataFrame | ReviewIndex) -> ReviewIndex:
-    """The ReviewIndex of `table`, reused across calls for the same table object (small LRU)."""
-    if isinstance(table, ReviewIndex):
-        return table
-    with _INDEXES_LOCK:
-        index = _INDEXES.get(id(table))
-        if index is not None and index.table is table:
-            _INDEXES.move_to_end(id(table))
-            return index
-    index = ReviewIndex(table)
-    with _INDEXES_LOCK:
-        _INDEXES[id(table)] = index
-        while len(_INDEXES) > _INDEX_CACHE_SIZE:
-            _INDEXES.popitem(last=False)
-    return index
+def _as_index(table: pd.DataFrame | ReviewIndex) -> ReviewIndex:
+    """`table` when it is an index already, else a one-off index of it."""
+    return table if isinstance(table, ReviewIndex) else ReviewIndex(table)
 
 
 def query_results(
@@ -316,7 +311,7 @@ def query_results(
     """
     if query.page_size < 1:
         raise ValueError(f"page_size must be at least 1, got {query.page_size}")
-    index = review_index(table)
+    index = _as_index(table)
     statuses = _status_series(status_by_id)
     selected = _queue(index, query, statuses)
     total = int(selected.size)
@@ -332,7 +327,7 @@ def query_results(
 def queue_positions(table: pd.DataFrame | ReviewIndex, query: ReviewQuery,
                     status_by_id: StatusSource = None) -> np.ndarray:
     """(M,) int64 row positions of every example the query keeps, in queue order (no paging)."""
-    return _queue(review_index(table), query, _status_series(status_by_id))
+    return _queue(_as_index(table), query, _status_series(status_by_id))
 
 
 def _queue(index: ReviewIndex, query: ReviewQuery, statuses: pd.Series) -> np.ndarray:
@@ -394,9 +389,22 @@ def _filter_mask(index: ReviewIndex, query: ReviewQuery, statuses: pd.Series) ->
             raise ValueError(f"unknown review status(es) {unknown}; expected {', '.join(STATUSES)}")
         wanted = np.isin(np.arange(len(STATUSES)), [STATUSES.index(s) for s in query.statuses])
         keep(wanted[index.status_codes(statuses)])
+    if query.reasons:
+        keep(_reasons_mask(index, query.reasons))
     if query.search:  # last: the other filters narrow the rows it has to scan
         keep(index.text_contains(query.search, within=mask))
     return mask
+
+
+def _reasons_mask(index: ReviewIndex, reasons: Sequence[str]) -> np.ndarray:
+    """(N,) bool: rows for which any of `reasons` fires."""
+    unknown = sorted(set(reasons) - set(REASON_TITLES))
+    if unknown:
+        raise ValueError(f"unknown reason(s) {unknown}; expected {', '.join(REASON_TITLES)}")
+    if index.reasons is None:
+        raise ValueError("filtering by reason needs the evidence's masks: "
+                         "ReviewIndex(table, Evidence.of(results).reason_masks())")
+    return np.logical_or.reduce([index.reasons[name] for name in reasons])
 
 
 def confusion_counts(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:

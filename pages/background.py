@@ -1,0 +1,108 @@
+"""Background work for every page (not a page): scoring, retraining and the ActiveLab simulation.
+
+A page area keeps a `WatchedJob` in its state. `start` submits the work under a key (or joins the
+job already under it), `take_outcome` takes a finished job's result (or failure) into that state
+once and releases the job, `show_progress` polls it while it runs and `show_failure` says what went
+wrong. Only a key, a work function `work(progress)` and the outcome cross this interface, so the
+jobs could as well run in worker processes.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from losslens.errors import LossLensError
+from losslens.jobs import Job, JobRegistry, Progress
+from pages.markup import md
+
+
+@st.cache_resource
+def job_registry() -> JobRegistry:
+    """One registry per server process: jobs survive reruns, page switches and new tabs."""
+    return JobRegistry()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished job, taken in once: its result, or failed (the exception is in WatchedJob.failure)."""
+
+    result: Any
+    failed: bool
+
+
+@dataclass
+class WatchedJob:
+    """The background job one page area waits for. key: the job's key (None when none is awaited);
+    failure: the last failed job's exception (a LossLensError for anything the user can fix);
+    watcher: this browser session's name for the job registry."""
+
+    key: str | None = None
+    failure: BaseException | None = None
+    watcher: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def start(self, key: str, work: Callable[[Progress], Any]) -> None:
+        """Run `work(progress)` in the background under `key`, or join the job already under it;
+        a job awaited before under another key is given up."""
+        self._give_up_other(key)
+        self.key, self.failure = key, None
+        job_registry().submit(key, work, watcher=self.watcher)
+
+    def follow(self, key: str) -> bool:
+        """Await the job someone else started under `key`, when there is one (nothing starts)."""
+        if job_registry().watch(key, self.watcher) is None:
+            return False
+        self._give_up_other(key)
+        self.key = key
+        return True
+
+    def job(self) -> Job | None:
+        """The awaited job, or None (none awaited, or dropped while this session was away)."""
+        return job_registry().get(self.key) if self.key else None
+
+    @property
+    def running(self) -> bool:
+        return (job := self.job()) is not None and job.status == "running"
+
+    def take_outcome(self) -> Outcome | None:
+        """The awaited job's outcome once it has finished (then it is released and no longer
+        awaited, a failure kept in `failure`); None while it runs or when none is awaited (a job
+        dropped while this session was away is no longer awaited either)."""
+        job = self.job()
+        if job is None:
+            self.key = None
+            return None
+        if job.status == "running":
+            return None
+        failed = job.status == "failed"
+        self.failure = job.exception if failed else None
+        self.key = None
+        job_registry().release(job.key, self.watcher)
+        return Outcome(None if failed else job.result, failed)
+
+    def _give_up_other(self, key: str) -> None:
+        if self.key and self.key != key:
+            job_registry().release(self.key, self.watcher)
+
+
+@st.fragment(run_every=1.0)
+def show_progress(watched: WatchedJob, describe: Callable[[Job], str], bar: bool = True) -> None:
+    """While the awaited job runs, once a second: `describe(job)` under a progress bar (a plain
+    line without `bar`). Once it has finished, the whole app runs again and the page takes its
+    outcome in; call this only while `watched.running`."""
+    job = watched.job()
+    if job is None or job.status != "running":
+        st.rerun()
+    if bar:
+        st.progress(job.fraction, text=describe(job))
+    else:
+        st.info(describe(job))
+
+
+def show_failure(watched: WatchedJob, unexpected: str) -> None:
+    """The last failure as st.error: a LossLensError in its own words, anything else as `unexpected`."""
+    if watched.failure is not None:
+        st.error(md(watched.failure) if isinstance(watched.failure, LossLensError) else unexpected)

@@ -1,0 +1,96 @@
+"""The Review page's session state (not a page): one ReviewView under st.session_state["review"]
+(pages.state lists every key), and the keys of the widgets whose values make the view.
+
+Three things are kept apart: the *chosen examples* (the queue restricted to a list of ids), the
+*current example* (the one open in the focus view) and the *focus view* itself (one example at a
+time, pages.review_focus, beside the table view).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from losslens.review.queue import ReviewQuery
+from pages.state import area_state
+
+REVIEW = "review"
+
+
+class ReviewWidget:
+    """Keys of the Review page's widgets whose values the code reads or sets."""
+
+    SORT, ORDER, SEARCH, PAGE_SIZE = "rv_sort", "rv_order", "rv_search", "rv_size"
+    GIVEN, PREDICTED, STATUSES, REASONS = "rv_given", "rv_pred", "rv_status", "rv_why"
+    FLAGGED, CONFLICTS = "rv_flagged", "rv_conflicts"
+    VIEW, SIMILARITY, SHARED = "rv_view", "rv_similarity", "rv_shared"
+    NOTE, APPLY_TO_GROUP, BULK_NOTE = "rv_note", "rv_apply_group", "rv_bulk_note"
+    KEPT = (SORT, ORDER, SEARCH, PAGE_SIZE, GIVEN, PREDICTED, STATUSES, REASONS, FLAGGED, CONFLICTS, VIEW,
+            SIMILARITY, SHARED)   # the view's settings, kept while the reviewer is on another page
+
+
+@dataclass(frozen=True)
+class ChosenExamples:
+    """The queue restricted to these examples, in this order (an Active learning batch, Show
+    similar, disagreements, my decisions); banner: what they are, shown above the queue."""
+
+    ids: tuple[str, ...]
+    banner: str | None = None
+
+
+@dataclass
+class ReviewView:
+    """linked_dataset: the dataset whose link (URL) has been read into the view (once per dataset);
+    chosen: the chosen examples, or None for the whole queue; cell: (given, predicted) label
+    indices of the confusion cell shown, or None.
+    current_id: the example open in the focus view; current_at: its place in the queue when it
+    was opened from there; current_outside_queue: opened from outside the queue (a neighbour);
+    linked_id: the example id last written to the URL.
+    table_page: the table view's page (0-based); paged_query: the query it is a page of.
+    toast: a message for the next run; rerun_page: the focus view asks for a whole-page run;
+    show_keys: the focus view's key help is open."""
+
+    linked_dataset: str | None = None
+    chosen: ChosenExamples | None = None
+    cell: tuple[int, int] | None = None
+    current_id: str | None = None
+    current_at: int = 0
+    current_outside_queue: bool = False
+    linked_id: str | None = None
+    table_page: int = 0
+    paged_query: ReviewQuery | None = None
+    toast: str | None = None
+    rerun_page: bool = False
+    show_keys: bool = False
+
+    def open(self, example_id: str, at: int | None = None, outside_queue: bool | None = None) -> None:
+        """Make `example_id` the current example (`at`: its place in the queue, when known)."""
+        self.current_id = example_id
+        if at is not None:
+            self.current_at = at
+        if outside_queue is not None:
+            self.current_outside_queue = outside_queue
+
+    def choose(self, ids: list[str], banner: str | None = None) -> None:
+        """Make these examples the queue, with a banner saying what they are."""
+        self.chosen = ChosenExamples(tuple(ids), banner)
+
+    def forget_dataset(self) -> None:
+        """Another dataset is loaded: chosen examples and the confusion cell were about the last one."""
+        self.chosen = self.cell = None
+
+    def take_toast(self) -> str | None:
+        toast, self.toast = self.toast, None
+        return toast
+
+
+def view() -> ReviewView:
+    return area_state(REVIEW, ReviewView)
+
+
+def keep_widget_values() -> None:
+    """Streamlit forgets a widget's value on a page where it is not drawn; writing the Review
+    page's view settings back on every run keeps them when the reviewer comes back."""
+    for key in ReviewWidget.KEPT:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
