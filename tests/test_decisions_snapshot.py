@@ -22,9 +22,9 @@ def test_each_part_is_read_once_and_answers_for_the_loaded_dataset(tmp_path, mon
     decide(store, data, [at["c"]], "removed", None, "ann")
     start_shared_queue(store, data.name, data.fingerprint, ["a", "b"], 2, "lead")
     reads = []
-    current = DecisionStore.current
-    monkeypatch.setattr(DecisionStore, "current",
-                        lambda self, name, per_reviewer=False: reads.append(per_reviewer) or current(self, name,
+    in_force = DecisionStore.in_force
+    monkeypatch.setattr(DecisionStore, "in_force",
+                        lambda self, name, per_reviewer=False: reads.append(per_reviewer) or in_force(self, name,
                                                                                                      per_reviewer))
     snapshot = DecisionsSnapshot(store, data)
     assert reads == []                                                     # nothing read before it is asked for
