@@ -7,10 +7,13 @@ LOSSLENS_DEMO_SOURCE    what the app scores on first load (default demo:bbc)
 LOSSLENS_DEFAULT_MODEL  the model it scores with (default bundled:minilm)
 LOSSLENS_DB_URL         the decision store's database (default the SQLite file in LOSSLENS_HOME)
 LOSSLENS_BATCHED_SCORING_ROWS  from this many rows on, scores are computed in bounded memory (default 1000000)
+LOSSLENS_MAX_CLASSES    most classes (distinct labels) a dataset may have, checked at load before any
+                        inference (default 1000; memory grows with rows x classes)
 HF_HUB_OFFLINE          1/true/yes/on: Hub look-ups fail at once instead of after retries
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -20,6 +23,7 @@ DEFAULT_DEMO_SOURCE = "demo:bbc"
 DEFAULT_MODEL = "bundled:minilm"
 DEFAULT_MAX_UPLOAD_MB = 200.0
 DEFAULT_BATCHED_SCORING_ROWS = 1_000_000
+DEFAULT_MAX_CLASSES = 1_000
 
 
 def _setting(name: str) -> str:
@@ -54,19 +58,31 @@ def max_file_bytes() -> int:
         megabytes = float(value) if value else DEFAULT_MAX_UPLOAD_MB
     except ValueError:
         raise ConfigError(f"LOSSLENS_MAX_UPLOAD_MB must be a number of megabytes, not {value[:40]!r}") from None
-    if not megabytes > 0:
-        raise ConfigError(f"LOSSLENS_MAX_UPLOAD_MB must be positive, not {value[:40]!r}")
+    if not (math.isfinite(megabytes) and megabytes > 0):   # nan, inf and 1e400 too
+        raise ConfigError(f"LOSSLENS_MAX_UPLOAD_MB must be a positive number of megabytes, not {value[:40]!r}")
     return int(megabytes * 1024 * 1024)
 
 
 def batched_scoring_rows() -> int:
     """Datasets with at least this many rows are scored by losslens.scoring.batched (bounded
     memory) instead of in memory ($LOSSLENS_BATCHED_SCORING_ROWS, default 1,000,000)."""
-    value = _setting("LOSSLENS_BATCHED_SCORING_ROWS")
+    return _whole_number("LOSSLENS_BATCHED_SCORING_ROWS", "rows", 1, DEFAULT_BATCHED_SCORING_ROWS)
+
+
+def max_classes() -> int:
+    """Most classes a dataset may have ($LOSSLENS_MAX_CLASSES, default 1,000): probabilities,
+    heads and charts grow with rows x classes, so a label column with thousands of distinct
+    values (often an id or text column picked by mistake) is refused at load."""
+    return _whole_number("LOSSLENS_MAX_CLASSES", "classes", 2, DEFAULT_MAX_CLASSES)
+
+
+def _whole_number(name: str, unit: str, minimum: int, default: int) -> int:
+    """The setting `name` as a whole number >= minimum (ASCII digits only), `default` when unset."""
+    value = _setting(name)
     if not value:
-        return DEFAULT_BATCHED_SCORING_ROWS
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"LOSSLENS_BATCHED_SCORING_ROWS must be a whole number of rows >= 1, not {value[:40]!r}")
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) < minimum:
+        raise ConfigError(f"{name} must be a whole number of {unit} >= {minimum}, not {value[:40]!r}")
     return int(value)
 
 

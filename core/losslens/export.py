@@ -104,15 +104,21 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """(a copy of `frame` whose text cells starting with = + - @ tab or carriage return get a
-    leading ' so no spreadsheet runs them as formulas (OWASP CSV injection), how many cells)."""
-    out, changed = frame.copy(), 0
-    for column in out.columns:
-        values = out[column]
+    """(a copy of `frame` whose column names and text cells starting with = + - @ tab or carriage
+    return get a leading ' so no spreadsheet runs them as formulas (OWASP CSV injection), how many
+    names and cells). A column name is the header row's cell: a Parquet column named
+    `=HYPERLINK(...)` is as live as a cell."""
+    out = frame.copy()
+    names = [str(c) for c in out.columns]
+    risky_names = [name.startswith(FORMULA_STARTS) for name in names]
+    out.columns = ["'" + name if risky else column for name, risky, column in zip(names, risky_names, out.columns)]
+    changed = sum(risky_names)
+    for position in range(out.shape[1]):   # by position: names may repeat
+        values = out.iloc[:, position]
         if values.dtype == object or pd.api.types.is_string_dtype(values):
             risky = values.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS)).to_numpy(dtype=bool)
             if risky.any():
-                out[column] = values.astype(object).where(~risky, "'" + values.astype(str))
+                out.isetitem(position, values.astype(object).where(~risky, "'" + values.astype(str)))
                 changed += int(risky.sum())
     return out, changed
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from losslens.cli.app import app_command
-from losslens.cli.arguments import OneLineParser, add_dataset_arguments, add_engine_arguments, add_request_arguments
+from losslens.cli.arguments import (MAX_SEEDS, OneLineParser, add_dataset_arguments, add_engine_arguments,
+                                   add_request_arguments, whole_number)
 from losslens.cli.decisions import decisions_command
 from losslens.cli.score import evaluate_command, export_command, score_command
 from losslens.cli.simulate import add_simulate_arguments, simulate_command
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_parser.add_argument("--noise", type=float, default=0.05, help="fraction of labels to flip (default 0.05)")
     evaluate_parser.add_argument("--kind", choices=list(NOISE_KINDS), default="uniform",
                                  help="uniform flips, or class-conditional ones that follow the model's confusions")
-    evaluate_parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    evaluate_parser.add_argument("--seeds", type=whole_number(1, MAX_SEEDS), default=5,
+                                 help="seeds 0..N-1 (default 5)")
     evaluate_parser.add_argument("--out", type=Path, default=None, help="write every figure as JSON")
 
     add_simulate_arguments(commands.add_parser("simulate", help="ActiveLab vs random selection"))
@@ -74,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     import_parser.add_argument("--reviewer", default="imported", help="reviewer of rows without one")
 
     app = commands.add_parser("app", help="start the web app")
-    app.add_argument("--port", type=int, default=8501)
+    app.add_argument("--port", type=whole_number(1, 65535), default=8501)
     app.add_argument("--address", default="127.0.0.1",
                      help="bind address (default: localhost only; any other needs sign-in or --no-sign-in)")
     app.add_argument("--secrets", type=Path, default=None,

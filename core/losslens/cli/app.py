@@ -10,7 +10,7 @@ from pathlib import Path
 
 from losslens import config
 from losslens.errors import ConfigError, LossLensError
-from losslens.review.access import is_loopback, read_secrets
+from losslens.review.access import is_loopback, read_secrets, require_data_dir
 
 
 # Streamlit treats a folder named pages/ beside the entry script as a legacy multipage app until
@@ -55,6 +55,7 @@ def app_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"refusing to serve {args.address} without sign-in: anyone reaching it could review under "
                           f"any name. Configure [auth] in {args.secrets} (README: Running for a team), or pass "
                           "--no-sign-in behind your own authenticating proxy")
+    require_data_dir(secrets, args.address)
     app = app_script()
     command = [sys.executable, "-c", SERVE_STREAMLIT, "run", str(app), *server_flags(app),
                f"--server.port={args.port}", f"--server.address={args.address}",

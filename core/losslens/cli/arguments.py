@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Callable
 
 from losslens.errors import ScoringError, one_line
 from losslens.scoring.heads import HEAD_CHOICES
@@ -21,6 +22,27 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"losslens: error: {one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)
         sys.exit(2)
+
+
+MAX_SEEDS = 1_000         # repeated runs of evaluate / simulate: result arrays grow with them
+MAX_ROUNDS = 10_000       # simulation rounds
+MAX_EXAMPLES = 10**9      # a number of examples or annotations: more than any file LossLens reads holds
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`; anything else is argparse's one-line
+    error (so no value reaches code that overflows on it, like a port past 65535 or 10**30 seeds)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low:,} to {high:,} (got {text[:40]})")
+        return value
+
+    return parse
 
 
 class StderrProgress:

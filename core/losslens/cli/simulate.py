@@ -10,11 +10,13 @@ from pathlib import Path
 from losslens.activelab.annotations import FORMATS, load_annotations, simulated_crowd
 from losslens.activelab.results import SimulationSettings
 from losslens.activelab.simulation import fitted_settings, simulate
-from losslens.cli.arguments import StderrProgress
+from losslens.cli.arguments import MAX_EXAMPLES, MAX_ROUNDS, MAX_SEEDS, StderrProgress, whole_number
 from losslens.errors import SimulationError
 from losslens.sources.datasets import DatasetSource, load_dataset
 
 SIZE_OPTIONS = ("rounds", "batch", "seeds", "initial", "pool", "test", "folds", "max_annotations")
+SIZE_RANGES = {"rounds": (1, MAX_ROUNDS), "seeds": (1, MAX_SEEDS), "pool": (0, MAX_EXAMPLES)}   # others: 1..MAX_EXAMPLES
+MAX_EPOCHS = 1_000
 
 
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,14 +30,16 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="demo:bbc", help="dataset for simulated annotators (no --annotations)")
     defaults = SimulationSettings()
     for name in SIZE_OPTIONS:
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=None,
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None,
+                            type=whole_number(*SIZE_RANGES.get(name, (1, MAX_EXAMPLES))),
                             help=f"default {getattr(defaults, name)}")
     parser.add_argument("--model", default="bundled:minilm",
                         help="encoder whose embeddings feed the head (or the model to fine-tune)")
     parser.add_argument("--classifier", choices=["head", "finetune"], default="head",
                         help="head: logistic regression on cached embeddings (fast on CPU); "
                              "finetune: fine-tune --model every round (the tutorial's setting; use a GPU)")
-    parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--finetune-epochs", type=whole_number(1, MAX_EPOCHS), default=3,
+                        help="epochs of each fine-tuning (--classifier finetune; default 3)")
     parser.add_argument("--out", type=Path, default=None, help="write the raw results as JSON")
     parser.add_argument("--no-cache", action="store_true", help="recompute even if a saved result exists")
 

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Literal
 import numpy as np
 import pandas as pd
 
+from losslens import config
 from losslens.errors import DataError, excerpt, first_line
 from losslens.sources.files import decode_bytes, hub_name_or_local_path, read_table, resolve_user_path
 
@@ -205,6 +206,9 @@ def load_dataset(source: DatasetSource, columns: ColumnMapping | None = None, *,
     drop_empty: drop rows whose text is empty/whitespace instead of raising. name: the dataset's
     name (default: the demo's, the file's, the Hub name + split, the folder + split)."""
     columns = columns or ColumnMapping()
+    name = (name or "").strip()
+    if "\x00" in name:
+        raise DataError(f"the dataset name {excerpt(name, 60)} holds a NUL character; remove it")
     if source.kind == "demo":
         data = load_demo_bbc()
     elif source.kind == "upload":
@@ -223,7 +227,6 @@ def load_dataset(source: DatasetSource, columns: ColumnMapping | None = None, *,
                             "hf:NAME[:CONFIG], a CSV/TSV/Parquet/JSONL file or a datasets save_to_disk folder)")
         else:
             data = labeled_texts_from_frame(read_table(path), columns, path.name, drop_empty=drop_empty)
-    name = (name or "").strip()
     return data.renamed(name) if name and name != data.name else data
 
 
@@ -266,13 +269,13 @@ def labeled_texts_from_frame(frame: pd.DataFrame, columns: ColumnMapping, name: 
     if len(frame) == 0:
         raise DataError(f"the dataset {excerpt(name, 80)} has no rows")
     row_numbers = np.arange(len(frame))
+    _refuse_nul_outside_roles(frame, set(wanted.values()), row_numbers)
     texts = [_as_text(v) or "" for v in frame[columns.text].tolist()]
+    _refuse_nul(texts, "text column", columns.text, row_numbers)
     if columns.text2 is not None:
-        texts = [f"{a}\n{_as_text(b) or ''}" for a, b in zip(texts, frame[columns.text2].tolist())]
-    nul = np.array(["\x00" in t for t in texts], dtype=bool)
-    if nul.any():
-        raise DataError(f"text column {excerpt(columns.text)} holds a NUL character in {_count(nul.sum())} "
-                        f"({_rows(row_numbers[nul])}); remove it (no CSV reader takes it back)")
+        second = [_as_text(v) or "" for v in frame[columns.text2].tolist()]
+        _refuse_nul(second, "second text column", columns.text2, row_numbers)
+        texts = [f"{a}\n{b}" for a, b in zip(texts, second)]
     empty = np.array([not t.strip() for t in texts], dtype=bool)
     if empty.any() and not drop_empty:
         raise DataError(f"text column {excerpt(columns.text)} is empty or whitespace-only in "
@@ -398,9 +401,14 @@ def _labels(values: pd.Series, column: str, row_numbers: np.ndarray,
                         f"{_count(missing.sum())} ({_rows(row_numbers[missing])}); "
                         "fill them in or remove those rows")
     if class_names is not None:
+        if any("\x00" in n for n in names):
+            raise DataError(f"label column {excerpt(column)} has a class name holding a NUL character; rename it")
+        _refuse_too_many_classes(len(names), column)
         labels = np.array([int(v) for v in cells], dtype=np.int64)
     else:
+        _refuse_nul(as_text, "label column", column, row_numbers)
         distinct = set(as_text)
+        _refuse_too_many_classes(len(distinct), column)
         if all(_INTEGER.fullmatch(t.strip()) for t in distinct):
             names = tuple(sorted(distinct, key=lambda t: (int(t), t)))
         else:
@@ -421,6 +429,7 @@ def _ids(values: pd.Series, column: str, row_numbers: np.ndarray) -> list[str]:
     if missing.any():
         raise DataError(f"id column '{column}' is empty in {_count(missing.sum())} "
                         f"({_rows(row_numbers[missing])}); every row needs an id")
+    _refuse_nul(ids, "id column", column, row_numbers)
     counts = pd.Series(ids).value_counts()
     duplicated = counts[counts > 1]
     if len(duplicated):
@@ -429,6 +438,37 @@ def _ids(values: pd.Series, column: str, row_numbers: np.ndarray) -> list[str]:
         raise DataError(f"id column '{column}' has {len(duplicated)} duplicated ids ({shown}{more}); "
                         "ids must be unique")
     return ids
+
+
+def _refuse_too_many_classes(n_classes: int, column: str) -> None:
+    """DataError when the label column has more classes than config.max_classes(): probabilities
+    and heads grow with rows x classes (2,000 classes in 6,000 rows took 4.4 GB)."""
+    limit = config.max_classes()
+    if n_classes > limit:
+        raise DataError(f"label column {excerpt(column)} has {n_classes:,} classes, more than the {limit:,} LossLens "
+                        "takes (LOSSLENS_MAX_CLASSES); check that it is the label column, or raise the limit")
+
+
+def _refuse_nul_outside_roles(frame: pd.DataFrame, roles: set[str | None], row_numbers: np.ndarray) -> None:
+    """DataError for a NUL character in a column name, or in a cell of a column that is not the
+    text, label or id (it is exported with the rest, into a file no CSV reader takes back)."""
+    for column in frame.columns:
+        if "\x00" in str(column):
+            raise DataError(f"a column name holds a NUL character ({excerpt(column)}); rename that column")
+        if column not in roles:
+            _refuse_nul(frame[column], "column", column, row_numbers)
+
+
+def _refuse_nul(values: pd.Series | list, role: str, column: str, row_numbers: np.ndarray) -> None:
+    """DataError naming the rows whose string value holds a NUL character: no CSV reader (nor
+    PostgreSQL) takes one back. `role` starts the message ("label column")."""
+    if isinstance(values, pd.Series) and values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
+        nul = values.str.contains("\x00", regex=False, na=False).to_numpy(dtype=bool)
+    else:
+        nul = np.fromiter((isinstance(v, str) and "\x00" in v for v in values), dtype=bool, count=len(values))
+    if nul.any():
+        raise DataError(f"{role} {excerpt(column)} holds a NUL character in {_count(nul.sum())} "
+                        f"({_rows(row_numbers[nul])}); remove it (no CSV reader takes it back)")
 
 
 def _count(n: int) -> str:

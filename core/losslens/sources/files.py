@@ -4,6 +4,9 @@ or name a user gives.
 - Formats: CSV / TSV (every cell an exact string), JSON Lines (or a JSON array of objects) and
   Parquet, chosen by the file extension.
 - Encodings: UTF-8 (BOM stripped), UTF-16 with a BOM, else cp1252, else Latin-1; binary refused.
+  One encoding per file: a file that is not UTF-8 but holds UTF-8 characters (rows pasted from
+  two sources), or a byte-order mark starting a later line (two files joined), is refused with
+  the line number instead of being decoded wrongly as a whole.
 - Size cap: config.max_file_bytes() for uploads and files alike (checked before reading).
 - Confinement: with LOSSLENS_DATA_DIR set, a local path (relative paths are taken relative to
   it) must resolve, symlinks and `..` included, inside it.
@@ -29,6 +32,7 @@ SUPPORTED = ".csv, .tsv, .parquet, .jsonl"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # control chars but tab/LF/CR
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")                # a \uD800-\uDFFF escape in a JSON line
 _SURROGATE_IN_VALUE = re.compile("[\ud800-\udfff]")               # ... that decoded to a lone surrogate
+_UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _HUB_PART = r"[A-Za-z0-9](?:[\w.-]*[\w-])?"
 _HUB_NAME = re.compile(rf"{_HUB_PART}(?:/{_HUB_PART})?")
 
@@ -143,11 +147,41 @@ def _decode_text(data: bytes, name: str) -> str:
             raise binary from None
     if b"\x00" in data[:65536] or data.startswith(b"PAR1"):
         raise binary
-    text = decode_bytes(data)
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")   # not utf-8-sig: its error offsets skip the BOM
+    except UnicodeDecodeError as exc:
+        _refuse_mixed_encodings(data, exc.start, name)
+        text = decode_bytes(data)
     head = text[:65536]
     if len(_CONTROL.findall(head)) > max(2, len(head) // 100):
         raise binary
+    joined = text.find("\n\ufeff")
+    if joined >= 0:
+        line = text.count("\n", 0, joined) + 2
+        raise DataError(f"file {excerpt(name, 80)} line {line} starts with a byte-order mark (U+FEFF): two files "
+                        "joined into one? Remove it (and a repeated header row)")
     return text
+
+
+def _refuse_mixed_encodings(data: bytes, bad: int, name: str) -> None:
+    """DataError when `data`, which is not UTF-8 at byte offset `bad`, is UTF-8 elsewhere (a UTF-8
+    character or byte-order mark): decoding it all as cp1252 would turn every "é" there into "Ã©"."""
+    bom = data.startswith(b"\xef\xbb\xbf")
+    utf8 = _UTF8_CHARACTER.search(data, 3 if bom else 0)
+    if utf8 is None and not bom:
+        return
+    line_start = data.rfind(b"\n", 0, bad) + 1
+    line_end = data.find(b"\n", bad)
+    shown = data[max(line_start, bad - 30):bad + 10 if line_end < 0 else min(line_end, bad + 10)]
+    utf8_part = f"line {_line_number(data, utf8.start())} is" if utf8 else "the file starts with a UTF-8 byte-order mark"
+    raise DataError(f"file {excerpt(name, 80)} mixes text encodings: line {_line_number(data, bad)} is not UTF-8 "
+                    f"(byte 0x{data[bad]:02x} in {excerpt(decode_bytes(shown), 40)}) but {utf8_part}; "
+                    "save the whole file as UTF-8 (Excel: CSV UTF-8)")
+
+
+def _line_number(data: bytes, offset: int) -> int:
+    """1-based line of byte `offset` in `data`."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 def _read_csv(text: str, name: str, sep: str) -> pd.DataFrame:
