@@ -10,7 +10,7 @@ import threading
 
 import streamlit as st
 
-from losslens.review.access import AccessPolicy, SignInSettings, is_loopback, sign_in_settings
+from losslens.review.access import AccessPolicy, SignInSettings, is_loopback, sign_in_settings, verified_email
 from losslens.errors import ConfigError
 from pages.markup import md
 
@@ -53,7 +53,7 @@ def require_sign_in() -> None:
                 st.login(provider)
         st.stop()
     email = signed_in_email()
-    if email is None or st.user.get("email_verified") is False:
+    if email is None or verified_email(st.user) is None:
         refuse("This account has no verified e-mail address, which LossLens needs to know who decided what.")
     if not settings.policy.allows(email):
         refuse(f"{md(email)} is not on this server's allow-list. Ask a lead to add it ([losslens] allowed in the "
