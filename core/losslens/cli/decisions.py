@@ -6,7 +6,7 @@ import argparse
 
 from losslens.cli.arguments import columns_from_args
 from losslens.errors import StoreError
-from losslens.export import check_export_path
+from losslens.writers import check_export_path
 from losslens.sources.datasets import DatasetSource, load_dataset
 
 

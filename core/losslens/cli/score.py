@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from losslens.cli.arguments import StderrProgress, request_from_args
 from losslens.errors import ScoringError
-from losslens.export import check_export_path, corrected_frame, neutralise_formulas, push_to_hub, write_export
+from losslens.export import corrected_frame
+from losslens.writers import check_export_path, neutralise_formulas, push_to_hub, write_export
 from losslens.review.binding import bind_decisions
 from losslens.scoring.pipeline import score
 from losslens.sources.datasets import load_dataset

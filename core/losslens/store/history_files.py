@@ -22,7 +22,7 @@ import pandas as pd
 
 from losslens.sources.datasets import LabeledTexts, text_hash
 from losslens.errors import DataError, excerpt
-from losslens.export import check_export_path, write_export
+from losslens.writers import check_export_path, write_export
 from losslens.store.decisions import DecisionStore
 from losslens.store.importing import ImportCounts, ImportedDecision
 from losslens.store.records import STATUSES, ExampleRef
