@@ -7,6 +7,9 @@ LOSSLENS_DEMO_SOURCE    what the app scores on first load (default demo:bbc)
 LOSSLENS_DEFAULT_MODEL  the model it scores with (default bundled:minilm)
 LOSSLENS_DB_URL         the decision store's database (default the SQLite file in LOSSLENS_HOME)
 LOSSLENS_BATCHED_SCORING_ROWS  from this many rows on, scores are computed in bounded memory (default 1000000)
+LOSSLENS_MAX_JOBS       heavy jobs (worker processes) that run at once; the rest wait in line (default 1)
+LOSSLENS_JOB_THREADS    threads each worker process computes with: torch, BLAS, tokenizers (default every core)
+LOSSLENS_RAY_ADDRESS    when set, scoring jobs run the model on this Ray cluster (host:port, or "auto")
 HF_HUB_OFFLINE          1/true/yes/on: Hub look-ups fail at once instead of after retries
 """
 from __future__ import annotations
@@ -59,15 +62,37 @@ def max_file_bytes() -> int:
     return int(megabytes * 1024 * 1024)
 
 
+def _whole_number(name: str, default: int, unit: str) -> int:
+    """The setting `name` as a whole number >= 1 (`default` when unset); ConfigError naming `unit` otherwise."""
+    value = _setting(name)
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{name} must be a whole number of {unit} >= 1, not {value[:40]!r}")
+    return int(value)
+
+
 def batched_scoring_rows() -> int:
     """Datasets with at least this many rows are scored by losslens.scoring.batched (bounded
     memory) instead of in memory ($LOSSLENS_BATCHED_SCORING_ROWS, default 1,000,000)."""
-    value = _setting("LOSSLENS_BATCHED_SCORING_ROWS")
-    if not value:
-        return DEFAULT_BATCHED_SCORING_ROWS
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"LOSSLENS_BATCHED_SCORING_ROWS must be a whole number of rows >= 1, not {value[:40]!r}")
-    return int(value)
+    return _whole_number("LOSSLENS_BATCHED_SCORING_ROWS", DEFAULT_BATCHED_SCORING_ROWS, "rows")
+
+
+def max_jobs() -> int:
+    """Heavy jobs (each a worker process) that run at once; later ones wait in line ($LOSSLENS_MAX_JOBS, default 1)."""
+    return _whole_number("LOSSLENS_MAX_JOBS", 1, "jobs")
+
+
+def job_threads() -> int:
+    """Threads a worker process computes with (torch, BLAS, tokenizers) ($LOSSLENS_JOB_THREADS,
+    default every core this process may run on)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return _whole_number("LOSSLENS_JOB_THREADS", cores, "threads")
+
+
+def ray_address() -> str | None:
+    """$LOSSLENS_RAY_ADDRESS: the Ray cluster scoring jobs run the model on (host:port, or "auto"); None when unset."""
+    return _setting("LOSSLENS_RAY_ADDRESS") or None
 
 
 def demo_source() -> str:
