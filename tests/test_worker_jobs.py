@@ -49,11 +49,11 @@ def gated(name: str, folder: Path) -> JobSpec:
 
 
 def process_gone(pid: int) -> bool:
+    """True when `pid` has exited (a zombie that no one has reaped yet counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
         return True
-    return False
 
 
 def reviews_request(csv: Path, model_dir: Path, **settings) -> ScoreRequest:
@@ -112,6 +112,37 @@ def test_cancel_stops_a_running_worker_and_removes_a_queued_job(tmp_path, monkey
     assert (tmp_path / "log").read_text().split() == ["running"]     # the queued one never started
     registry.release("running", "tab")
     assert len(registry) == 0
+
+
+ORPHANED = """
+import sys, time
+import worker_targets
+from losslens.jobs import JobRegistry
+from losslens.workers import JobSpec
+job = JobRegistry().submit("left", JobSpec(worker_targets.wait_for_gate, ("left", sys.argv[1], sys.argv[2])))
+while job.total != 1:
+    time.sleep(0.01)
+print(job.pid, flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_worker_ends_when_its_server_is_killed(tmp_path):
+    server = subprocess.Popen([sys.executable, "-c", ORPHANED, str(tmp_path / "never"), str(tmp_path / "log")],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "core"), str(ROOT / "tests")])})
+    worker = int(server.stdout.readline())
+    assert not process_gone(worker)
+    server.kill()
+    server.wait()
+    until(lambda: process_gone(worker), "the orphaned worker to end")
+
+
+def test_a_bad_max_jobs_setting_fails_the_job_in_one_line(monkeypatch):
+    monkeypatch.setenv("LOSSLENS_MAX_JOBS", "0")
+    job = finished(JobRegistry().submit("bad", JobSpec(worker_targets.count_to, (1,))))
+    assert job.status == "failed" and job.pid is None
+    assert job.error == "LOSSLENS_MAX_JOBS must be a whole number of jobs >= 1, not '0'"
 
 
 def test_a_thread_job_cannot_be_cancelled():
