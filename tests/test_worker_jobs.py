@@ -356,3 +356,31 @@ def test_the_server_memory_returns_to_its_level_after_jobs(driven_server):
     assert all(job["worker"] and not job["from_cache"] for job in driven_server["more"])
     before, after = driven_server["rss"]
     assert after / before < 1.10, f"{before / 2**20:.0f} MB -> {after / 2**20:.0f} MB"
+
+
+def test_the_worker_environment_sizes_every_pool_and_finds_this_checkout(monkeypatch):
+    from losslens.workers import worker_environment
+
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    monkeypatch.setenv("OMP_NUM_THREADS", "64")
+    environment = worker_environment(3)
+    assert [environment[name] for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                           "RAYON_NUM_THREADS", "TOKENIZERS_PARALLELISM")] == ["3"] * 4 + ["true"]
+    assert environment["PYTHONPATH"] == os.pathsep.join([str(ROOT / "core"), "/elsewhere"])
+    assert worker_environment(1)["TOKENIZERS_PARALLELISM"] == "false" and os.environ["OMP_NUM_THREADS"] == "64"
+
+
+def test_death_lines_and_exceptions_that_cannot_travel_whole():
+    from losslens.workers import death_message, exception_state, rebuild_exception
+
+    assert death_message(-9) == "the job's process was killed (signal 9): out of memory?"
+    assert death_message(-11) == "the job's process was killed (signal 11, SIGSEGV)"
+    assert death_message(3) == "the job's process exited with code 3 before it finished"
+    unpicklable = ValueError("bad rows", lambda: 0)
+    assert rebuild_exception(exception_state(unpicklable)).args == (str(unpicklable),)
+    assert isinstance(rebuild_exception(exception_state(unpicklable)), ValueError)
+    foreign = exception_state(KeyError("x"))._replace(module="gpu_library_not_imported", name="OutOfMemoryError",
+                                                      args=("CUDA out of memory",))
+    rebuilt = rebuild_exception(foreign)       # the server imports no library just to name its error
+    assert type(rebuilt) is RuntimeError and str(rebuilt) == "OutOfMemoryError: CUDA out of memory"
+    assert "gpu_library_not_imported" not in sys.modules

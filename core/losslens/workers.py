@@ -22,6 +22,7 @@ import os
 import pickle
 import resource
 import signal
+import site
 import socket
 import subprocess
 import sys
@@ -127,12 +128,14 @@ def death_message(returncode: int) -> str:
 def worker_environment(threads: int) -> dict[str, str]:
     """The server's environment for a worker that computes on `threads` threads: torch/OpenMP, BLAS
     (OpenBLAS, MKL) and the tokenizers (Rust's rayon) sized before any of them loads, and this
-    losslens package first on PYTHONPATH."""
+    losslens package first on PYTHONPATH (unless it is installed in site-packages, which never goes
+    before the standard library)."""
     environment = dict(os.environ)
     environment.update({name: str(threads) for name in THREAD_VARIABLES})
     environment["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
-    paths = [str(PACKAGE_ROOT), *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
-    environment["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    if str(PACKAGE_ROOT) not in site.getsitepackages():   # an installed losslens is found there anyway
+        paths = [str(PACKAGE_ROOT), *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
+        environment["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return environment
 
 
