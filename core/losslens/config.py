@@ -9,6 +9,9 @@ LOSSLENS_DB_URL         the decision store's database (default the SQLite file i
 LOSSLENS_BATCHED_SCORING_ROWS  from this many rows on, scores are computed in bounded memory (default 1000000)
 LOSSLENS_MAX_CLASSES    most classes (distinct labels) a dataset may have, checked at load before any
                         inference (default 1000; memory grows with rows x classes)
+LOSSLENS_MAX_JOBS       heavy jobs (worker processes) that run at once; the rest wait in line (default 1)
+LOSSLENS_JOB_THREADS    threads each worker process computes with: torch, BLAS, tokenizers (default every core)
+LOSSLENS_RAY_ADDRESS    when set, scoring jobs run the model on this Ray cluster (host:port, or "auto")
 HF_HUB_OFFLINE          1/true/yes/on: Hub look-ups fail at once instead of after retries
 """
 from __future__ import annotations
@@ -74,6 +77,24 @@ def max_classes() -> int:
     heads and charts grow with rows x classes, so a label column with thousands of distinct
     values (often an id or text column picked by mistake) is refused at load."""
     return _whole_number("LOSSLENS_MAX_CLASSES", "classes", 2, DEFAULT_MAX_CLASSES)
+
+
+
+def max_jobs() -> int:
+    """Heavy jobs (each a worker process) that run at once; later ones wait in line ($LOSSLENS_MAX_JOBS, default 1)."""
+    return _whole_number("LOSSLENS_MAX_JOBS", "jobs", 1, 1)
+
+
+def job_threads() -> int:
+    """Threads a worker process computes with (torch, BLAS, tokenizers) ($LOSSLENS_JOB_THREADS,
+    default every core this process may run on)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return _whole_number("LOSSLENS_JOB_THREADS", "threads", 1, cores)
+
+
+def ray_address() -> str | None:
+    """$LOSSLENS_RAY_ADDRESS: the Ray cluster scoring jobs run the model on (host:port, or "auto"); None when unset."""
+    return _setting("LOSSLENS_RAY_ADDRESS") or None
 
 
 def _whole_number(name: str, unit: str, minimum: int, default: int) -> int:
