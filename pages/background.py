@@ -3,8 +3,9 @@
 A page area keeps a `WatchedJob` in its state. `start` submits the work under a key (or joins the
 job already under it), `take_outcome` takes a finished job's result (or failure) into that state
 once and releases the job, `show_progress` polls it while it runs and `show_failure` says what went
-wrong. Only a key, a work function `work(progress)` and the outcome cross this interface, so the
-jobs could as well run in worker processes.
+wrong. The work is a losslens.workers.JobSpec: it runs in a worker process (one heavy job at a time
+by default; others wait in line, their place shown, and Cancel stops the process), never in the
+web server, which only opens what the worker left in the cache.
 """
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ from typing import Any
 import streamlit as st
 
 from losslens.errors import LossLensError
-from losslens.jobs import Job, JobRegistry, Progress
+from losslens.jobs import Job, JobRegistry
+from losslens.workers import JobSpec
 from pages.markup import md
+
+
+UNFINISHED = ("queued", "running")
 
 
 @st.cache_resource
@@ -44,9 +49,9 @@ class WatchedJob:
     failure: BaseException | None = None
     watcher: str = field(default_factory=lambda: uuid.uuid4().hex)
 
-    def start(self, key: str, work: Callable[[Progress], Any]) -> None:
-        """Run `work(progress)` in the background under `key`, or join the job already under it;
-        a job awaited before under another key is given up."""
+    def start(self, key: str, work: JobSpec) -> None:
+        """Run `work` in a worker process under `key` (or at once from the cache, see JobSpec), or
+        join the job already under it; a job awaited before under another key is given up."""
         self._give_up_other(key)
         self.key, self.failure = key, None
         job_registry().submit(key, work, watcher=self.watcher)
@@ -65,7 +70,8 @@ class WatchedJob:
 
     @property
     def running(self) -> bool:
-        return (job := self.job()) is not None and job.status == "running"
+        """True while the awaited job waits in line or runs."""
+        return (job := self.job()) is not None and job.status in UNFINISHED
 
     def take_outcome(self) -> Outcome | None:
         """The awaited job's outcome once it has finished (then it is released and no longer
@@ -75,10 +81,11 @@ class WatchedJob:
         if job is None:
             self.key = None
             return None
-        if job.status == "running":
+        if job.status in UNFINISHED:
             return None
-        failed = job.status == "failed"
-        self.failure = job.exception if failed else None
+        failed = job.status != "done"
+        self.failure = (job.exception if job.status == "failed" else
+                        LossLensError("Cancelled: nothing of it was kept.") if failed else None)
         self.key = None
         job_registry().release(job.key, self.watcher)
         return Outcome(None if failed else job.result, failed)
@@ -91,15 +98,22 @@ class WatchedJob:
 @st.fragment(run_every=1.0)
 def show_progress(watched: WatchedJob, describe: Callable[[Job], str], bar: bool = True) -> None:
     """While the awaited job runs, once a second: `describe(job)` under a progress bar (a plain
-    line without `bar`). Once it has finished, the whole app runs again and the page takes its
-    outcome in; call this only while `watched.running`."""
+    line without `bar`), or its place in line while it waits; a Cancel button either way. Once it
+    has finished, the whole app runs again and the page takes its outcome in; call this only while
+    `watched.running`."""
     job = watched.job()
-    if job is None or job.status != "running":
+    if job is None or job.status not in UNFINISHED:
         st.rerun()
-    if bar:
+    if job.status == "queued":
+        ahead = max(job.position - 1, 0)
+        st.info(f"Waiting for {ahead} job(s) ahead of it to finish (one heavy job runs at a time on this server).")
+    elif bar:
         st.progress(job.fraction, text=describe(job))
     else:
         st.info(describe(job))
+    if st.button("Cancel", key=f"cancel_{job.key[:40]}", help="Stop the work now; nothing half-done is kept."):
+        job_registry().cancel(job.key)
+        st.rerun()
 
 
 def show_failure(watched: WatchedJob, unexpected: str) -> None:

@@ -16,7 +16,7 @@ import streamlit as st
 from losslens import config
 from losslens.jobs import Job
 from losslens.review.snapshot import DecisionsSnapshot
-from losslens.scoring.pipeline import score
+from losslens.worker_jobs import scoring_job
 from losslens.scoring.request import ScoreRequest, default_request
 from losslens.scoring.results import ScoredResults
 from losslens.sources.datasets import LabeledTexts
@@ -67,8 +67,7 @@ def submit(request: ScoreRequest) -> None:
     compute = reviewer.is_lead()   # a team's reviewer only opens what a lead has scored
     scoring = state()
     scoring.request = request
-    scoring.job.start(request.job_key() + ("" if compute else ":cached-only"),
-                      lambda progress: score(request, progress, compute))
+    scoring.job.start(request.job_key() + ("" if compute else ":cached-only"), scoring_job(request, compute))
 
 
 def sync() -> None:

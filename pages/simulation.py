@@ -13,10 +13,11 @@ import streamlit as st
 from losslens.activelab.annotations import FORMATS, MultiAnnotatorData, load_annotations, simulated_crowd
 from losslens.activelab.charts import accuracy_figure, ratio_figure
 from losslens.activelab.results import SimulationResult, SimulationSettings
-from losslens.activelab.simulation import cached_simulation, fitted_settings, request_key, simulate
+from losslens.activelab.simulation import cached_simulation, fitted_settings, request_key
 from losslens.errors import LossLensError
 from losslens.jobs import Job
 from losslens.sources.files import resolve_user_path
+from losslens.worker_jobs import simulation_job
 from pages import reviewer, session
 from pages.background import WatchedJob, show_failure, show_progress
 from pages.markup import md
@@ -169,7 +170,7 @@ def tab() -> None:
         if not reviewer.is_lead():   # a simulation runs the model: a lead's call, as scoring is
             st.info("Only leads run simulations; results a lead has run show here.")
             return
-        job.start(key, lambda progress: simulate(data, settings, progress=progress, simulated_annotators=simulated))
+        job.start(key, simulation_job(data, settings, simulated))
     elif result is None and job.key != key:   # one a lead (or another tab) started on these settings
         job.follow(key)
     if job.key == key and (outcome := job.take_outcome()) is not None:   # its result is in the cache, or it failed

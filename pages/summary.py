@@ -13,7 +13,8 @@ from losslens.scoring.charts import confusion_figure, loss_histogram
 from losslens.sources.datasets import LabeledTexts
 from losslens.scoring.request import ScoreRequest
 from losslens.scoring.results import ScoredResults
-from losslens.scoring.retrain import TrustedAccuracy, rescore_with_decisions
+from losslens.scoring.retrain import TrustedAccuracy
+from losslens.worker_jobs import retraining_job
 from losslens.review.queue import confusion_counts, most_confused_cell
 from pages import review_state, reviewer, session
 from pages.background import WatchedJob, show_failure, show_progress
@@ -62,8 +63,8 @@ def retrain_section(results: ScoredResults, data: LabeledTexts | None, request: 
                                                          key="retrain", help="Refit the heads with relabeled examples' "
                                                          "new labels, removed ones left out; every example is then "
                                                          "ranked again."):
-        state.job.start("retrain:" + results.key, lambda progress: rescore_with_decisions(
-            data, request.model, request.settings, results, applied))
+        state.job.start("retrain:" + results.key, retraining_job(data, request.model, request.settings, results,
+                                                                 applied))
         st.rerun()
 
 

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import worker_targets
+from losslens.workers import JobSpec
 from app_harness import review_view, scored_app, use_app_defaults, wait_for_jobs, write_review_fixture
 from losslens.activelab.annotations import simulate_annotators
 
@@ -32,6 +34,8 @@ def app_env(tmp_path, monkeypatch, tiny_classifier_dir):
     crowd, features = write_crowd(tmp_path / "crowd.csv")
     # the encoder is not what this test is about: synthetic embeddings stand in for MiniLM
     monkeypatch.setattr("losslens.activelab.simulation.embed_annotation_texts", lambda data, model, progress=None: features)
+    monkeypatch.setattr("pages.simulation.simulation_job", lambda data, settings, simulated: JobSpec(
+        worker_targets.simulate_on_features, (data, settings, simulated, features)))   # the same, in the worker
     return crowd
 
 

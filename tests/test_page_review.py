@@ -260,16 +260,15 @@ def test_the_queue_filtered_by_why_it_is_there(app_env):
 
 
 def test_a_failed_retraining_is_shown_until_the_next_one(tmp_path, monkeypatch, tiny_encoder_dir):
+    import worker_targets
     from app_harness import wait_for_jobs
-    from losslens.errors import LossLensError
+    from losslens.workers import JobSpec
     from pages.session import decision_store
 
     use_app_defaults(monkeypatch, write_review_fixture(tmp_path / "fixture.csv", n=40), tiny_encoder_dir)
 
-    def refuse(*args, **kwargs):
-        raise LossLensError("every decided example is of one class: decide some of another")
-
-    monkeypatch.setattr("pages.summary.rescore_with_decisions", refuse)
+    refusal = JobSpec(worker_targets.refuse_with, ("every decided example is of one class: decide some of another",))
+    monkeypatch.setattr("pages.summary.retraining_job", lambda *args: refusal)   # the worker fails in one line
     at = scored_app()
     data, before = scoring(at).data, scoring(at).results
     example_id = str(data.ids[0])

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from losslens.errors import LabelMismatchError
+from losslens.errors import LabelMismatchError, LossLensError
 
 HANG_GUARD_SECONDS = 300.0   # a target that waits for the test gives up after this (never reached)
 
@@ -47,3 +47,16 @@ def thread_settings(progress) -> dict:
     names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS", "TOKENIZERS_PARALLELISM")
     return {"torch": torch.get_num_threads(), "environment": {name: os.environ.get(name) for name in names},
             "blas": sorted({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})}
+
+
+def refuse_with(progress, message: str) -> None:
+    """Fail as a user-fixable error does: LossLensError(message)."""
+    raise LossLensError(message)
+
+
+def simulate_on_features(progress, data, settings, simulated_annotators: bool, features):
+    """The ActiveLab simulation with `features` standing in for the encoder's embeddings."""
+    from losslens.activelab import simulation
+
+    simulation.embed_annotation_texts = lambda data, model, progress=None: features
+    return simulation.simulate(data, settings, progress=progress, simulated_annotators=simulated_annotators)
