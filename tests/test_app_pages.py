@@ -46,6 +46,8 @@ def test_export_page_counts_and_download(app_env):
     assert at.title[0].value == "Export"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rows exported"] == "24" and metrics["Relabeled"] == "1"
+    preview = at.dataframe[-1].value                 # decided rows first, whatever their place in the file
+    assert preview["status"].tolist()[:2] == ["relabeled", "unreviewed"] and len(preview) == 24
     at.checkbox(key="ex_changed_only").check().run()
     assert {m.label: m.value for m in at.metric}["Rows exported"] == "1"
     assert not at.exception
