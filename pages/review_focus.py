@@ -84,7 +84,8 @@ def focus_view(screen: ReviewScreen, query: ReviewQuery) -> None:
             return
     queue = queue_positions(screen.index, query, decisions.status_by_id)
     done, mine = review_progress(screen.index, decisions.bound), decisions.decided_by(reviewer.reviewer_name())
-    st.progress(done.fraction, text=f"Flagged reviewed: {done.flagged_reviewed} / {done.n_flagged} · decisions: "
+    st.progress(done.fraction, text=f"Disagreements reviewed: {done.disagree_reviewed:,} / {done.n_disagree:,} · "
+                f"flagged by cleanlab: {done.flagged_reviewed:,} / {done.n_flagged:,} · decisions: "
                 f"{done.n_decisions} · " + " · ".join(f"{s} {done.by_status[s]}" for s in DECIDED_STATUSES) +
                 f" · yours: {len(mine)}")
     if not len(queue):

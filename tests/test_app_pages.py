@@ -20,7 +20,8 @@ def test_data_model_page_scores_default_and_shows_summary(app_env):
     assert metrics["Probabilities"] == "in-sample"
     assert any("in-sample" in c.value.lower() for c in at.caption)
     results = scoring(at).results
-    assert metrics["Flagged as likely label issues"] == f"{results.n_issues:,}"
+    disagree = int((results.table["predicted_label"] != results.table["label"]).sum())
+    assert metrics["Model disagrees with the given label"] == f"{disagree:,}"
     assert not at.error
 
 
