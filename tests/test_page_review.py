@@ -255,7 +255,7 @@ def test_the_queue_filtered_by_why_it_is_there(app_env):
     at.segmented_control(key="rv_view").set_value("Table").run()
     at.multiselect(key="rv_why").select(name).run()
     assert sorted(at.dataframe(key="rv_table").value["id"]) == sorted(fired)
-    assert any(REASON_TITLES[name].lower() in e.label for e in at.expander)   # said in the filters' line
+    assert any(REASON_TITLES[name].lower() in c.value for c in at.caption)   # said in the queue line
     assert at.query_params["why"] in (name, [name])     # kept in the link (AppTest shows one value bare)
 
 
