@@ -21,13 +21,13 @@ if not reviewer.is_lead():
 
 decisions = session.decisions(data)
 bound = decisions.bound
-c1, c2, c3, c4, c5 = st.columns(5)
+c1, c2, c3 = st.columns(3)
 labels_as = c1.radio("Labels as", ["names", "ints"], horizontal=True, key="ex_labels_as",
                      help="ints: the index of the label in the dataset's sorted label list")
-changed_only = c2.checkbox("Changed rows only", key="ex_changed_only", help="Only rows with a decision")
-drop_removed = c3.checkbox("Drop rows marked Remove", key="ex_drop_removed")
-drop_ambiguous = c4.checkbox("Drop rows marked Ambiguous", key="ex_drop_ambiguous")
-with_consensus = c5.checkbox("Reviewer consensus", key="ex_consensus",
+changed_only = c1.checkbox("Changed rows only", key="ex_changed_only", help="Only rows with a decision")
+drop_removed = c2.checkbox("Drop rows marked Remove", key="ex_drop_removed")
+drop_ambiguous = c2.checkbox("Drop rows marked Ambiguous", key="ex_drop_ambiguous")
+with_consensus = c3.checkbox("Reviewer consensus", key="ex_consensus",
                              help="Add consensus_label and consensus_quality: CROWDLAB's consensus of every reviewer's "
                                   "decision, the given label and the model (Active learning → Reviewers).")
 consensus = None
@@ -65,7 +65,8 @@ c3.download_button("Download Hugging Face dataset (.zip)", lambda: hf_zip_bytes(
                    help="A datasets save_to_disk folder (corrected_label is a ClassLabel): unzip, then "
                         "datasets.load_from_disk('dataset'). `losslens export --out FOLDER` writes it directly, "
                         "`--push-to-hub ORG/NAME` sends it to the Hub.")
-st.caption("Preview (first 100 rows): the review outcome first, then the original columns")
+st.caption("Preview (100 rows, those with a decision first): the review outcome first, then the original columns")
 first = ["corrected_label", "status", "note"]
-preview = frame.head(100)[first + [c for c in frame.columns if c not in first]]
+decided_first = frame.iloc[(frame["status"] == "unreviewed").to_numpy().argsort(kind="stable")[:100]]
+preview = decided_first[first + [c for c in frame.columns if c not in first]]
 st.dataframe(preview.astype(object).where(preview.notna(), ""), hide_index=True)   # empty, as in the CSV

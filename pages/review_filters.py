@@ -48,7 +48,8 @@ def read_link(view: ReviewView, names: list[str], dataset: str) -> None:
 
 def filters(view: ReviewView, names: list[str]) -> ReviewQuery:
     """Sort, order, label/status/reason/text filters and page size; returns the query (page set later)."""
-    with st.expander(f"Sort and filters · {filter_summary(names)}"):
+    st.caption(f"Queue: {filter_summary(names)}")
+    with st.expander("Sort and filters"):   # a fixed label: a changed filter leaves it open
         return filter_widgets(view, names)
 
 

@@ -21,7 +21,7 @@ from pages.markup import code, md
 from pages.review_screen import ReviewScreen
 from pages.review_state import ReviewWidget, view
 
-KEYS = (("1–9", "relabel to the class with that number"), ("A", "accept the model's suggestion"),
+KEYS = (("1–9", "relabel to the class with that number (the given class's number confirms it)"), ("A", "accept the model's suggestion"),
         ("Y", "confirm the given label"), ("X", "ambiguous"), ("D", "remove"), ("U", "undo my last decision"),
         ("J / K", "next / previous example"), ("H", "show or hide this help"))
 QUEUE_SHOWN = 8
@@ -43,6 +43,14 @@ def on_decide(screen: ReviewScreen, positions: list[int], status: str, new_label
     st.session_state[ReviewWidget.NOTE], st.session_state[ReviewWidget.APPLY_TO_GROUP] = "", False
     if following[0] is not None:
         view().open(*following)
+
+
+def on_pick_class(screen: ReviewScreen, position: int, following: Following) -> None:
+    """A class picked in the "more classes" box: relabel to it (the given class confirms), like its key."""
+    name = st.session_state.get(ReviewWidget.MORE_CLASSES)
+    st.session_state[ReviewWidget.MORE_CLASSES] = None
+    if name is not None:
+        on_decide(screen, [position], "relabeled", name, following)
 
 
 def on_undo(screen: ReviewScreen) -> None:
@@ -76,7 +84,8 @@ def focus_view(screen: ReviewScreen, query: ReviewQuery) -> None:
             return
     queue = queue_positions(screen.index, query, decisions.status_by_id)
     done, mine = review_progress(screen.index, decisions.bound), decisions.decided_by(reviewer.reviewer_name())
-    st.progress(done.fraction, text=f"Flagged reviewed: {done.flagged_reviewed} / {done.n_flagged} · decisions: "
+    st.progress(done.fraction, text=f"Disagreements reviewed: {done.disagree_reviewed:,} / {done.n_disagree:,} · "
+                f"flagged by cleanlab: {done.flagged_reviewed:,} / {done.n_flagged:,} · decisions: "
                 f"{done.n_decisions} · " + " · ".join(f"{s} {done.by_status[s]}" for s in DECIDED_STATUSES) +
                 f" · yours: {len(mine)}")
     if not len(queue):
@@ -133,6 +142,10 @@ def decision_keys(screen: ReviewScreen, position: int, nxt: Following, prv: Foll
             st.button(md(name) + (" (given)" if name == given else ""), key=f"rv_class_{k}", shortcut=str(k + 1),
                       on_click=on_decide, args=args("relabeled", name),
                       help="The given label: confirms it" if name == given else f"Relabel as {md(name)}")
+        if len(names) > 9:   # no key left for them: type to pick
+            st.selectbox("More classes", names[9:], index=None, key=ReviewWidget.MORE_CLASSES,
+                         placeholder=f"{len(names) - 9} more classes: type to pick", label_visibility="collapsed",
+                         on_change=on_pick_class, args=(screen, position, nxt), width=260)
     with st.container(horizontal=True, key="rv_decisions"):
         st.button(f"Accept {md(predicted)}", key="rv_accept", shortcut="a", on_click=on_decide, type="primary",
                   args=args("relabeled", predicted), help="Relabel to the model's suggestion")

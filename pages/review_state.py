@@ -25,6 +25,7 @@ class ReviewWidget:
     FLAGGED, CONFLICTS = "rv_flagged", "rv_conflicts"
     VIEW, SIMILARITY, SHARED = "rv_view", "rv_similarity", "rv_shared"
     NOTE, APPLY_TO_GROUP, BULK_NOTE = "rv_note", "rv_apply_group", "rv_bulk_note"
+    MORE_CLASSES = "rv_more_class"   # the focus view's type-to-pick box for classes beyond the nine keys
     KEPT = (SORT, ORDER, SEARCH, PAGE_SIZE, GIVEN, PREDICTED, STATUSES, REASONS, FLAGGED, CONFLICTS, VIEW,
             SIMILARITY, SHARED)   # the view's settings, kept while the reviewer is on another page
 

@@ -81,6 +81,9 @@ def explain(report: TrustedAccuracy) -> None:
             "corrections taught the model, not its accuracy on new data.")
 
 
+DISAGREE_METRIC = "Model disagrees with the given label"
+
+
 def show(results: ScoredResults, data: LabeledTexts | None, request: ScoreRequest) -> None:
     """Rows, accuracy, flags, sample kind, confusion matrix, loss histogram, cell to review."""
     table, names = results.table, list(results.label_names)
@@ -91,16 +94,17 @@ def show(results: ScoredResults, data: LabeledTexts | None, request: ScoreReques
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Rows", f"{len(table):,}")
     c2.metric("Model accuracy vs given labels", f"{results.accuracy:.1%}")
-    c3.metric("Flagged as likely label issues", f"{results.n_issues:,}")
+    disagree = int((table["predicted_label"] != table["label"]).sum())
+    c3.metric(DISAGREE_METRIC, f"{disagree:,}",
+              help="What to review first: every example whose given label the model would not predict.")
     c4.metric("Probabilities", "out-of-sample" if results.out_of_sample else "in-sample")
     st.caption(f"Out-of-sample: each probability comes from heads that never saw that example's label "
                f"({HEAD_NAMES.get(results.heads, ', '.join(results.heads))})."
                if results.out_of_sample else
                "In-sample: this classifier may have been trained on these very examples, "
                "so it can be confident about labels it memorised, wrong ones included.")
-    disagree = int((table["predicted_label"] != table["label"]).sum())
-    st.caption(f"The model disagrees with {disagree:,} given label(s). cleanlab flags only the confident errors among "
-               "them; the Review page's default loss order shows every disagreement first, with why each is there.")
+    st.caption(f"cleanlab flags {results.n_issues:,} of them as confident errors ('Flagged only' on the Review page); "
+               "the Review page's default loss order shows every disagreement first, with why each is there.")
     if results.n_truncated:
         st.caption(f"{results.n_truncated:,} texts are longer than the max length in tokens: "
                    "the model saw only their beginning (raise 'Max tokens per text' to see more).")

@@ -20,7 +20,8 @@ def test_data_model_page_scores_default_and_shows_summary(app_env):
     assert metrics["Probabilities"] == "in-sample"
     assert any("in-sample" in c.value.lower() for c in at.caption)
     results = scoring(at).results
-    assert metrics["Flagged as likely label issues"] == f"{results.n_issues:,}"
+    disagree = int((results.table["predicted_label"] != results.table["label"]).sum())
+    assert metrics["Model disagrees with the given label"] == f"{disagree:,}"
     assert not at.error
 
 
@@ -46,6 +47,8 @@ def test_export_page_counts_and_download(app_env):
     assert at.title[0].value == "Export"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rows exported"] == "24" and metrics["Relabeled"] == "1"
+    preview = at.dataframe[-1].value                 # decided rows first, whatever their place in the file
+    assert preview["status"].tolist()[:2] == ["relabeled", "unreviewed"] and len(preview) == 24
     at.checkbox(key="ex_changed_only").check().run()
     assert {m.label: m.value for m in at.metric}["Rows exported"] == "1"
     assert not at.exception

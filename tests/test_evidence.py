@@ -98,12 +98,17 @@ def test_neighbour_and_duplicate_reasons_and_the_nearest_table():
     labels = [0, 1, 1, 1, 0, 2]
     ev = evidence([[0.3, 0.4, 0.3]] * 6, labels, [False] * 6, groups=[0, 0, -1, -1, -1, -1], neighbours=graph)
     reasons = ev.reasons(0)
-    assert "2 of its 2 nearest neighbours are labelled otherwise (2 sport)." in reasons
+    assert "2 of its 2 nearest neighbours (similarity 0.90–0.99) are labelled otherwise (2 sport)." in reasons
     assert "An identical or near-identical text (id e1) is labelled sport; 1 such example(s)." in reasons
     near = ev.nearest(0, k=2)
     assert near["id"].tolist() == ["e1", "e2"] and near["label"].tolist() == ["sport", "sport"]
     assert ev.group_members(0).tolist() == [1] and ev.group_members(3).tolist() == []
     assert ev.nearest(0).equals(ev.nearest(0, k=5))
+    far = Neighbours(indices=graph.indices, similarity=np.array([[0.31, 0.28]] * 6, dtype=np.float32))
+    far_ev = evidence([[0.3, 0.4, 0.3]] * 6, labels, [False] * 6, neighbours=far)
+    assert not far_ev.reason_masks()["neighbours"].any()          # too far to say anything about a label
+    one_close = Neighbours(indices=graph.indices, similarity=np.array([[0.9, 0.3]] * 6, dtype=np.float32))
+    assert not evidence([[0.3, 0.4, 0.3]] * 6, labels, [False] * 6, neighbours=one_close).reason_masks()["neighbours"].any()
     no_graph = evidence([[0.3, 0.4, 0.3]] * 6, labels, [False] * 6)
     assert no_graph.nearest(0).empty and not any("neighbours" in r for r in no_graph.reasons(0))
 

@@ -123,9 +123,9 @@ def test_decisions_from_the_store(frame, results, tmp_path):
 
 def test_relabel_to_a_class_the_dataset_lost_is_not_exported(frame, results):
     decisions = current(("r1", "pos", "meh", "relabeled", "ann", "2024-05-01T10:00:00+00:00"))
-    for labels_as, given in (("names", "pos"), ("ints", 1)):
+    for labels_as, expected in (("names", "pos"), ("ints", 1)):
         out = corrected_frame(dataset(frame), results, decisions, labels_as=labels_as)
-        assert out["corrected_label"].tolist()[0] == given and out["status"].tolist()[0] == "unreviewed"
+        assert out["corrected_label"].tolist()[0] == expected and out["status"].tolist()[0] == "unreviewed"
 
 
 def test_reexporting_an_export_replaces_the_added_columns(frame, results, decisions):

@@ -255,7 +255,7 @@ def test_the_queue_filtered_by_why_it_is_there(app_env):
     at.segmented_control(key="rv_view").set_value("Table").run()
     at.multiselect(key="rv_why").select(name).run()
     assert sorted(at.dataframe(key="rv_table").value["id"]) == sorted(fired)
-    assert any(REASON_TITLES[name].lower() in e.label for e in at.expander)   # said in the filters' line
+    assert any(REASON_TITLES[name].lower() in c.value for c in at.caption)   # said in the queue line
     assert at.query_params["why"] in (name, [name])     # kept in the link (AppTest shows one value bare)
 
 
@@ -281,3 +281,21 @@ def test_a_failed_retraining_is_shown_until_the_next_one(tmp_path, monkeypatch, 
     at.run()
     assert "every decided example is of one class" in " ".join(e.value for e in at.error)
     assert scoring(at).results is before and not at.exception
+
+
+def test_classes_beyond_the_nine_keys_are_picked_by_typing(tmp_path, monkeypatch, tiny_encoder_dir):
+    names = [f"topic{k:02d}" for k in range(12)]
+    rows = [{"text": f"note {i} about {names[i % 12]} and more words", "label": names[i % 12]} for i in range(36)]
+    csv = tmp_path / "topics.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    use_app_defaults(monkeypatch, csv, tiny_encoder_dir)
+    at = scored_app("pages/review.py")
+    assert [b.key for b in at.button if b.key and b.key.startswith("rv_class_")] == [f"rv_class_{k}" for k in range(9)]
+    box = at.selectbox(key="rv_more_class")
+    assert list(box.options) == names[9:]
+    shown = review_view(at).current_id
+    box.set_value("topic11").run()
+    decision = current(at).loc[shown]
+    expected = ("confirmed", "topic11") if given_of(at, shown) == "topic11" else ("relabeled", "topic11")
+    assert (decision["status"], decision["new_label"]) == expected
+    assert review_view(at).current_id != shown and at.selectbox(key="rv_more_class").value is None

@@ -204,3 +204,15 @@ def test_query_round_trips_through_url_parameters():
                                              "why": ["cleanlab", "vibes"]}, names)
     assert back == ReviewQuery(given_labels=(2,), reasons=("cleanlab",))
     assert sorted(ignored) == ["cell", "given", "page", "size", "sort", "status", "why"]
+
+
+def test_progress_counts_the_disagreements_reviewed_first(table):
+    from losslens.review.binding import BoundDecisions
+    from losslens.review.queue import review_progress
+
+    applied = pd.DataFrame({"example_id": ["b", "c", "f"], "position": [1, 2, 5],
+                            "status": ["relabeled", "confirmed", "ambiguous"]})
+    done = review_progress(ReviewIndex(table), BoundDecisions(applied, pd.DataFrame()))
+    # disagreements: b, e, f (predicted != label); flagged: b, e
+    assert (done.n_disagree, done.disagree_reviewed, done.n_flagged, done.flagged_reviewed) == (3, 2, 2, 1)
+    assert done.fraction == pytest.approx(2 / 3) and done.n_decisions == 3

@@ -20,7 +20,8 @@ from losslens.scoring.evaluation import NOISE_KINDS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="losslens", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="losslens", description="Find and fix mislabeled examples in a text-classification "
+                           "dataset: score, export, evaluate, simulate, decisions, app (the web app).")
     commands = parser.add_subparsers(dest="command", required=True)
 
     score_parser = commands.add_parser("score", help="score a dataset and write the results table")

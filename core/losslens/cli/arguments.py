@@ -46,18 +46,23 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
 
 
 class StderrProgress:
-    """A one-line progress bar on stderr: `scoring [#####-----] 1200/2225 95.3/s`."""
+    """A one-line progress bar on stderr: `scoring [#####-----] 1200/2225 95.3/s`. The rate (units
+    per second) counts from the first call, so units resumed from a cache do not inflate it, and is
+    left out until some work was timed."""
 
     def __init__(self, label: str = "scoring", width: int = 30) -> None:
         self.label, self.width = label, width
-        self.started = time.perf_counter()
+        self.first: tuple[float, int] | None = None   # (time, done) of the first call
 
     def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        self.first = self.first or (now, done)
         filled = int(self.width * done / max(total, 1))
-        rate = done / max(time.perf_counter() - self.started, 1e-9)
+        seconds, worked = now - self.first[0], done - self.first[1]
+        rate = f" {worked / seconds:.1f}/s" if seconds > 0 and worked > 0 else ""
         bar = "#" * filled + "-" * (self.width - filled)
         end = "\n" if done >= total else ""
-        print(f"\r{self.label} [{bar}] {done}/{total} {rate:.1f}/s", end=end, file=sys.stderr, flush=True)
+        print(f"\r{self.label} [{bar}] {done}/{total}{rate}", end=end, file=sys.stderr, flush=True)
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, option: str | None = None) -> None:

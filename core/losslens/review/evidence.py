@@ -7,7 +7,8 @@ results table with `Evidence.of(results)`; the reasons, most telling first:
   prefers_other    the model is confident (>= CONFIDENT) about another class
   low_given        the model gives the given label a low probability (< LOW_GIVEN)
   cleanlab         cleanlab flags it (its sentence also says why an unflagged example is not)
-  neighbours       most (>= NEIGHBOUR_MAJORITY) of its nearest neighbours carry another label
+  neighbours       most (>= NEIGHBOUR_MAJORITY) of its close neighbours (cosine >= NEIGHBOUR_MIN_SIMILARITY,
+                   at least MIN_CLOSE_NEIGHBOURS of them) carry another label; far ones say nothing
   duplicate        an identical or near-identical text carries another label
 """
 from __future__ import annotations
@@ -26,6 +27,8 @@ from losslens.scoring.neighbours import Neighbours
 LOW_GIVEN = 0.25
 CONFIDENT = 0.7
 NEIGHBOUR_MAJORITY = 0.5
+NEIGHBOUR_MIN_SIMILARITY = 0.5   # cosine below which a neighbour is too far to say anything about a label
+MIN_CLOSE_NEIGHBOURS = 2
 
 
 def percent(p: float) -> str:
@@ -175,15 +178,20 @@ class NeighboursDisagree(Reason):
         ev = self.evidence
         if ev.neighbours is None or ev.neighbours.indices.shape[1] == 0:
             return np.zeros(len(ev.labels), dtype=bool)
-        differ = ev.labels[ev.neighbours.indices] != ev.labels[:, None]
-        return differ.mean(axis=1) >= NEIGHBOUR_MAJORITY
+        close = ev.neighbours.similarity >= NEIGHBOUR_MIN_SIMILARITY
+        differ = (ev.labels[ev.neighbours.indices] != ev.labels[:, None]) & close
+        n_close = close.sum(axis=1)
+        return (n_close >= MIN_CLOSE_NEIGHBOURS) & (differ.sum(axis=1) >= NEIGHBOUR_MAJORITY * np.maximum(n_close, 1))
 
     def sentence(self, row: int) -> str:
         ev = self.evidence
-        others = ev.labels[ev.neighbours.indices[row]]
+        close = ev.neighbours.similarity[row] >= NEIGHBOUR_MIN_SIMILARITY
+        others = ev.labels[ev.neighbours.indices[row][close]]
+        similarity = ev.neighbours.similarity[row][close]
         differ = others[others != ev.labels[row]]
         counts = ", ".join(f"{n} {ev.label_names[k]}" for k, n in Counter(differ.tolist()).most_common(3))
-        return f"{len(differ)} of its {len(others)} nearest neighbours are labelled otherwise ({counts})."
+        return (f"{len(differ)} of its {len(others)} nearest neighbours (similarity {similarity.min():.2f}–"
+                f"{similarity.max():.2f}) are labelled otherwise ({counts}).")
 
 
 class DuplicateDisagrees(Reason):

@@ -423,9 +423,12 @@ def most_confused_cell(counts: np.ndarray) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class ReviewProgress:
-    """Counts for the progress line: flagged examples and how many of them have a decision,
-    decisions in force per status, and stale decisions (kept, not applied)."""
+    """Counts for the progress line: examples whose given label the model disagrees with and how
+    many of them have a decision (what a reviewer works through), the same for cleanlab's flagged
+    ones, decisions in force per status, and stale decisions (kept, not applied)."""
 
+    n_disagree: int
+    disagree_reviewed: int
     n_flagged: int
     flagged_reviewed: int
     by_status: dict[str, int]
@@ -437,15 +440,18 @@ class ReviewProgress:
 
     @property
     def fraction(self) -> float:
-        """Share of flagged examples reviewed, 0..1 (0 when none is flagged)."""
-        return self.flagged_reviewed / self.n_flagged if self.n_flagged else 0.0
+        """Share of the disagreements reviewed, 0..1 (0 when the model agrees with every label)."""
+        return self.disagree_reviewed / self.n_disagree if self.n_disagree else 0.0
 
 
 def review_progress(index: ReviewIndex, bound: BoundDecisions) -> ReviewProgress:
     """Progress of the review of `index`'s table under the decisions `bound` to its dataset."""
     positions = bound.applied["position"].to_numpy(dtype=np.int64)
     counts = bound.applied["status"].value_counts()
+    disagree = index.predicted != index.labels
     return ReviewProgress(
+        n_disagree=int(disagree.sum()),
+        disagree_reviewed=int(disagree[positions].sum()),
         n_flagged=int(index.is_issue.sum()),
         flagged_reviewed=int(index.is_issue[positions].sum()),
         by_status={status: int(counts.get(status, 0)) for status in DECIDED_STATUSES},

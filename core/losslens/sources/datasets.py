@@ -487,8 +487,8 @@ def _fingerprint(ids: np.ndarray, texts: np.ndarray, labels: np.ndarray,
                  label_names: tuple[str, ...]) -> str:
     """sha256 hex over ids, texts, label names (count, byte lengths, UTF-8) and int64 labels."""
     digest = hashlib.sha256()
-    for field in (ids, texts, label_names):
-        encoded = [item.encode("utf-8", "surrogatepass") for item in field]
+    for values in (ids, texts, label_names):
+        encoded = [item.encode("utf-8", "surrogatepass") for item in values]
         digest.update(len(encoded).to_bytes(8, "little"))
         digest.update(np.array([len(e) for e in encoded], dtype="<i8").tobytes())
         digest.update(b"".join(encoded))
