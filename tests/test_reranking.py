@@ -7,14 +7,13 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-
 from losslens.review.reranking import (
     UNTRAINED,
     RerankInputs,
     TrustedLabels,
     refit_due,
-    rerank,
     reorder_queue,
+    rerank,
     undecided_order,
 )
 from losslens.scoring.heads import FoldLabels, HeadInputs, head_probs

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-
 from losslens import cli
 from losslens.review.simulated_review import METRICS, trusted_labels, walk_queue
 from review_data import review_args, write_reviews_csv

@@ -26,7 +26,13 @@ import numpy as np
 from losslens.errors import ScoringError
 from losslens.jobs import Progress
 from losslens.review.errors_left import estimate_errors_left
-from losslens.review.reranking import REFIT_EVERY, RerankInputs, TrustedLabels, rerank, undecided_order
+from losslens.review.reranking import (
+    REFIT_EVERY,
+    RerankInputs,
+    TrustedLabels,
+    rerank,
+    undecided_order,
+)
 from losslens.scoring.evaluation import check_benchmark, noisy_benchmark
 from losslens.scoring.models import ModelSpec, resolve_model
 from losslens.scoring.request import ScoreSettings
@@ -55,10 +61,10 @@ class ReviewSimulation:
 
     def table(self) -> str:
         """Walks as rows, mean ± std over seeds of each metric as columns, then the refit times."""
-        k = int(round(self.rate * self.n))
-        lines = [f"{self.dataset}: {self.n:,} examples, {self.rate:.0%} {self.kind} flips (k={k:,}), "
-                 f"simulated review of 2k decisions, refit every {self.refit_every}, "
-                 f"seeds {', '.join(map(str, self.seeds))}",
+        k = round(self.rate * self.n)
+        lines = [(f"{self.dataset}: {self.n:,} examples, {self.rate:.0%} {self.kind} flips (k={k:,}), "
+                  f"simulated review of 2k decisions, refit every {self.refit_every}, "
+                  f"seeds {', '.join(map(str, self.seeds))}"),
                  f"{'walk':<11}" + "".join(f"{m:>17}" for m in METRICS)]
         for name, values in self.runs.items():
             lines.append(f"{name:<11}" + "".join(
@@ -79,7 +85,7 @@ def simulate_review(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings
     check_benchmark(data, settings, rate, kind, seeds)
     if refit_every < 1:
         raise ScoringError(f"--refit-every must be at least 1 decision (got {refit_every})")
-    if 2 * int(round(rate * len(data))) > len(data):
+    if 2 * round(rate * len(data)) > len(data):
         raise ScoringError(f"a review of 2k decisions needs a noise rate of at most 0.5 (got {rate})")
     if resolve_model(spec).kind != "encoder":
         raise ScoringError("the simulated review refits an encoder's heads; give an encoder (e.g. bundled:minilm)")
@@ -90,13 +96,7 @@ def simulate_review(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings
         tiebreak = np.random.default_rng([seed, 1]).permutation(len(data))
         inputs = RerankInputs(bench.inputs, noisy, tuple(data.label_names), settings.folds, settings.seed + seed)
         first = rerank(inputs, trusted_labels(np.zeros(0, dtype=np.int64), data.labels, noisy)).probs
-
-        def refit(reviewed: np.ndarray) -> np.ndarray:
-            refitted = rerank(inputs, trusted_labels(reviewed, data.labels, noisy), tiebreak)
-            result.refit_seconds.append(refitted.seconds)
-            result.refit_cpu_seconds.append(refitted.cpu_seconds)
-            return refitted.probs
-
+        refit = _refitter(inputs, data.labels, noisy, tiebreak, result)
         for walk, refitter in (("static", None), ("re-ranked", refit)):
             figures = walk_queue(first, noisy, flipped, tiebreak, refitter, refit_every)
             for metric, value in figures.items():
@@ -104,6 +104,19 @@ def simulate_review(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings
         if progress is not None:
             progress(seed + 1, seeds)
     return result
+
+
+def _refitter(inputs: RerankInputs, clean: np.ndarray, noisy: np.ndarray, tiebreak: np.ndarray,
+              result: ReviewSimulation) -> Callable[[np.ndarray], np.ndarray]:
+    """refit(reviewed rows) -> (N, K) probabilities refitted on the simulated reviewer's decisions,
+    each refit's times appended to `result`."""
+    def refit(reviewed: np.ndarray) -> np.ndarray:
+        refitted = rerank(inputs, trusted_labels(reviewed, clean, noisy), tiebreak)
+        result.refit_seconds.append(refitted.seconds)
+        result.refit_cpu_seconds.append(refitted.cpu_seconds)
+        return refitted.probs
+
+    return refit
 
 
 def trusted_labels(reviewed: np.ndarray, clean: np.ndarray, noisy: np.ndarray) -> TrustedLabels:
@@ -124,7 +137,7 @@ def walk_queue(probs: np.ndarray, noisy: np.ndarray, flipped: np.ndarray, tiebre
     figures of METRICS (see the module docstring)."""
     n, k = len(noisy), int(flipped.sum())
     steps = min(2 * k, n)
-    checkpoints = {name: max(1, int(round(share * k))) for name, share in CHECKPOINTS.items()}
+    checkpoints = {name: max(1, round(share * k)) for name, share in CHECKPOINTS.items()}
     decided = np.zeros(n, dtype=bool)
     reviewed: list[int] = []
     order, cursor = undecided_order(per_example_loss(probs, noisy), decided, tiebreak), 0
