@@ -16,6 +16,7 @@ from losslens.cli.decisions import decisions_command
 from losslens.cli.score import evaluate_command, export_command, score_command
 from losslens.cli.simulate import add_simulate_arguments, simulate_command
 from losslens.errors import LossLensError, one_line
+from losslens.review.reranking import REFIT_EVERY
 from losslens.scoring.evaluation import NOISE_KINDS
 
 
@@ -55,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_parser.add_argument("--seeds", type=whole_number(1, MAX_SEEDS), default=5,
                                  help="seeds 0..N-1 (default 5)")
     evaluate_parser.add_argument("--out", type=Path, default=None, help="write every figure as JSON")
+    evaluate_parser.add_argument("--simulate-review", action="store_true",
+                                 help="a simulated reviewer walks the queue for 2k decisions: the static order vs "
+                                      "one re-ranked from the decisions; recall, AP and the errors-left estimate")
+    evaluate_parser.add_argument("--refit-every", type=int, default=None, metavar="N",
+                                 help=f"(--simulate-review) decisions between refits (default {REFIT_EVERY})")
 
     add_simulate_arguments(commands.add_parser("simulate", help="ActiveLab vs random selection"))
 

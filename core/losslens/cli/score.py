@@ -76,13 +76,23 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    """Flip labels, score, print precision / recall of each ranking (see losslens.scoring.evaluation)."""
+    """Flip labels, score, print precision / recall of each ranking (see losslens.scoring.evaluation);
+    with --simulate-review, the static vs re-ranked review walk (losslens.review.simulated_review)."""
+    from losslens.review.reranking import REFIT_EVERY
+    from losslens.review.simulated_review import simulate_review
     from losslens.scoring.evaluation import evaluate
 
+    if args.refit_every is not None and not args.simulate_review:
+        raise ScoringError("--refit-every is only used with --simulate-review")
     request = request_from_args(args)
     data = load_dataset(request.source, request.columns, drop_empty=request.drop_empty, name=request.name)
-    result = evaluate(data, request.model, request.settings, rate=args.noise, kind=args.kind, seeds=args.seeds,
-                      progress=StderrProgress("evaluating"))
+    if args.simulate_review:
+        result = simulate_review(data, request.model, request.settings, rate=args.noise, kind=args.kind,
+                                 seeds=args.seeds, refit_every=REFIT_EVERY if args.refit_every is None
+                                 else args.refit_every, progress=StderrProgress("simulating"))
+    else:
+        result = evaluate(data, request.model, request.settings, rate=args.noise, kind=args.kind, seeds=args.seeds,
+                          progress=StderrProgress("evaluating"))
     if args.out is not None:
         args.out.write_text(json.dumps(result.to_json(), indent=1))
     print(result.table())

@@ -104,39 +104,68 @@ class Evaluation:
         return asdict(self)
 
 
-def evaluate(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings = ScoreSettings(), *, rate: float = 0.05,
-             kind: str = "uniform", seeds: int = 5, progress: Progress | None = None) -> Evaluation:
-    """Run the benchmark on `data` (its labels taken as clean) with the model of `spec`."""
+@dataclass
+class NoisyBenchmark:
+    """What every seed of a benchmark on one dataset shares: the heads' inputs (TF-IDF computed),
+    a classifier's (N, K') logits (None for an encoder), the (K, K) class-conditional transition
+    (None for uniform flips), and seconds per 1,000 texts of the model outputs and TF-IDF."""
+
+    inputs: HeadInputs
+    logits: np.ndarray | None
+    transition: np.ndarray | None
+    seconds: dict[str, float]
+
+    def flips(self, data: LabeledTexts, rate: float, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """flip_labels of `data` for `seed` under this benchmark's transition."""
+        return flip_labels(data.labels, data.n_classes, rate, kind, seed, self.transition)
+
+
+def check_benchmark(data: LabeledTexts, settings: ScoreSettings, rate: float, kind: str, seeds: int) -> None:
+    """ScoringError for a bad setting, rate, kind or seed count: before any work."""
     settings.check()
     if seeds < 1:
         raise ScoringError(f"--seeds must be at least 1 (got {seeds})")
-    flip_labels(data.labels, data.n_classes, rate, "uniform", 0)   # bad rate or kind: before any work
+    flip_labels(data.labels, data.n_classes, rate, "uniform", 0)   # bad rate
     if kind not in NOISE_KINDS:
         flip_labels(data.labels, data.n_classes, rate, kind, 0)
+
+
+def noisy_benchmark(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings, kind: str,
+                    progress: Progress | None = None) -> NoisyBenchmark:
+    """The model's features of `data` (cached), TF-IDF, and for class-conditional flips the
+    transition from the clean data's confusions (out-of-fold ensemble, or the classifier)."""
     started = time.perf_counter()
     model = resolve_model(spec)
     features = model_features(data.texts, OutputsEntry.of(data.texts, model, settings.max_length), model, settings,
                               progress)
-    result = Evaluation(data.name, len(data), rate, kind, list(range(seeds)))
-    result.seconds["model outputs"] = (time.perf_counter() - started) * 1000 / len(data)
-    k = data.n_classes
+    seconds = {"model outputs": (time.perf_counter() - started) * 1000 / len(data)}
     classifier = model.kind == "classifier"
     inputs = HeadInputs(clipped_texts(data.texts, settings.max_length), features.embeddings, features.neighbours)
     if not classifier:
         started = time.perf_counter()
         tfidf = inputs.tfidf   # computed once here (a cached property), shared by every seed, timed on its own
-        result.seconds["tfidf features"] = (time.perf_counter() - started) * 1000 / tfidf.shape[0]
+        seconds["tfidf features"] = (time.perf_counter() - started) * 1000 / tfidf.shape[0]
+    logits = features.logits if classifier else None
     transition = None
     if kind == "class":
-        clean = _probabilities(inputs, data.labels, data, settings, 0, {}) if not classifier else None
-        predicted = (softmax(features.logits) if classifier else clean["ensemble"]).argmax(axis=1)
-        transition = confusion_transition(data.labels, predicted, k)
+        predicted = (softmax(logits) if classifier
+                     else ensemble_probabilities(inputs, data.labels, data, settings, 0, {})["ensemble"]).argmax(axis=1)
+        transition = confusion_transition(data.labels, predicted, data.n_classes)
+    return NoisyBenchmark(inputs, logits, transition, seconds)
+
+
+def evaluate(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings = ScoreSettings(), *, rate: float = 0.05,
+             kind: str = "uniform", seeds: int = 5, progress: Progress | None = None) -> Evaluation:
+    """Run the benchmark on `data` (its labels taken as clean) with the model of `spec`."""
+    check_benchmark(data, settings, rate, kind, seeds)
+    bench = noisy_benchmark(data, spec, settings, kind, progress)
+    result = Evaluation(data.name, len(data), rate, kind, list(range(seeds)), seconds=dict(bench.seconds))
     timings: dict[str, list[float]] = {}
     for seed in result.seeds:
-        noisy, flipped = flip_labels(data.labels, k, rate, kind, seed, transition)
+        noisy, flipped = bench.flips(data, rate, kind, seed)
         tiebreak = np.random.default_rng([seed, 1]).permutation(len(data))
-        rankings = ({"classifier": softmax(features.logits)} if classifier
-                    else _probabilities(inputs, noisy, data, settings, seed, timings))
+        rankings = ({"classifier": softmax(bench.logits)} if bench.logits is not None
+                    else ensemble_probabilities(bench.inputs, noisy, data, settings, seed, timings))
         for head, probs in rankings.items():
             scores = score_examples(probs, noisy, settings.quality_method)
             named = {f"{head}: loss": scores.loss, f"{head}: cleanlab rank": -scores.rank.astype(float),
@@ -150,8 +179,8 @@ def evaluate(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings = Scor
     return result
 
 
-def _probabilities(inputs: HeadInputs, labels: np.ndarray, data: LabeledTexts, settings: ScoreSettings, seed: int,
-                   timings: dict[str, list[float]]) -> dict[str, np.ndarray]:
+def ensemble_probabilities(inputs: HeadInputs, labels: np.ndarray, data: LabeledTexts, settings: ScoreSettings,
+                           seed: int, timings: dict[str, list[float]]) -> dict[str, np.ndarray]:
     """The ensemble's out-of-fold probabilities on `labels`, then each of its members'."""
     fit = FoldLabels.stratified(labels, data.label_names, settings.folds, settings.seed + seed)
     ensemble, members = head_probs("ensemble", inputs, fit, timings)
