@@ -16,7 +16,7 @@ from losslens.review.binding import decide
 from losslens.review.evidence import percent
 from losslens.review.queue import ReviewQuery, queue_positions, review_progress
 from losslens.store.records import DECIDED_STATUSES
-from pages import review_evidence, review_shared, reviewer, session
+from pages import review_evidence, review_learning, review_shared, reviewer, session
 from pages.markup import code, md
 from pages.review_screen import ReviewScreen
 from pages.review_state import ReviewWidget, view
@@ -83,11 +83,17 @@ def focus_view(screen: ReviewScreen, query: ReviewQuery) -> None:
         if (query := review_shared.leased_query(screen, decisions)) is None:
             return
     queue = queue_positions(screen.index, query, decisions.status_by_id)
+    if review_learning.learns(screen):   # the undecided part in the order the decisions taught
+        review_learning.keep_learning(screen, decisions)
+        on_screen = screen.data.id_index.get_indexer([state.current_id])[0]
+        queue = review_learning.ordered(screen, query, queue, int(on_screen) if on_screen >= 0 else None)
     done, mine = review_progress(screen.index, decisions.bound), decisions.decided_by(reviewer.reviewer_name())
     st.progress(done.fraction, text=f"Disagreements reviewed: {done.disagree_reviewed:,} / {done.n_disagree:,} · "
                 f"flagged by cleanlab: {done.flagged_reviewed:,} / {done.n_flagged:,} · decisions: "
                 f"{done.n_decisions} · " + " · ".join(f"{s} {done.by_status[s]}" for s in DECIDED_STATUSES) +
                 f" · yours: {len(mine)}")
+    if review_learning.learns(screen):
+        review_learning.caption(screen)
     if not len(queue):
         st.info("No example matches these filters.")
         return

@@ -7,6 +7,8 @@ Each page area keeps ONE typed state object under ONE key, defined where that ar
   "review"      pages.review_state.ReviewView  the Review page's queue restrictions, the example open
                                                in the focus view, the table page, one-run messages
   "simulation"  pages.simulation.SimulationRun the ActiveLab simulation's settings and its job
+  "relearning"  pages.review_learning.Relearning the refit on the decisions (re-ranked order, errors
+                                               left) and its job
 Background jobs are watched through pages.background.WatchedJob, one inside each state that has
 a job.
 

@@ -2,6 +2,7 @@
 and bulk decisions, queues from elsewhere, stale decisions, links, conflicting duplicates."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -299,3 +300,33 @@ def test_classes_beyond_the_nine_keys_are_picked_by_typing(tmp_path, monkeypatch
     expected = ("confirmed", "topic11") if given_of(at, shown) == "topic11" else ("relabeled", "topic11")
     assert (decision["status"], decision["new_label"]) == expected
     assert review_view(at).current_id != shown and at.selectbox(key="rv_more_class").value is None
+
+
+def test_the_queue_learns_from_decisions_and_says_how_many_errors_are_left(tmp_path, monkeypatch, tiny_encoder_dir):
+    from app_harness import wait_for_jobs
+    from losslens.review.reranking import reorder_queue
+    from pages.session import decision_store
+
+    use_app_defaults(monkeypatch, write_review_fixture(tmp_path / "fixture.csv", n=40), tiny_encoder_dir)
+    at = scored_app("pages/review.py")
+    data = scoring(at).data
+    for example_id in loss_order(at)[1:4]:
+        position = list(data.ids).index(example_id)
+        decision_store().record(data.name, example_id, given_of(at, example_id), None, "confirmed", "t",
+                                text_hash=text_hash(data.texts[position]))
+    at.run()
+    shown = review_view(at).current_id
+    assert "refitted every 25 decisions" in " ".join(c.value for c in at.caption)
+    at.button(key="rv_rerank").click().run()
+    wait_for_jobs()
+    at.run()
+    learning = at.session_state["relearning"]
+    assert learning.reranking is not None and learning.reranking.decisions_used == 3 and learning.used == 3
+    line = " ".join(c.value for c in at.caption)
+    assert "order refitted at" in line and "from 3 decisions" in line and "label errors left" in line
+    assert review_view(at).current_id == shown                        # the example on screen stays
+    order = learning.reranking.order
+    assert not set(order.tolist()) & {list(data.ids).index(i) for i in loss_order(at)[1:4]}   # undecided only
+    queue = at.session_state["review"]
+    assert queue.current_id == shown and len(order) == 37
+    assert reorder_queue(np.arange(40), order, keep=None)[0] == order[0]

@@ -1,5 +1,6 @@
 """The app's heavy work as JobSpecs for worker processes (losslens.workers, run by losslens.jobs):
-scoring a request, retraining on the reviewers' decisions, the ActiveLab simulation and evaluate.
+scoring a request, retraining on the reviewers' decisions, learning from them as the review goes
+(re-ranking + errors left), the ActiveLab simulation and evaluate.
 
 Each builder mirrors the call the work stands for and names the function the worker runs
 (`run_*(progress, *args)`). Scoring's results travel through the cache: the worker fills it and
@@ -20,6 +21,8 @@ from losslens.activelab.results import SimulationResult, SimulationSettings
 from losslens.activelab.simulation import cached_simulation, simulate
 from losslens.errors import NotScoredError
 from losslens.jobs import Progress
+from losslens.review.errors_left import ErrorsLeft, estimate_errors_left
+from losslens.review.reranking import RerankInputs, Reranking, TrustedLabels, rerank
 from losslens.scoring.evaluation import Evaluation, evaluate
 from losslens.scoring.models import ModelSpec
 from losslens.scoring.pipeline import score
@@ -116,3 +119,19 @@ def evaluation_job(data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings 
 def run_evaluation(progress: Progress, data: LabeledTexts, spec: ModelSpec, settings: ScoreSettings, rate: float,
                    kind: str, seeds: int) -> Evaluation:
     return evaluate(data, spec, settings, rate=rate, kind=kind, seeds=seeds, progress=progress)
+
+
+def relearning_job(inputs: RerankInputs, trusted: TrustedLabels) -> JobSpec:
+    """Learn from the decisions in a worker: the cheap heads refitted on the trusted labels
+    (losslens.review.reranking.rerank) and the errors left among the undecided examples in the new
+    order (losslens.review.errors_left); the job's result is (Reranking, ErrorsLeft)."""
+    return JobSpec(run_relearning, (inputs, trusted))
+
+
+def run_relearning(progress: Progress, inputs: RerankInputs, trusted: TrustedLabels) -> tuple[Reranking, ErrorsLeft]:
+    reranking = rerank(inputs, trusted)
+    verdict_positions, verdict_errors = trusted.verdicts(inputs.labels)
+    undecided = ~trusted.decided(len(inputs.labels))
+    left = estimate_errors_left(reranking.probs, inputs.labels, verdict_positions, verdict_errors, undecided,
+                                reranking.order)
+    return reranking, left
