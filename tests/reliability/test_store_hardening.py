@@ -38,3 +38,25 @@ def test_a_history_export_reads_back_as_the_identical_history(store_place, tmp_p
     assert import_history(fresh, path).added == 3
     assert history_export(fresh).equals(original)
     assert fresh.in_force("sheet.csv")["new_label"].tolist() == ["-1", None]
+
+
+# --- item 2: a decision without a text hash is never applied ------------------------------------
+
+def test_a_decision_without_a_text_hash_is_stale_not_applied_by_id(store_place, tmp_path):
+    from losslens.review.binding import bind_decisions
+    from losslens.sources.datasets import ColumnMapping, DatasetSource, load_dataset
+
+    history = tmp_path / "history.csv"      # exported from another machine's data.csv: no text hash
+    pd.DataFrame({"dataset": ["data.csv"] * 2, "id": ["1", "2"], "original_label": ["neg", "pos"],
+                  "new_label": ["pos", None], "status": ["relabeled", "removed"], "reviewer": ["ann", "ann"],
+                  "decided_at": ["2026-01-02T10:00:00+00:00"] * 2, "text_hash": [None, None]}).to_csv(history, index=False)
+    store = DecisionStore(store_place)
+    assert import_history(store, history).added == 2
+    other = tmp_path / "here" / "data.csv"   # a same-named file here: ids 1 and 2, the same given labels
+    other.parent.mkdir()
+    pd.DataFrame({"id": ["1", "2"], "text": ["an unrelated text", "another one"], "label": ["neg", "pos"]}).to_csv(
+        other, index=False)
+    data = load_dataset(DatasetSource.parse(str(other)), ColumnMapping(id="id"))
+    bound = bind_decisions(data, store.in_force(data.name))
+    assert bound.applied.empty
+    assert bound.stale["reason"].tolist() == ["unchecked", "unchecked"]

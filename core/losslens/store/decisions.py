@@ -115,7 +115,8 @@ class DecisionStore:
     ) -> LabelDecision:
         """Append one decision; it comes into force. Labels are names; text_hash is
         `losslens.sources.datasets.text_hash` of the example's text, which binds the decision to
-        that text (None, as for imports without texts: checked by id and given label only).
+        that text (None: it cannot be checked against one and is never applied, see
+        losslens.review.binding).
 
         status "relabeled" needs a new_label (one equal to the given label is stored as
         "confirmed"); for other statuses new_label may be None.

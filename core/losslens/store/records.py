@@ -37,8 +37,8 @@ class LabelDecision:
 
 @dataclass(frozen=True)
 class ExampleRef:
-    """The example a decision is about: its id, losslens.sources.datasets.text_hash of its text (None: no
-    text check) and its given label (a name)."""
+    """The example a decision is about: its id, losslens.sources.datasets.text_hash of its text (None:
+    the decision cannot be checked against a text, and is never applied) and its given label (a name)."""
 
     example_id: str
     text_hash: str | None
