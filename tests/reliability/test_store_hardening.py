@@ -60,3 +60,25 @@ def test_a_decision_without_a_text_hash_is_stale_not_applied_by_id(store_place, 
     bound = bind_decisions(data, store.in_force(data.name))
     assert bound.applied.empty
     assert bound.stale["reason"].tolist() == ["unchecked", "unchecked"]
+
+
+# --- item 4: a file that decides one example twice, without times, imports once -----------------
+
+def test_reimporting_a_file_with_a_repeated_id_and_no_times_adds_nothing(store_place, tmp_path):
+    from losslens.sources.datasets import ColumnMapping, DatasetSource, load_dataset
+
+    data_path = tmp_path / "news.csv"
+    pd.DataFrame({"id": ["000", "001"], "text": ["one", "two"], "label": ["neg", "pos"]}).to_csv(data_path, index=False)
+    data = load_dataset(DatasetSource.parse(str(data_path)), ColumnMapping(id="id"))
+    decided = tmp_path / "decided.csv"
+    decided.write_text("id,new_label\n000,neg\n000,pos\n001,neg\n")
+    store = DecisionStore(store_place)
+    assert import_history(store, decided, data).added == 3
+    for _ in range(2):
+        counts = import_history(store, decided, data)
+        assert (counts.added, counts.already_there) == (0, 3)
+    assert len(history_export(store)) == 3
+    assert store.in_force(data.name)[["example_id", "status", "new_label"]].values.tolist() == [
+        ["000", "relabeled", "pos"], ["001", "relabeled", "neg"]]
+    store.record(data.name, "000", "neg", None, "ambiguous", "imported", text_hash=None)   # decided again since
+    assert import_history(store, decided, data).added == 2       # the file's 000 rows apply again, in order

@@ -4,7 +4,9 @@ history without doubling what it already holds: the job behind `DecisionStore.im
 A row with a time is already stored when a row with the same dataset, example, reviewer, status,
 new label and time is (when the import has it undone and the store does not, the stored row is
 marked undone); a row without a time when the reviewer's decision in force on that example has its
-status, new label and note. So importing a file twice adds nothing.
+status, new label and note, and all of an import's rows without a time on one example by one
+reviewer are when that decision says what the last of them says (a file that decides an example
+twice ends where it ended before). So importing a file twice adds nothing.
 """
 from __future__ import annotations
 
@@ -58,6 +60,11 @@ def merge_imported(db: sa.Connection, rows: Sequence[ImportedDecision]) -> tuple
     by_time = {_timed_key(d): d for d in _decisions(db, in_datasets)}
     in_force = {_reviewer_key(d): (d.status, d.new_label, d.note)
                 for d in _decisions(db, in_datasets, is_in_force(per_reviewer=True))}
+    last_untimed = {}   # reviewer key -> what the import's last row without a time there says
+    for row, status in zip(rows, statuses):
+        if row.decided_at is None:
+            last_untimed[_row_key(row)] = (status, row.new_label, clean_note(row.note))
+    settled: dict[tuple[str, str, str], bool] = {}   # reviewer key -> its rows without a time are there
     added: list[LabelDecision] = []
     already = marked = 0
     for row, status in zip(rows, statuses):
@@ -73,8 +80,11 @@ def merge_imported(db: sa.Connection, rows: Sequence[ImportedDecision]) -> tuple
             else:
                 already += 1
             continue
-        if row.decided_at is None and in_force.get(_reviewer_key(decision)) == (status, decision.new_label,
-                                                                                 decision.note):
+        key = _reviewer_key(decision)
+        if row.decided_at is None and settled.setdefault(key, in_force.get(key) == last_untimed[key]):
+            already += 1
+            continue
+        if row.decided_at is None and in_force.get(key) == (status, decision.new_label, decision.note):
             already += 1
             continue
         (written,) = insert_decisions(db, [decision])
@@ -97,3 +107,7 @@ def _timed_key(decision: LabelDecision) -> tuple:
 
 def _reviewer_key(decision: LabelDecision) -> tuple[str, str, str]:
     return decision.dataset_key, decision.example_id, decision.reviewer
+
+
+def _row_key(row: ImportedDecision) -> tuple[str, str, str]:
+    return row.dataset_key, row.example.example_id, row.reviewer or ""
