@@ -82,3 +82,50 @@ def test_reimporting_a_file_with_a_repeated_id_and_no_times_adds_nothing(store_p
         ["000", "relabeled", "pos"], ["001", "relabeled", "neg"]]
     store.record(data.name, "000", "neg", None, "ambiguous", "imported", text_hash=None)   # decided again since
     assert import_history(store, decided, data).added == 2       # the file's 000 rows apply again, in order
+
+
+# --- items 14 and 15: backups checked before a restore; other files in backups/ ignored ----------
+
+def _fill(store: DecisionStore, n: int) -> None:
+    for i in range(n):
+        store.record("news.csv", f"e{i}", "sport", "tech", "relabeled", "ann", text_hash=f"{i:016x}")
+
+
+def test_restore_skips_a_damaged_backup_for_the_newest_good_one(losslens_home, capsys):
+    from losslens import cli
+    from losslens.store.backups import BACKUP_EVERY, backups_of
+
+    store = DecisionStore()
+    _fill(store, 2 * BACKUP_EVERY + 3)                    # backups at 50 and 100
+    newest, older = backups_of(store.path)[:2]
+    newest.write_bytes(b"\x00" * 100 + newest.read_bytes()[100:])   # its header garbled
+    store.path.write_bytes(b"")
+    assert cli.main(["decisions", "restore"]) == 0
+    out = capsys.readouterr().out
+    assert f"from {older.name}: every decision up to #50" in out and f"skipped 1 damaged newer backup(s): {newest.name}" in out
+    assert len(DecisionStore().in_force("news.csv")) == 50
+    DecisionStore().path.write_bytes(b"")
+    for backup in backups_of(store.path):
+        backup.write_bytes(b"garbage" * 100)
+    assert cli.main(["decisions", "restore"]) == 2
+    err = capsys.readouterr().err
+    assert "every backup of" in err and "is damaged" in err and err.count("\n") == 1
+
+
+def test_a_stray_file_in_backups_is_not_a_backup(losslens_home, capsys):
+    from losslens import cli
+    from losslens.store.backups import BACKUP_EVERY, backup_folder, backups_of
+
+    store = DecisionStore()
+    _fill(store, BACKUP_EVERY)
+    folder = backup_folder(store.path)
+    strays = [folder / "decisions-before-upgrade.sqlite", folder / "decisions-x-y.sqlite", folder / "decisions-.sqlite"]
+    for stray in strays:
+        stray.write_bytes(b"someone's copy")
+    store = DecisionStore()                                # opened: no ValueError
+    _fill(store, 3 * BACKUP_EVERY)                         # backups go on, three kept, strays untouched
+    assert [int(p.name.split("-")[1]) for p in backups_of(store.path)] == [200, 150, 100]
+    assert all(stray.read_bytes() == b"someone's copy" for stray in strays)
+    store.path.write_bytes(b"")
+    assert cli.main(["decisions", "restore"]) == 0
+    assert "every decision up to #200" in capsys.readouterr().out
