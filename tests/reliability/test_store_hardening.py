@@ -129,3 +129,37 @@ def test_a_stray_file_in_backups_is_not_a_backup(losslens_home, capsys):
     store.path.write_bytes(b"")
     assert cli.main(["decisions", "restore"]) == 0
     assert "every decision up to #200" in capsys.readouterr().out
+
+
+# --- item 16: a bad database URL or a role that cannot create tables is one line, no password ----
+
+@pytest.mark.parametrize("url", ["postgresql://u:secretpw@h:notaport/db", "postgresql://u:secretpw@[::1/db",
+                                 "postgresql://u:secretpw@[::1:5432/db"])
+def test_a_database_url_that_does_not_parse_is_one_line(monkeypatch, capsys, url):
+    from losslens import cli
+
+    monkeypatch.setenv("LOSSLENS_DB_URL", url)
+    assert cli.main(["decisions", "export", "h.csv"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("losslens: error: LOSSLENS_DB_URL is not a database URL") and err.count("\n") == 1
+    assert "secretpw" not in err
+
+
+def test_a_role_without_create_on_public_is_one_line(postgres_server, monkeypatch, capsys, tmp_path):
+    import psycopg
+
+    from losslens import cli
+    from postgres_server import fresh_database
+
+    url = fresh_database(postgres_server, "t_no_create")
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS weak")
+        admin.execute("CREATE ROLE weak LOGIN PASSWORD 'secretpw'")
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    weak = url.replace("://", "://weak:secretpw@", 1) if "@" not in url else \
+        url.split("://")[0] + "://weak:secretpw@" + url.split("@", 1)[1]
+    monkeypatch.setenv("LOSSLENS_DB_URL", weak)
+    assert cli.main(["decisions", "export", str(tmp_path / "h.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "permission denied for schema public" in err and "needs CREATE" in err
+    assert "secretpw" not in err

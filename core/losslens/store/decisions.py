@@ -68,10 +68,16 @@ class DecisionStore:
             with self.transaction() as db:
                 migrate(db)
         except sa.exc.OperationalError as exc:
-            shown = sa.engine.make_url(self.url).render_as_string(hide_password=True)
-            raise StoreError(f"cannot reach the decision database {shown[:100]}: "
-                             f"{str(exc.orig).strip().splitlines()[0][:120]}") from None
+            raise StoreError(f"cannot reach the decision database {self._shown_url()}: {_first_line(exc)}") from None
+        except sa.exc.DBAPIError as exc:   # e.g. a PostgreSQL role without CREATE on its schema
+            raise StoreError(f"the decision database {self._shown_url()} refused to set up LossLens's tables: "
+                             f"{_first_line(exc)} (the role needs CREATE on its schema, or a DBA runs LossLens "
+                             "once with a role that has it)") from None
         self._backed_up = backups.backed_up_id(self.path) if self.path is not None else 0
+
+    def _shown_url(self) -> str:
+        """The store's URL as it may be shown: without its password, at most 100 characters."""
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)[:100]
 
     def transaction(self) -> contextlib.AbstractContextManager[sa.Connection]:
         """One write transaction (IMMEDIATE on SQLite), also for modules that keep their own tables
@@ -226,6 +232,11 @@ class DecisionStore:
         with self.connection() as db:
             return list(db.execute(sa.select(decisions.c.dataset_key).distinct().order_by(decisions.c.dataset_key))
                         .scalars())
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    """The first line of a database driver's error (no SQL, no parameters), at most 120 characters."""
+    return (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0][:120]
 
 
 def _frame(result: sa.Result) -> pd.DataFrame:
