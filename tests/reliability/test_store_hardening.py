@@ -163,3 +163,84 @@ def test_a_role_without_create_on_public_is_one_line(postgres_server, monkeypatc
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "permission denied for schema public" in err and "needs CREATE" in err
     assert "secretpw" not in err
+
+
+# --- item 5: NUL never reaches the store ----------------------------------------------------------
+
+@pytest.mark.parametrize("field", ["reviewer", "note", "new_label", "given", "example_id"])
+def test_nul_in_any_text_of_a_decision_is_refused_in_one_line(store_place, field):
+    from losslens.errors import StoreError
+    from losslens.store.importing import ImportedDecision
+    from losslens.store.records import ExampleRef
+
+    values = {"reviewer": "ann", "note": "n", "new_label": "pos", "given": "neg", "example_id": "e1"}
+    values[field] = values[field][:1] + "\x00" + values[field][1:]
+    store = DecisionStore(store_place)
+    example = ExampleRef(values["example_id"], "h", values["given"])
+    writers = [
+        lambda: store.record("d.csv", values["example_id"], values["given"], values["new_label"], "relabeled",
+                             values["reviewer"], text_hash="h", note=values["note"]),
+        lambda: store.record_group("d.csv", [ExampleRef("ok", "h", "neg"), example], values["new_label"],
+                                   "relabeled", values["reviewer"], values["note"]),
+        lambda: store.import_decisions([ImportedDecision("d.csv", ExampleRef("ok", "h", "neg"), "pos", "relabeled",
+                                                         "ann", None),
+                                        ImportedDecision("d.csv", example, values["new_label"], "relabeled",
+                                                         values["reviewer"], None, note=values["note"])]),
+    ]
+    for write in writers:
+        with pytest.raises(StoreError, match=r"holds a NUL character") as info:
+            write()
+        assert "\n" not in str(info.value) and len(str(info.value)) < 300
+    assert history_export(store).empty                   # nothing written, not even the good rows
+
+
+# --- item 10: an import is linear and lets other writers in --------------------------------------
+
+def test_parsing_a_decision_file_looks_each_column_up_once(tmp_path, monkeypatch):
+    from losslens.store import history_files
+
+    calls = []
+    real = history_files._column
+    monkeypatch.setattr(history_files, "_column", lambda *args: calls.append(1) or real(*args))
+    counts = []
+    for n in (10, 2000):
+        path = tmp_path / f"h{n}.csv"
+        pd.DataFrame({"dataset": ["d.csv"] * n, "id": [str(i) for i in range(n)], "new_label": ["pos"] * n,
+                      "text_hash": ["h"] * n}).to_csv(path, index=False)   # no reviewer, note, time, ... columns
+        calls.clear()
+        assert len(history_files.read_decisions(path)) == n
+        counts.append(len(calls))
+    assert counts[0] == counts[1] and counts[0] < 20
+
+
+def test_another_writer_gets_through_while_a_large_import_runs(store_place, monkeypatch):
+    import threading
+
+    from losslens.store import engine, importing
+    from losslens.store.importing import ImportedDecision
+    from losslens.store.records import ExampleRef
+
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 2000)    # a writer waits at most 2 s for the lock
+    monkeypatch.setattr(importing, "IMPORT_BATCH_ROWS", 100)
+    real_insert, started = importing.insert_decisions, threading.Event()
+
+    def slow_insert(db, unsaved):                           # 5 ms a row: 1,000 rows hold a lock for 5 s
+        started.set()
+        import time
+        time.sleep(0.005 * len(unsaved))
+        return real_insert(db, unsaved)
+
+    monkeypatch.setattr(importing, "insert_decisions", slow_insert)
+    store = DecisionStore(store_place)
+    rows = [ImportedDecision("big.csv", ExampleRef(f"e{i}", "h", "neg"), "pos", "relabeled", "lead", None)
+            for i in range(1000)]
+    result = {}
+    importer = threading.Thread(target=lambda: result.update(counts=store.import_decisions(rows)))
+    importer.start()
+    assert started.wait(30)
+    reviewer = DecisionStore(store_place)
+    decision = reviewer.record("news.csv", "a", "neg", "pos", "relabeled", "ann", text_hash="h")   # not "locked"
+    importer.join(60)
+    assert result["counts"].added == 1000
+    assert decision.id > 0 and len(store.in_force("news.csv")) == 1
+    assert len(history_export(store)) == 1001

@@ -21,6 +21,7 @@ store opens (losslens.store.migrations).
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -30,9 +31,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from losslens.errors import StoreError
-from losslens.store import backups
 from losslens.store.engine import read_connection, store_engine, store_location, write_transaction
-from losslens.store.importing import ImportCounts, ImportedDecision, merge_imported
+from losslens.store import backups, importing
+from losslens.store.importing import ImportCounts, ImportedDecision, merge_batch, plan_import
 from losslens.store.in_force import is_decision_in_force, is_in_force
 from losslens.store.migrations import migrate
 from losslens.store.records import (ExampleRef, LabelDecision, as_decisions, clean_note, insert_decisions,
@@ -188,13 +189,21 @@ class DecisionStore:
         return [replace(row, undone_at=undone_at, undone_by=undone_by) for row in rows]
 
     def import_decisions(self, rows: Sequence[ImportedDecision]) -> ImportCounts:
-        """Append `rows` in order, in one transaction, skipping those already stored, so importing
-        a file twice adds nothing (the rules: losslens.store.importing)."""
-        with self.transaction() as db:
-            counts, added = merge_imported(db, rows)
-        if added:
-            self._after_write(added[-1].id)
-        return counts
+        """Append `rows` in order, skipping those already stored, so importing a file twice adds
+        nothing; all rows are checked before any is written, then merged in short transactions
+        of IMPORT_BATCH_ROWS that let other writers in (the rules: losslens.store.importing)."""
+        plan = plan_import(rows)
+        added = already = marked = last_id = 0
+        for start in range(0, len(rows), importing.IMPORT_BATCH_ROWS):
+            if start and self.path is not None:
+                time.sleep(importing.IMPORT_PAUSE_SECONDS)   # SQLite: a waiting writer takes the lock now
+            with self.transaction() as db:
+                counts, written = merge_batch(db, plan, start, start + importing.IMPORT_BATCH_ROWS)
+            added, already, marked = added + counts.added, already + counts.already_there, marked + counts.marked_undone
+            last_id = written[-1].id if written else last_id
+        if last_id:
+            self._after_write(last_id)
+        return ImportCounts(added, already, marked)
 
     # --- reads ---------------------------------------------------------------------------------
 
