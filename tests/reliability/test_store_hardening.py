@@ -244,3 +244,24 @@ def test_another_writer_gets_through_while_a_large_import_runs(store_place, monk
     assert result["counts"].added == 1000
     assert decision.id > 0 and len(store.in_force("news.csv")) == 1
     assert len(history_export(store)) == 1001
+
+
+# --- item 13: two tabs under one name each undo their own decision -----------------------------
+
+def test_undo_in_one_tab_takes_back_that_tabs_decision_not_the_other_tabs(store_place):
+    from losslens.review.binding import decide
+    from losslens.sources.datasets import LabeledTexts
+    import numpy as np
+
+    data = LabeledTexts(ids=np.array(["a", "b"], dtype=object), texts=np.array(["one", "two"], dtype=object),
+                        labels=np.array([0, 1]), label_names=("neg", "pos"), name="d.csv", fingerprint="", frame=None)
+    store = DecisionStore(store_place)
+    decide(store, data, [0], "relabeled", "pos", "ann", session="tab-A")
+    decide(store, data, [1], "ambiguous", None, "ann", session="tab-B")
+    decide(store, data, [0, 1], "removed", None, "ann", session="tab-A")      # a group, in tab A
+    undone = store.undo_last("d.csv", "ann", session="tab-B")
+    assert [(d.example_id, d.status) for d in undone] == [("b", "ambiguous")]
+    assert [(d.example_id, d.session) for d in store.undo_last("d.csv", "ann", session="tab-A")] == [
+        ("a", "tab-A"), ("b", "tab-A")]
+    assert [d.example_id for d in store.undo_last("d.csv", "ann", session="tab-A")] == ["a"]
+    assert store.undo_last("d.csv", "ann", session="tab-A") == [] and store.in_force("d.csv").empty

@@ -90,15 +90,17 @@ def example_refs(data: LabeledTexts, positions: Sequence[int]) -> list[ExampleRe
 
 
 def decide(store: DecisionStore, data: LabeledTexts, positions: Sequence[int], status: str,
-           new_label: str | None = None, reviewer: str = "", note: str | None = None) -> list[LabelDecision]:
+           new_label: str | None = None, reviewer: str = "", note: str | None = None,
+           session: str | None = None) -> list[LabelDecision]:
     """Record one decision on each example at `positions`: one row for a single example, one
-    undoable group for several. A relabel to an example's own label confirms it."""
+    undoable group for several. A relabel to an example's own label confirms it. `session`: the
+    app tab deciding, so that tab's Undo (DecisionStore.undo_last(..., session=)) takes back its own."""
     examples = example_refs(data, positions)
     if len(examples) == 1:
         e = examples[0]
         return [store.record(data.name, e.example_id, e.given_label, new_label, status, reviewer,
-                             text_hash=e.text_hash, note=note)]
-    return store.record_group(data.name, examples, new_label, status, reviewer, note)
+                             text_hash=e.text_hash, note=note, session=session)]
+    return store.record_group(data.name, examples, new_label, status, reviewer, note, session=session)
 
 
 def disagreements(applied_per_reviewer: pd.DataFrame) -> list[str]:

@@ -119,6 +119,7 @@ class DecisionStore:
         *,
         text_hash: str | None,
         note: str | None = None,
+        session: str | None = None,
     ) -> LabelDecision:
         """Append one decision; it comes into force. Labels are names; text_hash is
         `losslens.sources.datasets.text_hash` of the example's text, which binds the decision to
@@ -126,25 +127,28 @@ class DecisionStore:
         losslens.review.binding).
 
         status "relabeled" needs a new_label (one equal to the given label is stored as
-        "confirmed"); for other statuses new_label may be None.
+        "confirmed"); for other statuses new_label may be None. `session` names the app tab (or
+        other client) making it, for `undo_last(..., session=)`.
         """
         (decision,) = self._record(dataset_key, [ExampleRef(str(example_id), text_hash, original_label)],
-                                   new_label, status, reviewer, note, group=False)
+                                   new_label, status, reviewer, note, group=False, session=session)
         return decision
 
     def record_group(self, dataset_key: str, examples: Sequence[ExampleRef], new_label: str | None,
-                     status: str, reviewer: str = "", note: str | None = None) -> list[LabelDecision]:
+                     status: str, reviewer: str = "", note: str | None = None,
+                     session: str | None = None) -> list[LabelDecision]:
         """One decision for each of `examples`, in one transaction under one group id: one
         `undo_last` takes them all back. A status "confirmed" keeps each example's given label."""
-        return self._record(dataset_key, list(examples), new_label, status, reviewer, note, group=True)
+        return self._record(dataset_key, list(examples), new_label, status, reviewer, note, group=True,
+                            session=session)
 
     def _record(self, dataset_key: str, examples: list[ExampleRef], new_label: str | None, status: str,
-                reviewer: str, note: str | None, group: bool) -> list[LabelDecision]:
+                reviewer: str, note: str | None, group: bool, session: str | None) -> list[LabelDecision]:
         statuses = [stored_status(status, new_label, example) for example in examples]
         group_id = uuid.uuid4().hex if group else None
         unsaved = [LabelDecision(0, str(dataset_key), example.example_id, example.given_label, new_label, stored,
                                  reviewer or "", utc_now(), text_hash=example.text_hash, note=clean_note(note),
-                                 group_id=group_id)
+                                 group_id=group_id, session=session)
                    for example, stored in zip(examples, statuses)]
         with self.transaction() as db:
             written = insert_decisions(db, unsaved)
@@ -152,8 +156,10 @@ class DecisionStore:
             self._after_write(written[-1].id)
         return written
 
-    def reset(self, dataset_key: str, example_id: str, reviewer: str = "") -> LabelDecision | None:
-        """Put one example back to "unreviewed" (recorded as a row); None if it already was."""
+    def reset(self, dataset_key: str, example_id: str, reviewer: str = "",
+              session: str | None = None) -> LabelDecision | None:
+        """Put one example back to "unreviewed" (recorded as a row, by `session` as in `record`);
+        None if it already was."""
         with self.transaction() as db:
             row = db.execute(sa.select(decisions).where(decisions.c.dataset_key == dataset_key,
                                                         decisions.c.example_id == str(example_id),
@@ -162,12 +168,14 @@ class DecisionStore:
                 return None
             (written,) = insert_decisions(db, [LabelDecision(
                 0, dataset_key, str(example_id), row.original_label, None, "unreviewed", reviewer or "", utc_now(),
-                text_hash=row.text_hash)])
+                text_hash=row.text_hash, session=session)])
         return written
 
-    def undo_last(self, dataset_key: str, reviewer: str | None = None) -> list[LabelDecision]:
-        """Undo the latest decision not undone in this dataset (by `reviewer` if given) and,
-        when it was part of a bulk decision, the rest of its group.
+    def undo_last(self, dataset_key: str, reviewer: str | None = None,
+                  session: str | None = None) -> list[LabelDecision]:
+        """Undo the latest decision not undone in this dataset (by `reviewer` if given, and made
+        in `session` if given: two app tabs under one name each undo their own) and, when it was
+        part of a bulk decision, the rest of its group.
 
         The rows are marked undone (kept in history); each example's previous decision comes back
         into force. Repeated calls walk further back. Returns the undone decisions ([] if none).
@@ -175,6 +183,8 @@ class DecisionStore:
         not_undone = [decisions.c.dataset_key == dataset_key, decisions.c.undone_at.is_(None)]
         if reviewer is not None:
             not_undone.append(decisions.c.reviewer == reviewer)
+        if session is not None:
+            not_undone.append(decisions.c.session == session)
         with self.transaction() as db:
             latest = db.execute(sa.select(decisions).where(*not_undone)
                                 .order_by(decisions.c.id.desc()).limit(1)).first()

@@ -33,6 +33,7 @@ class LabelDecision:
     text_hash: str | None = None
     note: str | None = None
     group_id: str | None = None
+    session: str | None = None
 
 
 @dataclass(frozen=True)
