@@ -265,3 +265,18 @@ def test_undo_in_one_tab_takes_back_that_tabs_decision_not_the_other_tabs(store_
         ("a", "tab-A"), ("b", "tab-A")]
     assert [d.example_id for d in store.undo_last("d.csv", "ann", session="tab-A")] == ["a"]
     assert store.undo_last("d.csv", "ann", session="tab-A") == [] and store.in_force("d.csv").empty
+
+
+# --- item 11 (the lease rule): with R = 1, a lapsed lease's late decision is not a second review ---
+
+def test_a_reviewer_whose_lease_lapsed_no_longer_holds_the_example(store_place):
+    from losslens.review.shared_queue import holds_lease, start_shared_queue, take_next
+
+    store = DecisionStore(store_place)
+    queue = start_shared_queue(store, "news.csv", "fp", ["e1", "e2"], 1, "lead")
+    assert take_next(store, queue, "ann", now=1000, lease_seconds=300) == "e1"
+    assert holds_lease(store, queue, "ann", "e1", now=1299)
+    assert not holds_lease(store, queue, "ann", "e1", now=1301)          # lapsed: ann must not decide it now
+    assert take_next(store, queue, "bob", now=1301) == "e1"              # it is bob's now
+    assert holds_lease(store, queue, "bob", "e1", now=1302) and not holds_lease(store, queue, "bob", "e2", now=1302)
+    assert not holds_lease(store, queue, "ann", "e1", now=1302)
