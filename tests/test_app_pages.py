@@ -42,7 +42,10 @@ def test_export_page_counts_and_download(app_env):
     data = scoring(at).data
     from pages.session import decision_store
 
-    decision_store().record(data.name, str(data.ids[3]), "neg", "pos", "relabeled", "tester", text_hash=None)
+    from losslens.sources.datasets import text_hash
+
+    decision_store().record(data.name, str(data.ids[3]), "neg", "pos", "relabeled", "tester",
+                            text_hash=text_hash(data.texts[3]))
     at.switch_page("pages/export.py").run()
     assert at.title[0].value == "Export"
     metrics = {m.label: m.value for m in at.metric}

@@ -73,12 +73,15 @@ def test_killed_scoring_run_resumes_with_identical_results(tmp_path, tiny_classi
 def test_export_writes_reviewer_decisions(tmp_path, tiny_classifier_dir, losslens_home):
     from losslens.store.decisions import DecisionStore
 
+    from losslens.sources.datasets import text_hash
+
     csv = write_reviews_csv(tmp_path / "reviews.csv", n=10)
+    texts = pd.read_csv(csv).set_index("id")["review"].map(text_hash)
     store = DecisionStore()
-    store.record("reviews.csv", "r001", "pos", "neg", "relabeled", "ana", text_hash=None)
-    store.record("reviews.csv", "r002", "neg", "neg", "confirmed", "ben", text_hash=None)
-    store.record("reviews.csv", "r003", "pos", "pos", "removed", "ana", text_hash=None)
-    store.record("reviews.csv", "r999", "pos", "neg", "relabeled", "ana", text_hash=None)   # not in this file: stale
+    store.record("reviews.csv", "r001", "pos", "neg", "relabeled", "ana", text_hash=texts["r001"])
+    store.record("reviews.csv", "r002", "neg", "neg", "confirmed", "ben", text_hash=texts["r002"])
+    store.record("reviews.csv", "r003", "pos", "pos", "removed", "ana", text_hash=texts["r003"])
+    store.record("reviews.csv", "r999", "pos", "neg", "relabeled", "ana", text_hash="h")   # not in this file: stale
     out = tmp_path / "corrected.csv"
     result = losslens("export", *review_args(csv, tiny_classifier_dir), "--out", str(out),
                       "--drop-removed", env_home=losslens_home)

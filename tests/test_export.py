@@ -36,10 +36,14 @@ def dataset(frame: pd.DataFrame, ids=IDS, labels=LABELS, label_names=LABEL_NAMES
                         frame=frame)
 
 
+TEXT_HASHES = dict(zip(IDS, map(text_hash, ["good film", 'bad, "awful"', "so-so\nfine"])))
+
+
 def current(*rows) -> pd.DataFrame:
-    """DecisionStore.in_force-shaped rows (example_id, original, new, status, reviewer, time);
-    no text hash, so they apply where id and given label match."""
-    return pd.DataFrame([(n, r[0], None, *r[1:], None) for n, r in enumerate(rows, start=1)], columns=IN_FORCE_COLUMNS)
+    """DecisionStore.in_force-shaped rows (example_id, original, new, status, reviewer, time),
+    with the text hash of the `frame` example of that id, so they apply where id and given label match."""
+    return pd.DataFrame([(n, r[0], TEXT_HASHES.get(r[0], "h"), *r[1:], None) for n, r in enumerate(rows, start=1)],
+                        columns=IN_FORCE_COLUMNS)
 
 
 @pytest.fixture

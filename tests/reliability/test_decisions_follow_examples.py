@@ -117,8 +117,9 @@ def test_duplicate_texts_get_distinct_content_ids(tmp_path):
     assert list(data.ids) == [digest, text_hash("other"), f"{digest}-2"]
 
 
-def test_legacy_row_number_decisions_apply_only_while_the_file_still_matches(tmp_path):
-    """Stores written before content ids keyed files without an id column by row number."""
+def test_legacy_row_number_decisions_are_never_applied(tmp_path):
+    """Stores written before content ids keyed files without an id column by row number; without a
+    text hash nothing ties them to a text (issue 22 item 2): stale, even where every label matches."""
     csv = tmp_path / "old.csv"
     csv.write_text("text,label\nfirst,a\nsecond,b\nthird,a\n")
     data = load_path(str(csv))
@@ -126,8 +127,8 @@ def test_legacy_row_number_decisions_apply_only_while_the_file_still_matches(tmp
     store.record(data.name, "1", "b", "a", "relabeled", "old", text_hash=None)   # no text hash: as written by v2
     store.record(data.name, "2", "a", None, "removed", "old", text_hash=None)
     bound = bind_decisions(data, store.in_force(data.name))
-    assert bound.applied["position"].tolist() == [1, 2] and bound.stale.empty
-    assert corrected_frame(data, None, bound)["status"].tolist() == ["unreviewed", "relabeled", "removed"]
+    assert bound.applied.empty and bound.stale["reason"].tolist() == ["missing", "missing"]   # ids are hashes now
+    assert corrected_frame(data, None, bound)["status"].tolist() == ["unreviewed", "unreviewed", "unreviewed"]
 
     csv.write_text("text,label\nnew top,b\nfirst,a\nsecond,b\nthird,a\n")   # rows moved down
     moved = load_path(str(csv))
@@ -143,7 +144,7 @@ def test_legacy_decisions_on_another_file_and_superseded_ones(tmp_path):
     store.record(data.name, "1", "a", "b", "relabeled", "old", text_hash=None)   # v2 rows: no text hash
     store.record(data.name, "2", "a", None, "removed", "old", text_hash=None)    # ... and "2" was given b
     bound = bind_decisions(data, store.in_force(data.name))
-    assert bound.applied.empty and sorted(bound.stale["reason"]) == ["unverified", "unverified"]
+    assert bound.applied.empty and sorted(bound.stale["reason"]) == ["unchecked", "unchecked"]
 
     store = DecisionStore(tmp_path / "other.sqlite")
     store.record(data.name, "1", "a", "b", "relabeled", "old", text_hash=None)
@@ -154,7 +155,7 @@ def test_legacy_decisions_on_another_file_and_superseded_ones(tmp_path):
     legacy = pd.concat([store.in_force(data.name)] * 2, ignore_index=True)        # the same example twice
     legacy.loc[0, ["decision_id", "text_hash"]] = [0, None]
     bound = bind_decisions(data, legacy)
-    assert len(bound.applied) == 1 and bound.stale["reason"].tolist() == ["superseded"]
+    assert len(bound.applied) == 1 and bound.stale["reason"].tolist() == ["unchecked"]
 
 
 def test_a_non_ascii_digit_id_is_just_missing(tmp_path):

@@ -30,7 +30,7 @@ WRITER = textwrap.dedent(
 
 
 def _writer(path: Path, name: str, count: int) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "core"), str(REPO)])}   # this tree's losslens
     return subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), name, str(count)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -7,10 +7,10 @@ given label. It applies to the example with the same id, the same text and the s
 (and, for a relabel, a new label the dataset has); anything else is *stale*: listed with its
 reason, kept in the store, never applied to another row and never exported.
 
-Decisions recorded without a text hash (stores written before hashes were kept, or imported
-without one) apply when their id and given label match. Such decisions keyed by row number (files
-without an id column used to be) apply to the row with that number only when every one of them
-still finds its given label there: the file still matches.
+A decision recorded without a text hash (a store written before hashes were kept, or a history
+row imported without one) cannot be checked against its example's text: it is stale ("unchecked")
+wherever its id points, never applied by id or row number alone (a matching given label is a coin
+flip with two classes).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ REASONS = {
     "given": "the example's given label has changed",
     "label": "its new label is not one of this dataset's labels",
     "superseded": "a newer decision on the same example replaced it",
-    "unverified": "recorded before text checks, and this file no longer matches all such decisions",
+    "unchecked": "recorded without the example's text, so it cannot be checked against it",
 }
 
 
@@ -56,16 +56,17 @@ def bind_decisions(data: LabeledTexts, current: pd.DataFrame, per_reviewer: bool
     if current.empty:
         return BoundDecisions(current.assign(position=pd.Series(dtype=np.int64)), current.assign(reason=""))
     positions = data.id_index.get_indexer(current["example_id"].astype(str).to_numpy(dtype=object))
-    legacy = pd.isna(current["text_hash"]).to_numpy()
-    positions = np.where(legacy, _legacy_positions(data, current, positions, legacy), positions)
+    unchecked = pd.isna(current["text_hash"]).to_numpy()
     given = np.asarray(data.label_names, dtype=object)[data.labels[np.maximum(positions, 0)]]
     original = current["original_label"].to_numpy(dtype=object)
     hashes = current["text_hash"].to_numpy(dtype=object)
     reason = np.full(len(current), "", dtype=object)
     for i in range(len(current)):
         if positions[i] < 0:
-            reason[i] = "unverified" if positions[i] == -2 else "missing"
-        elif not legacy[i] and hashes[i] != text_hash(data.texts[positions[i]]):
+            reason[i] = "missing"
+        elif unchecked[i]:
+            reason[i] = "unchecked"
+        elif hashes[i] != text_hash(data.texts[positions[i]]):
             reason[i] = "text"
         elif original[i] != given[i]:
             reason[i] = "given"
@@ -82,21 +83,6 @@ def bind_decisions(data: LabeledTexts, current: pd.DataFrame, per_reviewer: bool
     return BoundDecisions(applied.reset_index(drop=True), current[~ok].assign(reason=reason[~ok]).reset_index(drop=True))
 
 
-def _legacy_positions(data: LabeledTexts, current: pd.DataFrame, positions: np.ndarray,
-                      legacy: np.ndarray) -> np.ndarray:
-    """(D,) rows of the decisions recorded without a text hash: by id, else (files without an
-    id column used to be keyed so) by row number; -1 where none. All of them are -1 when any one
-    found does not find its given label there: the file no longer matches them."""
-    ids = current["example_id"].astype(str).to_numpy()
-    rows = np.array([int(i) if i.isascii() and i.isdigit() else -1 for i in ids], dtype=np.int64)
-    found = np.where(positions >= 0, positions, np.where(rows < len(data), rows, -1))
-    chosen = legacy & (found >= 0)
-    given = np.asarray(data.label_names, dtype=object)[data.labels[found[chosen]]]
-    if (given != current["original_label"].to_numpy(dtype=object)[chosen]).any():
-        return np.where(legacy, -2, found)   # -2: unverified
-    return found
-
-
 def example_refs(data: LabeledTexts, positions: Sequence[int]) -> list[ExampleRef]:
     """What a decision on the examples at `positions` records: id, text hash, given label."""
     return [ExampleRef(str(data.ids[p]), text_hash(data.texts[p]), data.label_names[data.labels[p]])
@@ -104,15 +90,17 @@ def example_refs(data: LabeledTexts, positions: Sequence[int]) -> list[ExampleRe
 
 
 def decide(store: DecisionStore, data: LabeledTexts, positions: Sequence[int], status: str,
-           new_label: str | None = None, reviewer: str = "", note: str | None = None) -> list[LabelDecision]:
+           new_label: str | None = None, reviewer: str = "", note: str | None = None,
+           session: str | None = None) -> list[LabelDecision]:
     """Record one decision on each example at `positions`: one row for a single example, one
-    undoable group for several. A relabel to an example's own label confirms it."""
+    undoable group for several. A relabel to an example's own label confirms it. `session`: the
+    app tab deciding, so that tab's Undo (DecisionStore.undo_last(..., session=)) takes back its own."""
     examples = example_refs(data, positions)
     if len(examples) == 1:
         e = examples[0]
         return [store.record(data.name, e.example_id, e.given_label, new_label, status, reviewer,
-                             text_hash=e.text_hash, note=note)]
-    return store.record_group(data.name, examples, new_label, status, reviewer, note)
+                             text_hash=e.text_hash, note=note, session=session)]
+    return store.record_group(data.name, examples, new_label, status, reviewer, note, session=session)
 
 
 def disagreements(applied_per_reviewer: pd.DataFrame) -> list[str]:
@@ -133,10 +121,10 @@ def disagreements(applied_per_reviewer: pd.DataFrame) -> list[str]:
 
 def decisions_by_reviewer(history: Sequence[LabelDecision], text: str) -> dict[str, LabelDecision]:
     """Each reviewer's decision in force on one example: `history` is DecisionStore.history of
-    its id, `text` its text (decisions about another text are left out); resets and undone rows
-    leave a reviewer out."""
+    its id, `text` its text (decisions about another text, or not checkable against one, are left
+    out); resets and undone rows leave a reviewer out."""
     latest: dict[str, LabelDecision] = {}
     for decision in history:
-        if decision.undone_at is None and decision.text_hash in (None, text_hash(text)):
+        if decision.undone_at is None and decision.text_hash == text_hash(text):
             latest[decision.reviewer] = decision
     return {name: d for name, d in latest.items() if d.status != "unreviewed"}

@@ -125,6 +125,19 @@ def take_next(store: DecisionStore, queue: SharedQueue, reviewer: str, now: floa
     return example_id
 
 
+def holds_lease(store: DecisionStore, queue: SharedQueue, reviewer: str, example_id: str,
+                now: float | None = None) -> bool:
+    """True while `reviewer`'s lease on `example_id` holds (now: epoch seconds, default the
+    clock). The rule for a queue decision: it is recorded only while this holds; once a lease has
+    lapsed the example may already be another reviewer's, so the page says so and hands out the
+    next one instead (with R = 1, one example never gets two reviews through the queue)."""
+    now = time.time() if now is None else now
+    with store.connection() as db:
+        return db.execute(sa.select(sa.func.count()).where(
+            leases.c.dataset_key == queue.dataset_key, leases.c.reviewer == reviewer,
+            leases.c.example_id == str(example_id), leases.c.expires_at > now)).scalar() > 0
+
+
 def release(store: DecisionStore, dataset_key: str, reviewer: str) -> None:
     """Give up this reviewer's lease (they left the shared queue)."""
     with store.transaction() as db:

@@ -8,11 +8,15 @@
 - Backups: SQLite's online backup API copies the store to backups/<name>-<last decision id>-<UTC
   time>.sqlite every BACKUP_EVERY decisions and when the app's server stops; the newest
   KEEP_BACKUPS are kept. A damaged store loses at most the decisions made since the last backup.
+  Other files in backups/ are not backups. A restore checks each backup (damage_of), newest first,
+  and brings back the newest one that passes.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import shutil
 import sqlite3
 from datetime import datetime, timezone
@@ -76,16 +80,29 @@ def backup_folder(path: Path) -> Path:
 
 
 def backups_of(path: Path) -> list[Path]:
-    """The backups of the store at `path`, newest (highest decision id) first."""
+    """The backups of the store at `path`, newest (highest decision id) first; files in the
+    backup folder not named as `backup` names them (a copy someone put there) are not ones."""
     folder = backup_folder(path)
-    found = folder.glob(f"{path.stem}-*.sqlite") if folder.is_dir() else []
-    return sorted(found, key=lambda p: (int(p.stem.split("-")[-2]), p.name), reverse=True)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob(f"{glob.escape(path.stem)}-*.sqlite") if _backup_name(path).fullmatch(p.name)]
+    return sorted(found, key=lambda p: (backup_id(p), p.name), reverse=True)
+
+
+def _backup_name(path: Path) -> re.Pattern[str]:
+    """The names `backup` gives: <store stem>-<last decision id>-<UTC time>.sqlite."""
+    return re.compile(re.escape(path.stem) + r"-(\d+)-\d{8}T\d{12}Z\.sqlite")
+
+
+def backup_id(backup_path: Path) -> int:
+    """The last decision id a backup (named by `backup`) holds."""
+    return int(backup_path.stem.split("-")[-2])
 
 
 def backed_up_id(path: Path) -> int:
     """The last decision id the newest backup holds (0 without a backup)."""
     newest = backups_of(path)
-    return int(newest[0].stem.split("-")[-2]) if newest else 0
+    return backup_id(newest[0]) if newest else 0
 
 
 def backup(path: Path, last_id: int) -> Path:
@@ -118,12 +135,22 @@ def restore(path: Path, empty: bool = False) -> str:
     if not empty and not candidates:
         raise StoreError(f"no backup of {path} in {backup_folder(path)}; `losslens decisions restore --empty` "
                          "starts a new store (the damaged one stays where it was moved)")
+    damaged = []
+    good = None
+    for candidate in [] if empty else candidates:   # newest first: the first one that passes the check
+        if damage_of(candidate) is None:
+            good = candidate
+            break
+        damaged.append(candidate.name)
+    if not empty and good is None:
+        raise StoreError(f"every backup of {path} in {backup_folder(path)} is damaged ({len(damaged)}, none "
+                         "restored); `losslens decisions restore --empty` starts a new store")
     if path.exists():   # damaged but not moved yet (e.g. found by this command): move it now
         move_aside(path, damage_of(path) or "replaced by restore")
     note.unlink(missing_ok=True)
-    if empty:
+    if good is None:
         return f"a new, empty decision store will be created at {path}"
-    newest = candidates[0]
-    shutil.copyfile(newest, path)
-    return (f"restored {path} from {newest.name}: every decision up to #{int(newest.stem.split('-')[-2])} "
-            f"(at most {BACKUP_EVERY} later ones are lost)")
+    shutil.copyfile(good, path)
+    skipped = f"; skipped {len(damaged)} damaged newer backup(s): {', '.join(damaged)}" if damaged else ""
+    return (f"restored {path} from {good.name}: every decision up to #{backup_id(good)} "
+            f"(at most {BACKUP_EVERY} later ones are lost){skipped}")

@@ -21,6 +21,7 @@ store opens (losslens.store.migrations).
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -30,9 +31,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from losslens.errors import StoreError
-from losslens.store import backups
 from losslens.store.engine import read_connection, store_engine, store_location, write_transaction
-from losslens.store.importing import ImportCounts, ImportedDecision, merge_imported
+from losslens.store import backups, importing
+from losslens.store.importing import ImportCounts, ImportedDecision, merge_batch, plan_import
 from losslens.store.in_force import is_decision_in_force, is_in_force
 from losslens.store.migrations import migrate
 from losslens.store.records import (ExampleRef, LabelDecision, as_decisions, clean_note, insert_decisions,
@@ -68,10 +69,16 @@ class DecisionStore:
             with self.transaction() as db:
                 migrate(db)
         except sa.exc.OperationalError as exc:
-            shown = sa.engine.make_url(self.url).render_as_string(hide_password=True)
-            raise StoreError(f"cannot reach the decision database {shown[:100]}: "
-                             f"{str(exc.orig).strip().splitlines()[0][:120]}") from None
+            raise StoreError(f"cannot reach the decision database {self._shown_url()}: {_first_line(exc)}") from None
+        except sa.exc.DBAPIError as exc:   # e.g. a PostgreSQL role without CREATE on its schema
+            raise StoreError(f"the decision database {self._shown_url()} refused to set up LossLens's tables: "
+                             f"{_first_line(exc)} (the role needs CREATE on its schema, or a DBA runs LossLens "
+                             "once with a role that has it)") from None
         self._backed_up = backups.backed_up_id(self.path) if self.path is not None else 0
+
+    def _shown_url(self) -> str:
+        """The store's URL as it may be shown: without its password, at most 100 characters."""
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)[:100]
 
     def transaction(self) -> contextlib.AbstractContextManager[sa.Connection]:
         """One write transaction (IMMEDIATE on SQLite), also for modules that keep their own tables
@@ -112,31 +119,36 @@ class DecisionStore:
         *,
         text_hash: str | None,
         note: str | None = None,
+        session: str | None = None,
     ) -> LabelDecision:
         """Append one decision; it comes into force. Labels are names; text_hash is
         `losslens.sources.datasets.text_hash` of the example's text, which binds the decision to
-        that text (None, as for imports without texts: checked by id and given label only).
+        that text (None: it cannot be checked against one and is never applied, see
+        losslens.review.binding).
 
         status "relabeled" needs a new_label (one equal to the given label is stored as
-        "confirmed"); for other statuses new_label may be None.
+        "confirmed"); for other statuses new_label may be None. `session` names the app tab (or
+        other client) making it, for `undo_last(..., session=)`.
         """
         (decision,) = self._record(dataset_key, [ExampleRef(str(example_id), text_hash, original_label)],
-                                   new_label, status, reviewer, note, group=False)
+                                   new_label, status, reviewer, note, group=False, session=session)
         return decision
 
     def record_group(self, dataset_key: str, examples: Sequence[ExampleRef], new_label: str | None,
-                     status: str, reviewer: str = "", note: str | None = None) -> list[LabelDecision]:
+                     status: str, reviewer: str = "", note: str | None = None,
+                     session: str | None = None) -> list[LabelDecision]:
         """One decision for each of `examples`, in one transaction under one group id: one
         `undo_last` takes them all back. A status "confirmed" keeps each example's given label."""
-        return self._record(dataset_key, list(examples), new_label, status, reviewer, note, group=True)
+        return self._record(dataset_key, list(examples), new_label, status, reviewer, note, group=True,
+                            session=session)
 
     def _record(self, dataset_key: str, examples: list[ExampleRef], new_label: str | None, status: str,
-                reviewer: str, note: str | None, group: bool) -> list[LabelDecision]:
+                reviewer: str, note: str | None, group: bool, session: str | None) -> list[LabelDecision]:
         statuses = [stored_status(status, new_label, example) for example in examples]
         group_id = uuid.uuid4().hex if group else None
         unsaved = [LabelDecision(0, str(dataset_key), example.example_id, example.given_label, new_label, stored,
                                  reviewer or "", utc_now(), text_hash=example.text_hash, note=clean_note(note),
-                                 group_id=group_id)
+                                 group_id=group_id, session=session)
                    for example, stored in zip(examples, statuses)]
         with self.transaction() as db:
             written = insert_decisions(db, unsaved)
@@ -144,8 +156,10 @@ class DecisionStore:
             self._after_write(written[-1].id)
         return written
 
-    def reset(self, dataset_key: str, example_id: str, reviewer: str = "") -> LabelDecision | None:
-        """Put one example back to "unreviewed" (recorded as a row); None if it already was."""
+    def reset(self, dataset_key: str, example_id: str, reviewer: str = "",
+              session: str | None = None) -> LabelDecision | None:
+        """Put one example back to "unreviewed" (recorded as a row, by `session` as in `record`);
+        None if it already was."""
         with self.transaction() as db:
             row = db.execute(sa.select(decisions).where(decisions.c.dataset_key == dataset_key,
                                                         decisions.c.example_id == str(example_id),
@@ -154,12 +168,14 @@ class DecisionStore:
                 return None
             (written,) = insert_decisions(db, [LabelDecision(
                 0, dataset_key, str(example_id), row.original_label, None, "unreviewed", reviewer or "", utc_now(),
-                text_hash=row.text_hash)])
+                text_hash=row.text_hash, session=session)])
         return written
 
-    def undo_last(self, dataset_key: str, reviewer: str | None = None) -> list[LabelDecision]:
-        """Undo the latest decision not undone in this dataset (by `reviewer` if given) and,
-        when it was part of a bulk decision, the rest of its group.
+    def undo_last(self, dataset_key: str, reviewer: str | None = None,
+                  session: str | None = None) -> list[LabelDecision]:
+        """Undo the latest decision not undone in this dataset (by `reviewer` if given, and made
+        in `session` if given: two app tabs under one name each undo their own) and, when it was
+        part of a bulk decision, the rest of its group.
 
         The rows are marked undone (kept in history); each example's previous decision comes back
         into force. Repeated calls walk further back. Returns the undone decisions ([] if none).
@@ -167,6 +183,8 @@ class DecisionStore:
         not_undone = [decisions.c.dataset_key == dataset_key, decisions.c.undone_at.is_(None)]
         if reviewer is not None:
             not_undone.append(decisions.c.reviewer == reviewer)
+        if session is not None:
+            not_undone.append(decisions.c.session == session)
         with self.transaction() as db:
             latest = db.execute(sa.select(decisions).where(*not_undone)
                                 .order_by(decisions.c.id.desc()).limit(1)).first()
@@ -181,13 +199,21 @@ class DecisionStore:
         return [replace(row, undone_at=undone_at, undone_by=undone_by) for row in rows]
 
     def import_decisions(self, rows: Sequence[ImportedDecision]) -> ImportCounts:
-        """Append `rows` in order, in one transaction, skipping those already stored, so importing
-        a file twice adds nothing (the rules: losslens.store.importing)."""
-        with self.transaction() as db:
-            counts, added = merge_imported(db, rows)
-        if added:
-            self._after_write(added[-1].id)
-        return counts
+        """Append `rows` in order, skipping those already stored, so importing a file twice adds
+        nothing; all rows are checked before any is written, then merged in short transactions
+        of IMPORT_BATCH_ROWS that let other writers in (the rules: losslens.store.importing)."""
+        plan = plan_import(rows)
+        added = already = marked = last_id = 0
+        for start in range(0, len(rows), importing.IMPORT_BATCH_ROWS):
+            if start and self.path is not None:
+                time.sleep(importing.IMPORT_PAUSE_SECONDS)   # SQLite: a waiting writer takes the lock now
+            with self.transaction() as db:
+                counts, written = merge_batch(db, plan, start, start + importing.IMPORT_BATCH_ROWS)
+            added, already, marked = added + counts.added, already + counts.already_there, marked + counts.marked_undone
+            last_id = written[-1].id if written else last_id
+        if last_id:
+            self._after_write(last_id)
+        return ImportCounts(added, already, marked)
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -225,6 +251,11 @@ class DecisionStore:
         with self.connection() as db:
             return list(db.execute(sa.select(decisions.c.dataset_key).distinct().order_by(decisions.c.dataset_key))
                         .scalars())
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    """The first line of a database driver's error (no SQL, no parameters), at most 120 characters."""
+    return (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0][:120]
 
 
 def _frame(result: sa.Result) -> pd.DataFrame:

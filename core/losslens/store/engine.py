@@ -32,9 +32,10 @@ def store_location(location: Path | str | None) -> tuple[str, Path | None]:
         return f"sqlite:///{Path(text)}", Path(text)
     try:
         url = sa.engine.make_url(text)
-    except sa.exc.ArgumentError:
-        raise StoreError(f"LOSSLENS_DB_URL is not a database URL ({text[:20]}...); use e.g. "
-                         "postgresql+psycopg://user@host/db") from None
+    except (sa.exc.ArgumentError, ValueError):   # ValueError: a port that is not a number, an unclosed [
+        raise StoreError(f"LOSSLENS_DB_URL is not a database URL ({text.partition('://')[0][:20]}://...: check "
+                         "the host, that a port is a number and an IPv6 host is in [ ]); use e.g. "
+                         "postgresql+psycopg://user@host:5432/db") from None
     if url.drivername in ("postgresql", "postgres"):   # the driver LossLens installs, not psycopg2
         url = url.set(drivername="postgresql+psycopg")
         text = url.render_as_string(hide_password=False)

@@ -4,7 +4,13 @@ Export writes a store's whole history (undone rows included) as CSV or Parquet, 
 decision in the order it was made: EXPORT_COLUMNS. Import reads such a file back into any store
 (SQLite -> PostgreSQL, a restore, a merge) or a file of decisions made elsewhere: columns `id`
 (or `example_id`), `new_label` and/or `status`, and optionally `reviewer`, `decided_at` (or
-`time`, ISO-8601; without a zone, UTC), `note`. Rows are applied in file order (a later row
+`time`, ISO-8601; without a zone, UTC), `note`.
+
+A history CSV (unless raw) neutralises cells a spreadsheet would run as formulas (a leading ');
+its last column, NEUTRALISED, names in each row the columns that got one, so import takes off
+exactly those (a ' the history itself holds stays). Read back, a history export gives the
+identical history: an empty reviewer (or undone_by of an undone row) is the empty name, blank
+cells are kept as written. Rows are applied in file order (a later row
 overrides an earlier one, as in the app); importing the same file twice adds nothing (see
 DecisionStore.import_decisions).
 
@@ -22,7 +28,7 @@ import pandas as pd
 
 from losslens.sources.datasets import LabeledTexts, text_hash
 from losslens.errors import DataError, excerpt
-from losslens.writers import check_export_path, write_export
+from losslens.writers import check_export_path, neutralise_formulas, write_export
 from losslens.store.decisions import DecisionStore
 from losslens.store.importing import ImportCounts, ImportedDecision
 from losslens.store.records import STATUSES, ExampleRef
@@ -31,6 +37,7 @@ from losslens.sources.files import read_table
 EXPORT_COLUMNS = ["dataset", "id", "original_label", "new_label", "status", "reviewer", "decided_at", "undone_at",
                   "undone_by", "note", "text_hash", "group_id"]
 HISTORY_MARKERS = ("dataset", "text_hash")   # the columns that make a file a LossLens history export
+NEUTRALISED = "neutralised"   # history CSV: the columns (space-separated) whose cell in this row got a leading '
 
 
 def history_export(store: DecisionStore, dataset: str | None = None) -> pd.DataFrame:
@@ -42,11 +49,24 @@ def history_export(store: DecisionStore, dataset: str | None = None) -> pd.DataF
 
 def export_history(store: DecisionStore, path: str | Path, dataset: str | None = None, raw: bool = False) -> int:
     """Write history_export to `path` (.csv: formula cells neutralised unless `raw`, so a note
-    starting with = comes back with a leading '; .parquet: exact). Returns the number of rows."""
+    starting with = shows with a leading ', and the NEUTRALISED column says where; .parquet:
+    exact). Either reads back (read_decisions) as the identical history. Returns the number of rows."""
     path = check_export_path(path, folder_ok=False)
     frame = history_export(store, dataset)
-    write_export(frame, path, raw=raw)
+    if path.suffix.lower() == ".csv" and not raw:
+        frame = neutralised_history(frame)
+    write_export(frame, path, raw=True)
     return len(frame)
+
+
+def neutralised_history(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with formula cells neutralised (losslens.export.neutralise_formulas) and a last
+    column NEUTRALISED naming, per row, the columns whose cell got the leading '."""
+    safe, _ = neutralise_formulas(frame)
+    changed = [(safe[column] != frame[column]).to_numpy(dtype=bool) & frame[column].notna().to_numpy()
+               for column in frame.columns]
+    marks = [" ".join(c for c, mask in zip(frame.columns, changed) if mask[row]) or None for row in range(len(frame))]
+    return safe.assign(**{NEUTRALISED: marks})
 
 
 def read_decisions(path: str | Path, data: LabeledTexts | None = None,
@@ -70,12 +90,14 @@ def read_decisions(path: str | Path, data: LabeledTexts | None = None,
     if data is None and not set(HISTORY_MARKERS) <= columns:
         raise DataError(f"{name} is not a LossLens history export (no dataset and text_hash columns): "
                         "give --data DATASET so its ids and labels can be checked")
-    cells = {column: [_cell(v) for v in frame[column].tolist()] for column in frame.columns}
+    history = set(HISTORY_MARKERS) <= columns
+    cells = {column: [_cell(v, exact=history) for v in frame[column].tolist()] for column in frame.columns}
     n = len(frame)
+    if NEUTRALISED in cells:
+        _undo_neutralising(cells, cells.pop(NEUTRALISED))
 
     def column(*names: str) -> list[str | None]:
-        found = next((c for c in names if c in cells), None)
-        return cells[found] if found else [None] * n
+        return _column(cells, names, n)
 
     ids = [str(v) if v is not None else None for v in cells[id_column]]
     new_labels, statuses = column("new_label"), column("status")
@@ -83,6 +105,12 @@ def read_decisions(path: str | Path, data: LabeledTexts | None = None,
     given, hashes = column("original_label"), column("text_hash")
     times = [_time(v, row, name, "decided_at") for row, v in enumerate(column("decided_at", "time"))]
     undone_at = [_time(v, row, name, "undone_at") for row, v in enumerate(column("undone_at"))]
+    # a history export writes the empty name as an empty cell: it is the empty name, not `reviewer`
+    reviewers = [r if r is not None else ("" if history and "reviewer" in cells else reviewer)
+                 for r in column("reviewer")]
+    undone_by = [by if by is not None or undone_at[row] is None or not history else ""
+                 for row, by in enumerate(column("undone_by"))]
+    notes, group_ids = column("note"), column("group_id")
     positions = np.full(n, -1)
     if data is not None:
         positions = data.id_index.get_indexer(np.asarray([i or "" for i in ids], dtype=object))
@@ -118,9 +146,8 @@ def read_decisions(path: str | Path, data: LabeledTexts | None = None,
             given_label, hashed = given[row], hashes[row]
         decisions.append(ImportedDecision(
             dataset_key=dataset, example=ExampleRef(ids[row], hashed, given_label), new_label=new_labels[row],
-            status=status, reviewer=column("reviewer")[row] or reviewer, decided_at=times[row],
-            note=column("note")[row], undone_at=undone_at[row], undone_by=column("undone_by")[row],
-            group_id=column("group_id")[row]))
+            status=status, reviewer=reviewers[row], decided_at=times[row],
+            note=notes[row], undone_at=undone_at[row], undone_by=undone_by[row], group_id=group_ids[row]))
     return decisions
 
 
@@ -130,12 +157,30 @@ def import_history(store: DecisionStore, path: str | Path, data: LabeledTexts | 
     return store.import_decisions(read_decisions(path, data, reviewer))
 
 
-def _cell(value: object) -> str | None:
-    """A file cell as text; empty cells (and NaN/None from Parquet or JSON) are None."""
+def _cell(value: object, exact: bool = False) -> str | None:
+    """A file cell as text; empty cells (and NaN/None from Parquet or JSON) are None, and so are
+    blank ones unless `exact` (a history export: its cells are kept as written)."""
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
         return None
     text = str(value)
-    return text if text.strip() else None
+    return text if (text if exact else text.strip()) else None
+
+
+def _column(cells: dict[str, list[str | None]], names: Sequence[str], n: int) -> list[str | None]:
+    """The cells of the first of `names` the file has, else n Nones; called once per column, never
+    per row (a list per row made a 200,000-row import quadratic)."""
+    found = next((c for c in names if c in cells), None)
+    return cells[found] if found else [None] * n
+
+
+def _undo_neutralising(cells: dict[str, list[str | None]], marks: list[str | None]) -> None:
+    """Take off the leading ' that a history CSV export added to the cells its NEUTRALISED column
+    names (in place); any other ' stays."""
+    for row, mark in enumerate(marks):
+        for column in (mark or "").split():
+            value = cells.get(column, [None] * (row + 1))[row]
+            if value is not None and value.startswith("'"):
+                cells[column][row] = value[1:]
 
 
 def _time(value: str | None, row: int, name: str, column: str) -> str | None:

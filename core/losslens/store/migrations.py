@@ -71,6 +71,11 @@ def _migrate_4_to_5(db: sa.Connection) -> None:
     metadata.create_all(db, tables=[queue_plans, queue_items, leases], checkfirst=True)
 
 
+def _migrate_5_to_6(db: sa.Connection) -> None:
+    """v6: the session (app tab) that wrote each decision, so undo takes back that tab's last one."""
+    _add_columns(db, decisions.c.session)
+
+
 def _add_columns(db: sa.Connection, *columns: sa.Column) -> None:
     """ALTER TABLE ... ADD COLUMN for each of `columns`, declared as in their table."""
     for column in columns:
@@ -79,7 +84,7 @@ def _add_columns(db: sa.Connection, *columns: sa.Column) -> None:
 
 
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
-    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5]
+    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5, _migrate_5_to_6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from losslens.errors import StoreError
+from losslens.errors import StoreError, excerpt
 from losslens.store.schema import decisions
 
 STATUSES: tuple[str, ...] = ("unreviewed", "relabeled", "confirmed", "ambiguous", "removed")
@@ -33,12 +33,13 @@ class LabelDecision:
     text_hash: str | None = None
     note: str | None = None
     group_id: str | None = None
+    session: str | None = None
 
 
 @dataclass(frozen=True)
 class ExampleRef:
-    """The example a decision is about: its id, losslens.sources.datasets.text_hash of its text (None: no
-    text check) and its given label (a name)."""
+    """The example a decision is about: its id, losslens.sources.datasets.text_hash of its text (None:
+    the decision cannot be checked against a text, and is never applied) and its given label (a name)."""
 
     example_id: str
     text_hash: str | None
@@ -81,11 +82,23 @@ def as_decisions(result: sa.Result) -> list[LabelDecision]:
 _WRITTEN = tuple(column.name for column in decisions.columns if column.name != "id")
 
 
+def refuse_nul(decision: LabelDecision) -> None:
+    """StoreError, in one line, when a text of `decision` holds a NUL character (PostgreSQL cannot
+    store one; SQLite would keep a string no other tool reads alike)."""
+    for name, value in vars(decision).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise StoreError(f"the {name} of a decision on example {excerpt(decision.example_id)} holds a NUL "
+                             "character (\\x00), which the decision store does not keep; remove it")
+
+
 def insert_decisions(db: sa.Connection, unsaved: list[LabelDecision]) -> list[LabelDecision]:
     """Append `unsaved` to the history in order, in one call (SQLAlchemy's insertmanyvalues); their
-    `id` is not used. The decisions as stored, with their ids."""
+    `id` is not used; all are checked (refuse_nul) before any is written. The decisions as stored,
+    with their ids."""
     if not unsaved:
         return []
+    for decision in unsaved:
+        refuse_nul(decision)
     values = [{name: getattr(decision, name) for name in _WRITTEN} for decision in unsaved]
     ids = db.execute(sa.insert(decisions).returning(decisions.c.id, sort_by_parameter_order=True),
                      values).scalars().all()

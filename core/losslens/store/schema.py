@@ -4,7 +4,8 @@ schema version losslens.store.migrations.SCHEMA_VERSION). Times are UTC ISO-8601
 
 - decisions: the append-only history. One row per decision on one example of a dataset (by its
   name), with the example's text hash and given label; undone rows keep `undone_at`/`undone_by`;
-  the rows of one bulk decision share a `group_id`.
+  the rows of one bulk decision share a `group_id`; `session` names the app tab (or other
+  client) that wrote the row, so "undo my last decision" is that tab's.
 - losslens_schema: one row, the schema version.
 - queue_plans, queue_items, leases: shared queues (losslens.review.shared_queue): a lead's plan,
   its examples in order, and each reviewer's short lease on the example they are looking at.
@@ -30,6 +31,7 @@ decisions = sa.Table(
     sa.Column("text_hash", sa.Text),
     sa.Column("note", sa.Text),
     sa.Column("group_id", sa.Text),
+    sa.Column("session", sa.Text),
     sqlite_autoincrement=True,
 )
 decisions_by_example = sa.Index("decisions_by_example", decisions.c.dataset_key, decisions.c.example_id, decisions.c.id)
