@@ -26,7 +26,7 @@ def read_link(view: ReviewView, names: list[str], dataset: str) -> None:
     if view.linked_dataset == dataset:
         return
     view.linked_dataset = dataset
-    params = {key: st.query_params.get_all(key) for key in st.query_params if key != "reviewer"}
+    params = {key: st.query_params.get_all(key) for key in st.query_params if key not in ("reviewer", "tab")}
     params = {key: values[0] if len(values) == 1 and key not in MANY else values for key, values in params.items()}
     query, ignored = ReviewQuery.from_params(params, names)
     st.session_state.update({W.SORT: query.sort_by, W.ORDER: ORDERS[0] if query.descending else ORDERS[1],

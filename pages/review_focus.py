@@ -36,10 +36,14 @@ def open_outside(example_id: str) -> None:
 def on_decide(screen: ReviewScreen, positions: list[int], status: str, new_label: str | None,
               following: Following) -> None:
     """Record the decision (with the note, on the whole group when asked), then move on."""
+    if st.session_state.get(ReviewWidget.SHARED) and not review_shared.still_mine(screen, positions[0]):
+        view().toast = ("Your hold on that example lapsed (5 minutes without a key) and it may be someone else's "
+                        "now: not recorded.")
+        return
     if st.session_state.get(ReviewWidget.APPLY_TO_GROUP):
         positions = positions + screen.evidence.group_members(positions[0]).tolist()
     decide(session.decision_store(), screen.data, positions, status, new_label, reviewer.reviewer_name(),
-           st.session_state.get(ReviewWidget.NOTE))
+           st.session_state.get(ReviewWidget.NOTE), session=reviewer.tab_id())
     st.session_state[ReviewWidget.NOTE], st.session_state[ReviewWidget.APPLY_TO_GROUP] = "", False
     if following[0] is not None:
         view().open(*following)
@@ -54,7 +58,8 @@ def on_pick_class(screen: ReviewScreen, position: int, following: Following) -> 
 
 
 def on_undo(screen: ReviewScreen) -> None:
-    undone = session.decision_store().undo_last(screen.data.name, reviewer=reviewer.reviewer_name())
+    undone = session.decision_store().undo_last(screen.data.name, reviewer=reviewer.reviewer_name(),
+                                                      session=reviewer.tab_id())
     if undone:
         view().open(undone[0].example_id)
         if st.session_state.get(ReviewWidget.SHARED):   # the shared queue hands the undone example back first

@@ -9,8 +9,8 @@ import streamlit as st
 
 from losslens.errors import LossLensError
 from losslens.review.queue import ReviewQuery, queue_positions
-from losslens.review.shared_queue import (LEASE_SECONDS, release, shared_queue, start_shared_queue, stop_shared_queue,
-                                          take_next)
+from losslens.review.shared_queue import (LEASE_SECONDS, holds_lease, release, shared_queue, start_shared_queue,
+                                          stop_shared_queue, take_next)
 from losslens.review.snapshot import DecisionsSnapshot
 from pages import reviewer, session
 from pages.markup import md
@@ -97,6 +97,14 @@ def leased_query(screen: ReviewScreen, decisions: DecisionsSnapshot) -> ReviewQu
         return None
     view().open(example_id, outside_queue=False)
     return ReviewQuery(ids=(example_id,))   # the sort and filters do not apply to a handed-out example
+
+
+def still_mine(screen: ReviewScreen, position: int) -> bool:
+    """Whether this reviewer's lease on the example at `position` still holds (a queue decision is
+    recorded only then: with one reviewer per example, a lapsed lease never gives a second review)."""
+    store = session.decision_store()
+    queue = shared_queue(store, screen.data.name)
+    return queue is None or holds_lease(store, queue, reviewer.reviewer_name(), str(screen.data.ids[position]))
 
 
 def hand_back(screen: ReviewScreen, example_id: str) -> None:

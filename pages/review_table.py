@@ -22,13 +22,14 @@ ACTIONS = {"Confirm the given label": ("confirmed", None), "Ambiguous": ("ambigu
 def on_bulk(screen: ReviewScreen, positions: list[int], action: str) -> None:
     status, label = ACTIONS.get(action) or ("relabeled", action.removeprefix("Relabel as "))
     decide(session.decision_store(), screen.data, positions, status, label, reviewer.reviewer_name(),
-           st.session_state.get(ReviewWidget.BULK_NOTE))
+           st.session_state.get(ReviewWidget.BULK_NOTE), session=reviewer.tab_id())
     st.session_state[ReviewWidget.BULK_NOTE] = ""
     view().toast = f"{status.capitalize()}: {len(positions):,} example(s); one Undo takes them all back."
 
 
 def on_undo(screen: ReviewScreen) -> None:
-    undone = session.decision_store().undo_last(screen.data.name, reviewer=reviewer.reviewer_name())
+    undone = session.decision_store().undo_last(screen.data.name, reviewer=reviewer.reviewer_name(),
+                                                      session=reviewer.tab_id())
     view().toast = (f"Undid {undone[0].status} of {len(undone)} example(s)." if undone
                     else "Nothing of yours to undo.")
 

@@ -6,7 +6,9 @@ the URL (?reviewer=) so a reload keeps it, with a warning when another open tab 
 from __future__ import annotations
 
 import getpass
+import re
 import threading
+import uuid
 
 import streamlit as st
 
@@ -15,6 +17,7 @@ from losslens.errors import ConfigError
 from pages.markup import md
 
 MAX_REVIEWER = 80
+TAB_ID = re.compile(r"[0-9a-f]{12}")
 REVIEWER_WIDGET = "reviewer"   # the sidebar's reviewer name (local mode); the only state of this module
 
 
@@ -110,10 +113,20 @@ def others_with_my_name() -> int:
 
 
 def reviewer_link() -> dict[str, str]:
-    """The reviewer as a query parameter ({} for the default name or a signed-in user), so a
-    reload keeps it."""
+    """The reviewer (not for the default name or a signed-in user) and this tab's id as query
+    parameters, so a reload keeps both."""
     name = reviewer_name()
-    return {} if name == default_reviewer() or signed_in_email() else {"reviewer": name}
+    return {"tab": tab_id()} | ({} if name == default_reviewer() or signed_in_email() else {"reviewer": name})
+
+
+def tab_id() -> str:
+    """This browser tab's id, stored with each decision it makes, so Undo takes back this tab's own
+    last decision, not one another tab made under the same name. Kept in the address (?tab=): a
+    reload keeps it, a new tab gets its own."""
+    found = st.query_params.get("tab") or ""
+    if not TAB_ID.fullmatch(found):
+        found = st.query_params["tab"] = uuid.uuid4().hex[:12]
+    return found
 
 
 def render_sidebar() -> None:
@@ -150,5 +163,5 @@ def local_name_sidebar() -> None:
             del st.query_params["reviewer"]
     if (others := others_with_my_name()):
         st.sidebar.warning(f"{others} other open tab{'s' if others > 1 else ''} also review{'' if others > 1 else 's'} "
-                           f"as **{md(reviewer_name())}**: their decisions and yours would be one reviewer's, and "
-                           "Undo would take back theirs. Type your own name above before you decide.")
+                           f"as **{md(reviewer_name())}**: their decisions and yours would be one reviewer's (Undo "
+                           "takes back only this tab's). Type your own name above before you decide.")
