@@ -47,7 +47,8 @@ def test_team_signs_in_with_openid_connect(browser, tmp_path, artifacts):
         with oidc_provider(f"{url}/oauth2callback", tmp_path / "oidc.log") as discovery:
             secrets = secrets_file(tmp_path / "secrets.toml", url, discovery, TEAM)
             with start_app(home, str(csv), "bundled:minilm", tmp_path / "app.log", port=port,
-                           flags=(f"--secrets.files={secrets}",), LOSSLENS_DATA_DIR=str(tmp_path)):
+                           flags=(f"--secrets.files={secrets}",), warm=False,   # ann must find nothing scored
+                           LOSSLENS_DATA_DIR=str(tmp_path)):
                 eve = contexts[3].new_page()                          # outside the allow-list
                 eve.set_default_timeout(120_000)
                 eve.goto(url)
