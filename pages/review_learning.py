@@ -88,7 +88,7 @@ def caption(screen: ReviewScreen) -> None:
     learning = state(screen)
     parts = []
     if learning.errors_left is not None:
-        parts.append(learning.errors_left.describe().capitalize())
+        parts.append(learning.errors_left.describe())
     if learning.reranking is not None:
         parts.append(learning.reranking.describe())
     if learning.job.running:
@@ -96,7 +96,8 @@ def caption(screen: ReviewScreen) -> None:
     elif learning.reranking is None:
         parts.append(f"the order is refitted every {REFIT_EVERY} decisions")
     left, right = st.columns([6, 1], vertical_alignment="center")
-    left.caption(" · ".join(parts))
+    line = " · ".join(parts)
+    left.caption(line[:1].upper() + line[1:])
     right.button("Re-rank now", key="rv_rerank", disabled=learning.job.running, on_click=ask, args=(learning,),
                  help="Refit the heads on the decisions in force now (it also happens every "
                       f"{REFIT_EVERY} decisions), in the background.")
