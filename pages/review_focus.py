@@ -88,7 +88,8 @@ def focus_view(screen: ReviewScreen, query: ReviewQuery) -> None:
         if (query := review_shared.leased_query(screen, decisions)) is None:
             return
     queue = queue_positions(screen.index, query, decisions.status_by_id)
-    if review_learning.learns(screen):   # the undecided part in the order the decisions taught
+    learning = review_learning.learns(screen) and not st.session_state.get(ReviewWidget.SHARED)
+    if learning:   # the undecided part in the order the decisions taught (the shared queue chooses its own)
         review_learning.keep_learning(screen, decisions)
         on_screen = screen.data.id_index.get_indexer([state.current_id])[0]
         queue = review_learning.ordered(screen, query, queue, int(on_screen) if on_screen >= 0 else None)
@@ -97,7 +98,7 @@ def focus_view(screen: ReviewScreen, query: ReviewQuery) -> None:
                 f"flagged by cleanlab: {done.flagged_reviewed:,} / {done.n_flagged:,} · decisions: "
                 f"{done.n_decisions} · " + " · ".join(f"{s} {done.by_status[s]}" for s in DECIDED_STATUSES) +
                 f" · yours: {len(mine)}")
-    if review_learning.learns(screen):
+    if learning:
         review_learning.caption(screen)
     if not len(queue):
         st.info("No example matches these filters.")
