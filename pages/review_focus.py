@@ -36,9 +36,7 @@ def open_outside(example_id: str) -> None:
 def on_decide(screen: ReviewScreen, positions: list[int], status: str, new_label: str | None,
               following: Following) -> None:
     """Record the decision (with the note, on the whole group when asked), then move on."""
-    if st.session_state.get(ReviewWidget.SHARED) and not review_shared.still_mine(screen, positions[0]):
-        view().toast = ("Your hold on that example lapsed (5 minutes without a key) and it may be someone else's "
-                        "now: not recorded.")
+    if not review_shared.may_record(screen, positions[0]):
         return
     if st.session_state.get(ReviewWidget.APPLY_TO_GROUP):
         positions = positions + screen.evidence.group_members(positions[0]).tolist()

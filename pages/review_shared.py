@@ -99,12 +99,19 @@ def leased_query(screen: ReviewScreen, decisions: DecisionsSnapshot) -> ReviewQu
     return ReviewQuery(ids=(example_id,))   # the sort and filters do not apply to a handed-out example
 
 
-def still_mine(screen: ReviewScreen, position: int) -> bool:
-    """Whether this reviewer's lease on the example at `position` still holds (a queue decision is
-    recorded only then: with one reviewer per example, a lapsed lease never gives a second review)."""
+def may_record(screen: ReviewScreen, position: int) -> bool:
+    """Whether a decision on the example at `position` may be recorded: always outside the shared
+    queue; in it, only while this reviewer's lease holds (else the page says so: with one reviewer
+    per example, a lapsed lease must never give a second review)."""
+    if not st.session_state.get(ReviewWidget.SHARED):
+        return True
     store = session.decision_store()
     queue = shared_queue(store, screen.data.name)
-    return queue is None or holds_lease(store, queue, reviewer.reviewer_name(), str(screen.data.ids[position]))
+    if queue is None or holds_lease(store, queue, reviewer.reviewer_name(), str(screen.data.ids[position])):
+        return True
+    view().toast = ("Your hold on that example lapsed (5 minutes without a key) and it may be someone else's now: "
+                    "not recorded.")
+    return False
 
 
 def hand_back(screen: ReviewScreen, example_id: str) -> None:
