@@ -56,6 +56,9 @@ def test_two_files_joined_into_one_are_refused_at_the_second_byte_order_mark():
     joined = ("\ufefftext,label\nhello,a\n" + "\ufefftext,label\nworld,b\n").encode("utf-8")
     message = refusal(read_table, joined, "joined.csv")
     assert "line 3 starts with a byte-order mark (U+FEFF)" in message
+    # a cell that merely starts with U+FEFF is data, not a second file (found by the CSV round-trip property)
+    cell = "id,text,label\n0,0,pos\n\ufeff,0,neg\n".encode("utf-8")
+    assert read_table(cell, "cell.csv")["id"].tolist() == ["0", "\ufeff"]
 
 
 @pytest.mark.parametrize("frame, columns, expected", [

@@ -155,11 +155,15 @@ def _decode_text(data: bytes, name: str) -> str:
     head = text[:65536]
     if len(_CONTROL.findall(head)) > max(2, len(head) // 100):
         raise binary
-    joined = text.find("\n\ufeff")
-    if joined >= 0:
-        line = text.count("\n", 0, joined) + 2
-        raise DataError(f"file {excerpt(name, 80)} line {line} starts with a byte-order mark (U+FEFF): two files "
-                        "joined into one? Remove it (and a repeated header row)")
+    header = text.split("\n", 1)[0].rstrip("\r")
+    joined = text.find("\n\ufeff" + header) if header else -1
+    while joined >= 0:   # a byte-order mark and the header again: a second file appended (a cell may start with U+FEFF)
+        after = joined + 2 + len(header)
+        if text[after:after + 1] in ("", "\n", "\r"):
+            line = text.count("\n", 0, joined) + 2
+            raise DataError(f"file {excerpt(name, 80)} line {line} starts with a byte-order mark (U+FEFF) and the "
+                            "header again: two files joined into one? Remove it and the repeated header row")
+        joined = text.find("\n\ufeff" + header, joined + 1)
     return text
 
 
