@@ -115,7 +115,7 @@ def test_cancel_stops_a_running_worker_and_removes_a_queued_job(tmp_path, monkey
 
 
 ORPHANED = """
-import sys, time
+import signal, sys, time
 import worker_targets
 from losslens.jobs import JobRegistry
 from losslens.workers import JobSpec
@@ -123,7 +123,7 @@ job = JobRegistry().submit("left", JobSpec(worker_targets.wait_for_gate, ("left"
 while job.total != 1:
     time.sleep(0.01)
 print(job.pid, flush=True)
-time.sleep(300)
+signal.pause()   # until the test kills this "server"
 """
 
 
