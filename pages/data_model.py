@@ -163,8 +163,9 @@ def failure_section(request: ScoreRequest) -> None:
 st.title("Data & model")
 scoring = session.state()
 if (ready := scoring.results) is not None:
-    st.page_link("pages/review.py", label=f"Results ready: {len(ready.table):,} examples, {ready.n_issues:,} "
-                                          "flagged. Review the top losses →")
+    disputed = int((ready.table["predicted_label"] != ready.table["label"]).sum())
+    st.page_link("pages/review.py", label=f"Results ready: {len(ready.table):,} examples, the model disputes "
+                                          f"{disputed:,} labels. Review them →")
 request: ScoreRequest = scoring.request or default_request()
 st.subheader("1. Dataset")
 data_fields = dataset_section(request)

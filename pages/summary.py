@@ -81,7 +81,7 @@ def explain(report: TrustedAccuracy) -> None:
             "corrections taught the model, not its accuracy on new data.")
 
 
-DISAGREE_METRIC = "Model disagrees with the given label"
+DISAGREE_METRIC = "Labels the model disputes"
 
 
 def show(results: ScoredResults, data: LabeledTexts | None, request: ScoreRequest) -> None:

@@ -21,7 +21,7 @@ def test_data_model_page_scores_default_and_shows_summary(app_env):
     assert any("in-sample" in c.value.lower() for c in at.caption)
     results = scoring(at).results
     disagree = int((results.table["predicted_label"] != results.table["label"]).sum())
-    assert metrics["Model disagrees with the given label"] == f"{disagree:,}"
+    assert metrics["Labels the model disputes"] == f"{disagree:,}"
     assert not at.error
 
 

@@ -14,7 +14,7 @@ def test_demo_scores_on_first_load_and_shows_top_losses(page, tmp_path, artifact
         page.goto(url)
         # The first scoring of 2,225 articles takes minutes on a slow or busy machine: wait for the
         # job's own completion (an hour at most, a hang guard), not for a guess at its speed.
-        page.get_by_text("Model disagrees with the given label").wait_for(timeout=3_600_000)
+        page.get_by_text("Labels the model disputes").wait_for(timeout=3_600_000)
         wait_idle(page)
         assert page.get_by_text("out-of-sample", exact=True).first.is_visible()
         page.locator("[data-testid='stSidebarNav'] a", has_text="Review").click()

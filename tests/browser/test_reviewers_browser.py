@@ -33,7 +33,7 @@ def test_reviewers_consensus_agreement_next_batch_and_export(page, tmp_path, tin
     page.set_default_timeout(60_000)
     with start_app(home, str(csv), str(tiny_classifier_dir), tmp_path / "app.log") as url:
         page.goto(url)
-        page.get_by_text("Model disagrees with the given label").wait_for()
+        page.get_by_text("Labels the model disputes").wait_for()
         page.get_by_test_id("stSidebarNav").get_by_text("Active learning", exact=True).click()
         page.get_by_role("heading", name="Active learning").wait_for()
         page.get_by_role("tab", name="Reviewers").click()

@@ -69,7 +69,7 @@ def test_losslens_app_from_the_wheel_serves_every_page(installed, tmp_path, page
                 assert server.poll() is None and time.monotonic() < deadline, "the app did not start"
                 time.sleep(0.25)
         page.goto(url)
-        page.get_by_text("Model disagrees with the given label").wait_for()
+        page.get_by_text("Labels the model disputes").wait_for()
         for title in ("Review", "Export", "Active learning"):
             page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
             page.get_by_role("heading", name=title).wait_for()

@@ -22,7 +22,7 @@ def test_markup_in_texts_is_shown_literally(page, tmp_path, tiny_classifier_dir,
     with browser_app.start_app(tmp_path / "home", str(csv), str(tiny_classifier_dir),
                                     tmp_path / "app.log") as url:
         page.goto(url)
-        page.get_by_text("Model disagrees with the given label").wait_for()
+        page.get_by_text("Labels the model disputes").wait_for()
         for literal in (SCRIPT, BOLD, IMG):   # each one focused in turn, by its link
             page.goto(f"{url}/review?id={text_hash(literal)}")
             page.get_by_text("Why it is here").wait_for()

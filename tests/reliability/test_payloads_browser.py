@@ -29,7 +29,7 @@ def test_payloads_in_labels_ids_and_file_names_stay_text(page, tmp_path, tiny_cl
                                       else None, route.continue_())[1])
     with browser_app.start_app(tmp_path / "home", str(csv), str(model), tmp_path / "app.log") as url:
         page.goto(url)
-        page.get_by_text("Model disagrees with the given label").wait_for()
+        page.get_by_text("Labels the model disputes").wait_for()
         browser_app.wait_idle(page)
         for path in ("/review", f"/review?id={IDS[0]} 0", "/export", "/active_learning"):
             page.goto(url + path)
