@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from losslens.review.binding import decide
-from losslens.review.shared_queue import start_shared_queue
+from losslens.review.shared_queue import queue_examples, start_shared_queue
 from losslens.review.snapshot import DecisionsSnapshot
 from losslens.sources.datasets import ColumnMapping, DatasetSource, load_dataset
 from losslens.store.decisions import DecisionStore
@@ -34,7 +34,7 @@ def test_each_part_is_read_once_and_answers_for_the_loaded_dataset(tmp_path, mon
     assert snapshot.decisions_on("a")[["reviewer", "status"]].values.tolist() == [["ann", "relabeled"],
                                                                                   ["bob", "confirmed"]]
     assert snapshot.disagreements() == ["a"]
-    assert snapshot.shared_queue_here.example_ids == ("a", "b")
+    assert queue_examples(store, snapshot.shared_queue_here) == ("a", "b")
     progress = snapshot.shared_progress
     assert (progress.n_examples, progress.complete, progress.started) == (2, 1, 0)
     assert reads == [False, True]                                          # once per kind, however often asked

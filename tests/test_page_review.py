@@ -174,7 +174,7 @@ def test_retrain_on_corrected_labels_reports_the_trusted_set(tmp_path, monkeypat
 
 def test_shared_queue_hands_each_reviewer_what_still_needs_a_look(app_env):
     from pages.session import decision_store
-    from losslens.review.shared_queue import shared_queue, start_shared_queue, take_next
+    from losslens.review.shared_queue import queue_examples, shared_queue, start_shared_queue, take_next
 
     at = scored_app("pages/review.py")
     order = loss_order(at)
@@ -183,7 +183,7 @@ def test_shared_queue_hands_each_reviewer_what_still_needs_a_look(app_env):
     at.button(key="FormSubmitter:rv_shared_form-Start a shared queue").click().run()
     store, name = decision_store(), scoring(at).data.name
     queue = shared_queue(store, name)
-    assert queue.example_ids == tuple(order[:3]) and queue.reviewers_per_example == 1
+    assert queue_examples(store, queue) == tuple(order[:3]) and queue.reviewers_per_example == 1
     assert take_next(store, queue, "bob") == order[0]                 # bob is looking at the first one
 
     at.toggle(key="rv_shared").set_value(True).run()

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from losslens.errors import StoreError
-from losslens.review.shared_queue import (QueueProgress, queue_progress, release, shared_queue, start_shared_queue, stop_shared_queue,
-                                   take_next)
+from losslens.review.shared_queue import (QueueProgress, queue_examples, queue_progress, release, shared_queue,
+                                          start_shared_queue, stop_shared_queue, take_next)
 from losslens.store.decisions import DecisionStore
 
 DATASET = "news.csv"
@@ -22,7 +22,7 @@ def decide(store: DecisionStore, example_id: str, reviewer: str, label: str = "b
 def test_each_example_reaches_r_reviewers_and_leases_keep_people_apart(store_place):
     store = DecisionStore(store_place)
     queue = start_shared_queue(store, DATASET, "fp", ["e1", "e2", "e3", "e1"], 2, "lead")
-    assert shared_queue(store, DATASET) == queue and queue.example_ids == ("e1", "e2", "e3")
+    assert shared_queue(store, DATASET) == queue and queue_examples(store, queue) == ("e1", "e2", "e3")
     t = 1000.0
     assert take_next(store, queue, "ann", now=t) == "e1"
     assert take_next(store, queue, "ann", now=t + 1) == "e1"          # the lease follows ann

@@ -1,6 +1,7 @@
-"""losslens.store.migrations: stores written by every earlier LossLens (schema v0..v4, built here
+"""losslens.store.migrations: stores written by every earlier LossLens (schema v0..v6, built here
 with the SQL those versions ran) open with their rows unchanged and end at the schema that
-losslens.store.schema declares; a newer schema is refused untouched."""
+losslens.store.schema declares; an open shared queue's kept counts are filled (v7); a newer schema
+is refused untouched."""
 from __future__ import annotations
 
 import sqlite3
@@ -12,12 +13,12 @@ import sqlalchemy as sa
 from losslens.errors import StoreError
 from losslens.store.decisions import DecisionStore
 from losslens.store.migrations import SCHEMA_VERSION, legacy_dataset_name
-from losslens.store.schema import decisions, metadata, schema_version
+from losslens.store.schema import decisions, metadata, queue_items, schema_version
 
 KEY = "train.csv"
 
 # The SQL each old LossLens ran to bring a store to version v (SQLite's; on PostgreSQL the id
-# column is SERIAL). Versions 1-4 predate this module; copied here so the tests do not follow it.
+# column is SERIAL). Versions 1-6 predate this module; copied here so the tests do not follow it.
 OLD_STEPS: dict[int, list[str]] = {
     1: ["""CREATE TABLE decisions (
         id INTEGER PRIMARY KEY AUTOINCREMENT, dataset_key TEXT NOT NULL, example_id TEXT NOT NULL,
@@ -27,9 +28,18 @@ OLD_STEPS: dict[int, list[str]] = {
         "CREATE INDEX IF NOT EXISTS decisions_by_example ON decisions (dataset_key, example_id, id)"],
     3: ["ALTER TABLE decisions ADD COLUMN text_hash TEXT"],
     4: ["ALTER TABLE decisions ADD COLUMN note TEXT", "ALTER TABLE decisions ADD COLUMN group_id TEXT"],
+    5: ["""CREATE TABLE queue_plans (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, dataset_key TEXT NOT NULL, reviewers_per_example INTEGER NOT NULL,
+        created_by TEXT NOT NULL, created_at TEXT NOT NULL, data_fingerprint TEXT NOT NULL, closed_at TEXT)""",
+        """CREATE TABLE queue_items (
+        plan_id INTEGER NOT NULL, position INTEGER NOT NULL, example_id TEXT NOT NULL, PRIMARY KEY (plan_id, position))""",
+        """CREATE TABLE leases (
+        dataset_key TEXT NOT NULL, reviewer TEXT NOT NULL, example_id TEXT NOT NULL, expires_at FLOAT NOT NULL,
+        PRIMARY KEY (dataset_key, reviewer))"""],
+    6: ["ALTER TABLE decisions ADD COLUMN session TEXT"],
 }
 V1_SCHEMA = OLD_STEPS[1][0]
-COLUMNS_SINCE = {"undone_at": 2, "undone_by": 2, "text_hash": 3, "note": 4, "group_id": 4}
+COLUMNS_SINCE = {"undone_at": 2, "undone_by": 2, "text_hash": 3, "note": 4, "group_id": 4, "session": 6}
 # Rows as the newest version holds them; an older store holds the columns it had, and (before v3)
 # the dataset keys of its time, which v3 renames.
 ROWS = [
@@ -44,7 +54,7 @@ ROWS = [
      "status": "relabeled", "reviewer": "", "decided_at": "2024-01-02T03:08:00+00:00", "text_hash": "00ff00ff"},
     {"dataset_key": "news.csv", "example_id": "c", "original_label": "tech", "new_label": "sport",
      "status": "relabeled", "reviewer": "ann", "decided_at": "2024-01-02T03:09:00+00:00", "text_hash": "h-c",
-     "note": "same template", "group_id": "g1"},
+     "note": "same template", "group_id": "g1", "session": "tab-1"},
 ]
 OLD_KEYS = {"news.csv": "file:news.csv", "ag_news/train": "hf:ag_news:default:train"}
 
@@ -78,7 +88,7 @@ def _old_store(place: Path | str, version: int) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize("version", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("version", [0, 1, 2, 3, 4, 5, 6])
 def test_a_store_of_each_old_version_opens_with_its_rows_unchanged(store_place, version):
     _old_store(store_place, version)
     store = DecisionStore(store_place)
@@ -104,6 +114,29 @@ def test_a_store_of_each_old_version_opens_with_its_rows_unchanged(store_place, 
                 (c.name, c.nullable and not c.primary_key) for c in table.columns], table.name
             assert {i["name"]: i["column_names"] for i in found.get_indexes(table.name)} == {
                 i.name: [c.name for c in i.columns] for i in table.indexes}, table.name
+
+
+def test_a_v6_store_with_shared_queues_gets_the_counts_of_its_open_plan(store_place):
+    """v7 fills `reviews` and `complete` of the open plan's items (one reviewer each) from the
+    decisions in force (a is ann's only, bob's ambiguous being undone; b bob's; c ann's; d nobody's);
+    a closed plan is left alone."""
+    _old_store(store_place, 6)
+    engine = sa.create_engine(f"sqlite:///{store_place}" if isinstance(store_place, Path) else store_place)
+    with engine.begin() as db:
+        for plan, per_example, closed in ((1, 2, "2024-01-03T00:00:00+00:00"), (2, 1, None)):
+            db.execute(sa.text("INSERT INTO queue_plans (dataset_key, reviewers_per_example, created_by, created_at, "
+                               "data_fingerprint, closed_at) VALUES ('news.csv', :r, 'lead', '2024-01-02', 'fp', "
+                               ":closed)"), {"r": per_example, "closed": closed})
+            db.execute(sa.text("INSERT INTO queue_items (plan_id, position, example_id) VALUES (:plan, :k, :e)"),
+                       [{"plan": plan, "k": k, "e": e} for k, e in enumerate("dcba")])
+    engine.dispose()
+    store = DecisionStore(store_place)
+    with store.connection() as db:
+        items = db.execute(sa.select(queue_items.c.plan_id, queue_items.c.example_id, queue_items.c.reviews,
+                                     queue_items.c.complete).order_by(queue_items.c.plan_id, queue_items.c.position))
+        found = [(plan, example, reviews, bool(complete)) for plan, example, reviews, complete in items]
+    assert found == [(1, e, 0, False) for e in "dcba"] + [
+        (2, "d", 0, False), (2, "c", 1, True), (2, "b", 1, True), (2, "a", 1, True)]
 
 
 def test_migrates_a_v1_file_keeping_its_rows(tmp_path):

@@ -93,7 +93,7 @@ def test_two_reviewers_on_postgresql(browser, postgres_server, tmp_path, artifac
 def test_shared_queue_hands_two_reviewers_different_examples(browser, postgres_server, tmp_path, artifacts):
     from playwright.sync_api import expect
 
-    from losslens.review.shared_queue import shared_queue
+    from losslens.review.shared_queue import queue_examples, shared_queue
 
     with team_app(browser, postgres_server, tmp_path, "shared_queue_browser", 2) as (url, database, contexts):
         lead = open_review(contexts[0], url, "?reviewer=ann")
@@ -104,8 +104,9 @@ def test_shared_queue_hands_two_reviewers_different_examples(browser, postgres_s
         lead.get_by_role("button", name="Start a shared queue").click()
         lead.get_by_text("Shared queue from ann: 2 examples, each for 1 reviewer(s)").wait_for()
         wait_idle(lead)
-        queue = shared_queue(DecisionStore(database), "reviews.csv")
-        assert queue.example_ids[0] == top[0] and len(queue.example_ids) == 2
+        store = DecisionStore(database)
+        examples = queue_examples(store, shared_queue(store, "reviews.csv"))
+        assert examples[0] == top[0] and len(examples) == 2
 
         bob = open_review(contexts[1], url, "?reviewer=bob")
         for page in (lead, bob):                                 # both work it: different examples
@@ -113,7 +114,7 @@ def test_shared_queue_hands_two_reviewers_different_examples(browser, postgres_s
             wait_idle(page)
             page.wait_for_timeout(500)
         handed = [card_id(lead), card_id(bob)]
-        assert sorted(handed) == sorted(queue.example_ids), handed
+        assert sorted(handed) == sorted(examples), handed
         bob.screenshot(path=str(artifacts / "team_shared_queue.png"))
 
         lead.locator(".st-key-rv_card").click()                  # the toggle keeps the keyboard focus

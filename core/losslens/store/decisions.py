@@ -24,7 +24,6 @@ import contextlib
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -37,7 +36,7 @@ from losslens.store.importing import ImportCounts, ImportedDecision, merge_batch
 from losslens.store.in_force import is_decision_in_force, is_in_force
 from losslens.store.migrations import migrate
 from losslens.store.records import (ExampleRef, LabelDecision, as_decisions, clean_note, insert_decisions,
-                                    stored_status, utc_now)
+                                    mark_undone, stored_status, utc_now)
 from losslens.store.schema import decisions
 
 _IN_FORCE_SELECT = sa.select(decisions.c.id.label("decision_id"), decisions.c.example_id, decisions.c.text_hash,
@@ -193,10 +192,7 @@ class DecisionStore:
             undone = (decisions.c.id == latest.id if latest.group_id is None else
                       sa.and_(decisions.c.dataset_key == dataset_key, decisions.c.group_id == latest.group_id,
                               decisions.c.undone_at.is_(None)))
-            rows = as_decisions(db.execute(sa.select(decisions).where(undone).order_by(decisions.c.id)))
-            undone_at, undone_by = utc_now(), reviewer if reviewer is not None else latest.reviewer
-            db.execute(sa.update(decisions).where(undone).values(undone_at=undone_at, undone_by=undone_by))
-        return [replace(row, undone_at=undone_at, undone_by=undone_by) for row in rows]
+            return mark_undone(db, undone, utc_now(), reviewer if reviewer is not None else latest.reviewer)
 
     def import_decisions(self, rows: Sequence[ImportedDecision]) -> ImportCounts:
         """Append `rows` in order, skipping those already stored, so importing a file twice adds

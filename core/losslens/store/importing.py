@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from losslens.store.in_force import is_in_force
 from losslens.store.records import (ExampleRef, LabelDecision, as_decisions, clean_note, insert_decisions,
-                                    refuse_nul, stored_status, utc_now)
+                                    mark_undone, refuse_nul, stored_status, utc_now)
 from losslens.store.schema import decisions
 
 
@@ -105,8 +105,7 @@ def merge_batch(db: sa.Connection, plan: ImportPlan, start: int, stop: int) -> t
         decision = _as_decision(row, status)
         if row.decided_at is not None and (found := by_time.get(_timed_key(decision))) is not None:
             if found.undone_at is None and decision.undone_at is not None:
-                db.execute(sa.update(decisions).where(decisions.c.id == found.id)
-                           .values(undone_at=decision.undone_at, undone_by=decision.undone_by))
+                mark_undone(db, decisions.c.id == found.id, decision.undone_at, decision.undone_by)
                 by_time[_timed_key(decision)] = replace(found, undone_at=decision.undone_at)
                 marked += 1
             else:

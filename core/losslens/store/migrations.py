@@ -1,4 +1,4 @@
-"""The decision store's schema versions: MIGRATIONS[v] takes a database at version v to v + 1.
+"""The decision store's schema versions (v1..v7): MIGRATIONS[v] takes a database at version v to v + 1.
 
 One mechanism for SQLite and PostgreSQL: the losslens_schema table holds the version (SQLite files
 from before it carry theirs in PRAGMA user_version, which is still kept up to date). Each step is
@@ -14,20 +14,30 @@ import sqlalchemy as sa
 from sqlalchemy.schema import CreateColumn, CreateTable
 
 from losslens.errors import StoreError
-from losslens.store.schema import (decisions, decisions_by_example, leases, metadata, queue_items, queue_plans,
+from losslens.store.queue_counts import recount
+from losslens.store.schema import (decisions, decisions_by_example, leases, leases_by_example, queue_items,
+                                   queue_items_by_example, queue_items_by_reviews, queue_items_open, queue_plans,
                                    schema_version)
 
 MIGRATION_LOCK = 7150   # PostgreSQL advisory lock: one migrating process at a time
 V1_DECISION_COLUMNS = ("id", "dataset_key", "example_id", "original_label", "new_label", "status", "reviewer",
                        "decided_at")
+V5_QUEUE_ITEM_COLUMNS = ("plan_id", "position", "example_id")
+
+
+def _create_table(db: sa.Connection, table: sa.Table, columns: tuple[str, ...] | None = None) -> None:
+    """CREATE TABLE IF NOT EXISTS for `table` with only `columns` of it (None: all), without its
+    indexes: a table as a step first created it."""
+    create = CreateTable(table, if_not_exists=True)
+    if columns is not None:
+        create.columns = [column for column in create.columns if column.element.name in columns]
+    db.execute(create)
 
 
 def _migrate_0_to_1(db: sa.Connection) -> None:
     """v1: the decisions table with its first columns, V1_DECISION_COLUMNS (a table already there
     is kept)."""
-    create = CreateTable(decisions, if_not_exists=True)
-    create.columns = [column for column in create.columns if column.element.name in V1_DECISION_COLUMNS]
-    db.execute(create)
+    _create_table(db, decisions, V1_DECISION_COLUMNS)
 
 
 def _migrate_1_to_2(db: sa.Connection) -> None:
@@ -68,12 +78,26 @@ def _migrate_3_to_4(db: sa.Connection) -> None:
 def _migrate_4_to_5(db: sa.Connection) -> None:
     """v5: shared queues: a lead's plan, its examples in order, and the reviewers' short leases on
     the example each is looking at."""
-    metadata.create_all(db, tables=[queue_plans, queue_items, leases], checkfirst=True)
+    _create_table(db, queue_plans)
+    _create_table(db, queue_items, V5_QUEUE_ITEM_COLUMNS)
+    _create_table(db, leases)
 
 
 def _migrate_5_to_6(db: sa.Connection) -> None:
     """v6: the session (app tab) that wrote each decision, so undo takes back that tab's last one."""
     _add_columns(db, decisions.c.session)
+
+
+def _migrate_6_to_7(db: sa.Connection) -> None:
+    """v7: each shared-queue item keeps how many reviewers have a decision in force on its example
+    and whether that completes it (losslens.store.queue_counts), with the indexes a hand-out and
+    progress read; counted now for the open plans."""
+    _add_columns(db, queue_items.c.reviews, queue_items.c.complete)
+    for index in (queue_items_open, queue_items_by_reviews, queue_items_by_example, leases_by_example):
+        index.create(db, checkfirst=True)
+    for dataset_key in db.execute(sa.select(queue_plans.c.dataset_key).distinct()
+                                  .where(queue_plans.c.closed_at.is_(None))).scalars().all():
+        recount(db, dataset_key)
 
 
 def _add_columns(db: sa.Connection, *columns: sa.Column) -> None:
@@ -84,7 +108,8 @@ def _add_columns(db: sa.Connection, *columns: sa.Column) -> None:
 
 
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
-    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5, _migrate_5_to_6]
+    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5, _migrate_5_to_6,
+    _migrate_6_to_7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,15 +1,18 @@
 """One decision: what a row of the decisions table holds (LabelDecision), what it is about
-(ExampleRef), the checks every writer makes before storing one (`stored_status`), and writing
-rows (`insert_decisions`). Labels are names; times are UTC ISO-8601 strings.
+(ExampleRef), the checks every writer makes before storing one (`stored_status`), and the only two
+writes to the history: appending rows (`insert_decisions`) and marking rows undone (`mark_undone`).
+Both recount the shared-queue items of the examples they touch in the same transaction
+(losslens.store.queue_counts). Labels are names; times are UTC ISO-8601 strings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
 from losslens.errors import StoreError, excerpt
+from losslens.store.queue_counts import recount
 from losslens.store.schema import decisions
 
 STATUSES: tuple[str, ...] = ("unreviewed", "relabeled", "confirmed", "ambiguous", "removed")
@@ -102,4 +105,25 @@ def insert_decisions(db: sa.Connection, unsaved: list[LabelDecision]) -> list[La
     values = [{name: getattr(decision, name) for name in _WRITTEN} for decision in unsaved]
     ids = db.execute(sa.insert(decisions).returning(decisions.c.id, sort_by_parameter_order=True),
                      values).scalars().all()
-    return [LabelDecision(id=new_id, **row) for new_id, row in zip(ids, values)]
+    written = [LabelDecision(id=new_id, **row) for new_id, row in zip(ids, values)]
+    _recount(db, written)
+    return written
+
+
+def mark_undone(db: sa.Connection, where: sa.ColumnElement[bool], undone_at: str,
+                undone_by: str | None) -> list[LabelDecision]:
+    """Mark the rows of the history that `where` selects undone (kept, with who and when); each
+    example's previous decision comes back into force. The rows as they now stand, oldest first."""
+    rows = as_decisions(db.execute(sa.select(decisions).where(where).order_by(decisions.c.id)))
+    db.execute(sa.update(decisions).where(where).values(undone_at=undone_at, undone_by=undone_by))
+    _recount(db, rows)
+    return [replace(row, undone_at=undone_at, undone_by=undone_by) for row in rows]
+
+
+def _recount(db: sa.Connection, changed: list[LabelDecision]) -> None:
+    """Recount the shared-queue items of the examples `changed` touched, dataset by dataset."""
+    by_dataset: dict[str, set[str]] = {}
+    for decision in changed:
+        by_dataset.setdefault(decision.dataset_key, set()).add(decision.example_id)
+    for dataset_key, example_ids in sorted(by_dataset.items()):
+        recount(db, dataset_key, example_ids)

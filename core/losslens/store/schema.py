@@ -8,7 +8,11 @@ schema version losslens.store.migrations.SCHEMA_VERSION). Times are UTC ISO-8601
   client) that wrote the row, so "undo my last decision" is that tab's.
 - losslens_schema: one row, the schema version.
 - queue_plans, queue_items, leases: shared queues (losslens.review.shared_queue): a lead's plan,
-  its examples in order, and each reviewer's short lease on the example they are looking at.
+  its examples in order, and each reviewer's short lease on the example they are looking at. An
+  item of an open plan also keeps `reviews`, how many reviewers have a decision in force on its
+  example, and `complete` (reviews >= the plan's reviewers_per_example), maintained by every write
+  to `decisions` (losslens.store.queue_counts), so a hand-out walks the open items in plan order
+  by an index and progress counts them by another.
 """
 from __future__ import annotations
 
@@ -55,7 +59,12 @@ queue_items = sa.Table(
     sa.Column("plan_id", sa.Integer, primary_key=True),
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("example_id", sa.Text, nullable=False),
+    sa.Column("reviews", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("complete", sa.Boolean, nullable=False, server_default=sa.false()),
 )
+queue_items_open = sa.Index("queue_items_open", queue_items.c.plan_id, queue_items.c.complete, queue_items.c.position)
+queue_items_by_reviews = sa.Index("queue_items_by_reviews", queue_items.c.plan_id, queue_items.c.reviews)
+queue_items_by_example = sa.Index("queue_items_by_example", queue_items.c.plan_id, queue_items.c.example_id, unique=True)
 
 leases = sa.Table(
     "leases", metadata,
@@ -64,3 +73,4 @@ leases = sa.Table(
     sa.Column("example_id", sa.Text, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
 )
+leases_by_example = sa.Index("leases_by_example", leases.c.dataset_key, leases.c.example_id)
