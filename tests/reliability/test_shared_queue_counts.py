@@ -21,7 +21,7 @@ from losslens.review.shared_queue import (LEASE_SECONDS, QueueProgress, SharedQu
 from losslens.store.decisions import DecisionStore
 from losslens.store.importing import ImportedDecision
 from losslens.store.records import ExampleRef, LabelDecision, insert_decisions, utc_now
-from losslens.store.schema import leases, queue_items
+from losslens.store.schema import leases, queue_cursors, queue_items
 
 DATASET, OTHER = "news.csv", "other.csv"
 EXAMPLES = [f"e{k}" for k in range(8)]
@@ -61,13 +61,18 @@ def plain_hand_out(store: DecisionStore, queue: SharedQueue, reviewer: str, now:
 
 
 def assert_counts_agree(store: DecisionStore, queue: SharedQueue) -> None:
-    deciders, per_example = recomputed(store), queue.reviewers_per_example
-    seen = [len(deciders[e]) for e in queue_examples(store, queue)]
-    assert kept(store, queue) == {e: (len(deciders[e]), len(deciders[e]) >= per_example)
-                                  for e in queue_examples(store, queue)}
+    """Items, progress and cursors as kept equal what the decisions in force give."""
+    deciders, per_example, plan = recomputed(store), queue.reviewers_per_example, queue_examples(store, queue)
+    seen = [len(deciders[e]) for e in plan]
+    assert kept(store, queue) == {e: (len(deciders[e]), len(deciders[e]) >= per_example) for e in plan}
     assert queue_progress(store, queue) == QueueProgress(len(seen), sum(n >= per_example for n in seen),
                                                          sum(0 < n < per_example for n in seen),
                                                          sum(min(n, per_example) for n in seen))
+    with store.connection() as db:
+        cursors = db.execute(sa.select(queue_cursors.c.reviewer, queue_cursors.c.position)
+                             .where(queue_cursors.c.plan_id == queue.plan_id)).all()
+    for reviewer, position in cursors:   # before it, every item is complete or theirs
+        assert all(len(deciders[e]) >= per_example or reviewer in deciders[e] for e in plan[:position]), reviewer
 
 
 def _import(store: DecisionStore, rng: random.Random, who: str) -> None:

@@ -224,11 +224,11 @@ def test_another_writer_gets_through_while_a_large_import_runs(store_place, monk
     monkeypatch.setattr(importing, "IMPORT_BATCH_ROWS", 100)
     real_insert, started = importing.insert_decisions, threading.Event()
 
-    def slow_insert(db, unsaved):                           # 5 ms a row: 1,000 rows hold a lock for 5 s
+    def slow_insert(db, unsaved, **options):                # 5 ms a row: 1,000 rows hold a lock for 5 s
         started.set()
         import time
         time.sleep(0.005 * len(unsaved))
-        return real_insert(db, unsaved)
+        return real_insert(db, unsaved, **options)
 
     monkeypatch.setattr(importing, "insert_decisions", slow_insert)
     store = DecisionStore(store_place)

@@ -9,14 +9,15 @@ unreviewed (losslens.store.in_force, as the store reads it), so an undo or a res
 example back in play. A plan belongs to the dataset's content (its fingerprint): a reviewer who
 loaded another version of the file is told so instead of being handed ids it does not have. The
 tables live in the decision store's database (losslens.store.schema: queue_plans, queue_items,
-leases); each hand-out is one write transaction, serialised per dataset (SQLite: BEGIN IMMEDIATE;
-PostgreSQL: a row lock on the plan).
+leases, queue_cursors); each hand-out is one write transaction, serialised per dataset (SQLite:
+BEGIN IMMEDIATE; PostgreSQL: the dataset's count lock, losslens.store.queue_counts.lock_counts).
 
-Speed: each item keeps how many reviewers have a decision in force on its example and whether that
-completes it (losslens.store.queue_counts, kept by every write to the history), so a hand-out walks
-the plan's open items in order by an index (queue_items_open), stopping at the first one open to the
-reviewer, and progress counts items by another (queue_items_by_reviews); neither reads every item's
-history. At 100,000 items and 40,000 decisions both take milliseconds (bench/shared_queue_scale.py).
+Speed: neither a hand-out nor the progress reads the history of every item. Every write to the
+history keeps, per item, how many reviewers have a decision in force on its example and whether
+that completes it, and per plan its progress (losslens.store.queue_counts). A hand-out walks the
+plan's open items in order by an index (queue_items_open) from the reviewer's cursor, before which
+every item is complete or theirs, and stops at the first one open to them; progress is one row.
+At 100,000 items and 40,000 decisions each takes milliseconds (bench/shared_queue_scale.py).
 """
 from __future__ import annotations
 
@@ -29,9 +30,8 @@ import sqlalchemy as sa
 
 from losslens.errors import StoreError
 from losslens.store.decisions import DecisionStore
-from losslens.store.in_force import is_decision_in_force
-from losslens.store.queue_counts import lock_counts, recount
-from losslens.store.schema import decisions, leases, queue_items, queue_plans
+from losslens.store.queue_counts import decided_by, lock_counts, recount
+from losslens.store.schema import leases, queue_cursors, queue_items, queue_plans
 
 LEASE_SECONDS = 300.0
 MAX_REVIEWERS_PER_EXAMPLE = 20
@@ -40,11 +40,12 @@ PLAN_START_LOCK = 7151   # PostgreSQL advisory lock: two leads starting at once 
 
 @dataclass(frozen=True)
 class SharedQueue:
-    """A lead's plan of examples in review order (`queue_examples`), each to be decided by
-    reviewers_per_example reviewers."""
+    """A lead's plan of n_examples examples in review order (`queue_examples`), each to be decided
+    by reviewers_per_example reviewers."""
 
     plan_id: int
     dataset_key: str
+    n_examples: int
     reviewers_per_example: int
     created_by: str
     created_at: str
@@ -79,11 +80,12 @@ def start_shared_queue(store: DecisionStore, dataset_key: str, data_fingerprint:
         _close(db, dataset_key, created)
         plan_id = db.execute(sa.insert(queue_plans).values(
             dataset_key=dataset_key, reviewers_per_example=int(reviewers_per_example), created_by=lead,
-            created_at=created, data_fingerprint=data_fingerprint).returning(queue_plans.c.id)).scalar_one()
+            created_at=created, data_fingerprint=data_fingerprint, n_examples=len(ids))
+            .returning(queue_plans.c.id)).scalar_one()
         db.execute(sa.insert(queue_items), [{"plan_id": plan_id, "position": k, "example_id": example_id}
                                             for k, example_id in enumerate(ids)])
         recount(db, dataset_key)
-    return SharedQueue(plan_id, dataset_key, int(reviewers_per_example), lead, created, data_fingerprint)
+    return SharedQueue(plan_id, dataset_key, len(ids), int(reviewers_per_example), lead, created, data_fingerprint)
 
 
 def stop_shared_queue(store: DecisionStore, dataset_key: str) -> None:
@@ -93,8 +95,10 @@ def stop_shared_queue(store: DecisionStore, dataset_key: str) -> None:
 
 
 def _close(db: sa.Connection, dataset_key: str, when: str) -> None:
-    db.execute(sa.update(queue_plans).where(queue_plans.c.dataset_key == dataset_key, queue_plans.c.closed_at.is_(None))
-               .values(closed_at=when))
+    """Close the dataset's open plans; their leases and cursors go."""
+    plans = sa.select(queue_plans.c.id).where(queue_plans.c.dataset_key == dataset_key, queue_plans.c.closed_at.is_(None))
+    db.execute(sa.delete(queue_cursors).where(queue_cursors.c.plan_id.in_(plans)))
+    db.execute(sa.update(queue_plans).where(queue_plans.c.id.in_(plans)).values(closed_at=when))
     db.execute(sa.delete(leases).where(leases.c.dataset_key == dataset_key))
 
 
@@ -106,8 +110,8 @@ def shared_queue(store: DecisionStore, dataset_key: str) -> SharedQueue | None:
                           .order_by(queue_plans.c.id.desc()).limit(1)).first()
     if plan is None:
         return None
-    return SharedQueue(plan.id, dataset_key, plan.reviewers_per_example, plan.created_by, plan.created_at,
-                       plan.data_fingerprint)
+    return SharedQueue(plan.id, dataset_key, plan.n_examples, plan.reviewers_per_example, plan.created_by,
+                       plan.created_at, plan.data_fingerprint)
 
 
 def queue_examples(store: DecisionStore, queue: SharedQueue) -> tuple[str, ...]:
@@ -126,10 +130,9 @@ def take_next(store: DecisionStore, queue: SharedQueue, reviewer: str, now: floa
     now = time.time() if now is None else now
     mine = sa.and_(leases.c.dataset_key == queue.dataset_key, leases.c.reviewer == reviewer)
     with store.transaction() as db:
-        is_open = sa.select(queue_plans.c.closed_at.is_(None)).where(queue_plans.c.id == queue.plan_id)
-        if db.dialect.name != "sqlite":   # one hand-out at a time per plan (SQLite: BEGIN IMMEDIATE serialises)
-            is_open = is_open.with_for_update()
-        plan_open = db.execute(is_open).scalar()
+        lock_counts(db, queue.dataset_key)   # one at a time per dataset, with its writes (SQLite: BEGIN IMMEDIATE)
+        plan_open = db.execute(sa.select(queue_plans.c.closed_at.is_(None))
+                               .where(queue_plans.c.id == queue.plan_id)).scalar()
         example_id = _next_example(db, queue, reviewer, now, prefer) if plan_open else None
         db.execute(sa.delete(leases).where(mine))
         if example_id is not None:
@@ -158,42 +161,41 @@ def release(store: DecisionStore, dataset_key: str, reviewer: str) -> None:
 
 
 def queue_progress(store: DecisionStore, queue: SharedQueue) -> QueueProgress:
-    """Reviewers with a decision in force per example of the queue, counted from the items' kept
-    counts (one pass over the queue_items_by_reviews index, grouped by count)."""
+    """Reviewers with a decision in force per example of the queue, as the plan keeps them (one row)."""
     with store.connection() as db:
-        by_count = db.execute(sa.select(queue_items.c.reviews, sa.func.count())
-                              .where(queue_items.c.plan_id == queue.plan_id)
-                              .group_by(queue_items.c.reviews)).all()
-    per_example = queue.reviewers_per_example
-    return QueueProgress(n_examples=sum(n for _, n in by_count),
-                         complete=sum(n for seen, n in by_count if seen >= per_example),
-                         started=sum(n for seen, n in by_count if 0 < seen < per_example),
-                         decisions=sum(min(seen, per_example) * n for seen, n in by_count))
-
-
-def _decided_by(dataset_key: str, example_id: sa.ColumnElement[str],
-                reviewer: str | sa.ColumnElement[str]) -> sa.Exists:
-    """SQL: `reviewer` has a decision in force on `example_id` (a reset or an undo takes it back).
-    Columns given must belong to the immediately enclosing query (SQLAlchemy correlates one level)."""
-    theirs = decisions.alias()
-    return sa.exists().where(theirs.c.dataset_key == dataset_key, theirs.c.example_id == example_id,
-                             theirs.c.reviewer == reviewer, is_decision_in_force(theirs, per_reviewer=True))
+        plan = db.execute(sa.select(queue_plans).where(queue_plans.c.id == queue.plan_id)).one()
+    return QueueProgress(plan.n_examples, plan.n_complete, plan.n_started, plan.n_reviews)
 
 
 def _next_example(db: sa.Connection, queue: SharedQueue, reviewer: str, now: float, prefer: str | None) -> str | None:
     """The example of `queue` to hand `reviewer` next: `prefer` if it is open to them, else the
     one they hold a live lease on if it still is, else the first open to them in plan order."""
-    dataset = queue.dataset_key
-    held = sa.select(leases.c.example_id).where(leases.c.dataset_key == dataset, leases.c.reviewer == reviewer,
-                                                leases.c.expires_at > now).scalar_subquery()
-    lookups = [queue_items.c.example_id == prefer] if prefer is not None else []
-    lookups.append(queue_items.c.example_id == held)
-    queries = [_open_to(queue, reviewer, now).where(lookup) for lookup in lookups]   # queue_items_by_example
-    queries.append(_open_to(queue, reviewer, now).order_by(queue_items.c.position).limit(1))   # queue_items_open
-    for query in queries:
-        if (found := db.execute(query).scalar()) is not None:
+    held = sa.select(leases.c.example_id).where(leases.c.dataset_key == queue.dataset_key,
+                                                leases.c.reviewer == reviewer, leases.c.expires_at > now)
+    for lookup in ([prefer] if prefer is not None else []) + [held.scalar_subquery()]:   # queue_items_by_example
+        found = db.execute(_open_to(queue, reviewer, now).where(queue_items.c.example_id == lookup)).scalar()
+        if found is not None:
             return found
-    return None
+    start = _move_cursor(db, queue, reviewer)
+    return db.execute(_open_to(queue, reviewer, now).where(queue_items.c.position >= start)   # queue_items_open
+                      .order_by(queue_items.c.position).limit(1)).scalar()
+
+
+def _move_cursor(db: sa.Connection, queue: SharedQueue, reviewer: str) -> int:
+    """Move `reviewer`'s cursor on to the first item at or after it that is neither complete nor
+    theirs (n_examples: none); return it. Only the items they decided since it last moved are
+    walked; a recount that reopens an earlier item has moved it back (losslens.store.queue_counts)."""
+    theirs = sa.and_(queue_cursors.c.plan_id == queue.plan_id, queue_cursors.c.reviewer == reviewer)
+    cursor = db.execute(sa.select(queue_cursors.c.position).where(theirs)).scalar() or 0
+    first = db.execute(sa.select(queue_items.c.position).where(
+        queue_items.c.plan_id == queue.plan_id, queue_items.c.complete == sa.false(),
+        queue_items.c.position >= cursor, ~decided_by(queue.dataset_key, queue_items.c.example_id, reviewer))
+        .order_by(queue_items.c.position).limit(1)).scalar()
+    moved = queue.n_examples if first is None else first
+    if moved != cursor:
+        db.execute(sa.delete(queue_cursors).where(theirs))
+        db.execute(sa.insert(queue_cursors).values(plan_id=queue.plan_id, reviewer=reviewer, position=moved))
+    return moved
 
 
 def _open_to(queue: SharedQueue, reviewer: str, now: float) -> sa.Select:
@@ -204,8 +206,8 @@ def _open_to(queue: SharedQueue, reviewer: str, now: float) -> sa.Select:
     looking = (sa.select(sa.func.count()).where(
         others.c.dataset_key == dataset, others.c.example_id == queue_items.c.example_id,
         others.c.reviewer != reviewer, others.c.expires_at > now,
-        ~_decided_by(dataset, others.c.example_id, others.c.reviewer)).scalar_subquery())
+        ~decided_by(dataset, others.c.example_id, others.c.reviewer)).scalar_subquery())
     return (sa.select(queue_items.c.example_id)
             .where(queue_items.c.plan_id == queue.plan_id, queue_items.c.complete == sa.false(),
-                   ~_decided_by(dataset, queue_items.c.example_id, reviewer),
+                   ~decided_by(dataset, queue_items.c.example_id, reviewer),
                    queue_items.c.reviews + looking < queue.reviewers_per_example))

@@ -10,7 +10,8 @@ twice ends where it ended before). So importing a file twice adds nothing.
 
 An import is checked whole before any row is written (`plan_import`), then merged in batches of
 IMPORT_BATCH_ROWS, each its own short write transaction with a pause between them, so reviewers'
-decisions get through while a large file imports. A killed import leaves the batches before it;
+decisions get through while a large file imports; each batch recounts the shared-queue items of
+the examples it changed once, at its end. A killed import leaves the batches before it;
 importing the file again completes it (nothing doubles).
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 
 from losslens.store.in_force import is_in_force
 from losslens.store.records import (ExampleRef, LabelDecision, as_decisions, clean_note, insert_decisions,
-                                    mark_undone, refuse_nul, stored_status, utc_now)
+                                    mark_undone, recount_examples, refuse_nul, stored_status, utc_now)
 from losslens.store.schema import decisions
 
 
@@ -100,12 +101,15 @@ def merge_batch(db: sa.Connection, plan: ImportPlan, start: int, stop: int) -> t
     in_force = {_reviewer_key(d): (d.status, d.new_label, d.note)
                 for d in _decisions(db, examples, is_in_force(per_reviewer=True))}
     added: list[LabelDecision] = []
+    changed: list[LabelDecision] = []   # marked undone
     already = marked = 0
     for row, status in zip(rows, statuses):
         decision = _as_decision(row, status)
         if row.decided_at is not None and (found := by_time.get(_timed_key(decision))) is not None:
             if found.undone_at is None and decision.undone_at is not None:
-                mark_undone(db, decisions.c.id == found.id, decision.undone_at, decision.undone_by)
+                (undone,) = mark_undone(db, decisions.c.id == found.id, decision.undone_at, decision.undone_by,
+                                        recount=False)
+                changed.append(undone)
                 by_time[_timed_key(decision)] = replace(found, undone_at=decision.undone_at)
                 marked += 1
             else:
@@ -117,11 +121,12 @@ def merge_batch(db: sa.Connection, plan: ImportPlan, start: int, stop: int) -> t
                 or in_force.get(key) == (status, decision.new_label, decision.note)):
             already += 1
             continue
-        (written,) = insert_decisions(db, [decision])
+        (written,) = insert_decisions(db, [decision], recount=False)
         by_time[_timed_key(written)] = written
         if written.undone_at is None:
             in_force[key] = (status, written.new_label, written.note)
         added.append(written)
+    recount_examples(db, added + changed)   # once for the batch: the shared queues' counts
     return ImportCounts(len(added), already, marked), added
 
 

@@ -15,13 +15,14 @@ from sqlalchemy.schema import CreateColumn, CreateTable
 
 from losslens.errors import StoreError
 from losslens.store.queue_counts import recount
-from losslens.store.schema import (decisions, decisions_by_example, leases, leases_by_example, queue_items,
-                                   queue_items_by_example, queue_items_by_reviews, queue_items_open, queue_plans,
-                                   schema_version)
+from losslens.store.schema import (decisions, decisions_by_example, leases, leases_by_example, queue_cursors,
+                                   queue_items, queue_items_by_example, queue_items_open, queue_plans, schema_version)
 
 MIGRATION_LOCK = 7150   # PostgreSQL advisory lock: one migrating process at a time
 V1_DECISION_COLUMNS = ("id", "dataset_key", "example_id", "original_label", "new_label", "status", "reviewer",
                        "decided_at")
+V5_QUEUE_PLAN_COLUMNS = ("id", "dataset_key", "reviewers_per_example", "created_by", "created_at", "data_fingerprint",
+                         "closed_at")
 V5_QUEUE_ITEM_COLUMNS = ("plan_id", "position", "example_id")
 
 
@@ -78,7 +79,7 @@ def _migrate_3_to_4(db: sa.Connection) -> None:
 def _migrate_4_to_5(db: sa.Connection) -> None:
     """v5: shared queues: a lead's plan, its examples in order, and the reviewers' short leases on
     the example each is looking at."""
-    _create_table(db, queue_plans)
+    _create_table(db, queue_plans, V5_QUEUE_PLAN_COLUMNS)
     _create_table(db, queue_items, V5_QUEUE_ITEM_COLUMNS)
     _create_table(db, leases)
 
@@ -89,14 +90,19 @@ def _migrate_5_to_6(db: sa.Connection) -> None:
 
 
 def _migrate_6_to_7(db: sa.Connection) -> None:
-    """v7: each shared-queue item keeps how many reviewers have a decision in force on its example
-    and whether that completes it (losslens.store.queue_counts), with the indexes a hand-out and
-    progress read; counted now for the open plans."""
-    _add_columns(db, queue_items.c.reviews, queue_items.c.complete)
-    for index in (queue_items_open, queue_items_by_reviews, queue_items_by_example, leases_by_example):
+    """v7: what a shared queue reads instead of the history (losslens.store.queue_counts): per item
+    the reviewers with a decision in force and whether that completes it, per plan its size and
+    progress, per plan and reviewer a cursor; the indexes a hand-out reads; counted now for the
+    open plans."""
+    _add_columns(db, queue_plans.c.n_examples, queue_plans.c.n_complete, queue_plans.c.n_started,
+                 queue_plans.c.n_reviews, queue_items.c.reviews, queue_items.c.complete)
+    _create_table(db, queue_cursors)
+    for index in (queue_items_open, queue_items_by_example, leases_by_example):
         index.create(db, checkfirst=True)
-    for dataset_key in db.execute(sa.select(queue_plans.c.dataset_key).distinct()
-                                  .where(queue_plans.c.closed_at.is_(None))).scalars().all():
+    open_plans = queue_plans.c.closed_at.is_(None)
+    db.execute(sa.update(queue_plans).where(open_plans).values(n_examples=sa.select(sa.func.count()).where(
+        queue_items.c.plan_id == queue_plans.c.id).scalar_subquery()))
+    for dataset_key in db.execute(sa.select(queue_plans.c.dataset_key).distinct().where(open_plans)).scalars().all():
         recount(db, dataset_key)
 
 

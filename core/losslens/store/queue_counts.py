@@ -1,19 +1,25 @@
-"""The counts a shared queue reads, kept with the history: per item of an open plan, how many
-reviewers have a decision in force on its example (queue_items.reviews) and whether that is as many
-as the plan asks (queue_items.complete).
+"""What a shared queue reads instead of the history, kept with it (losslens.store.schema):
 
-A count is losslens.store.in_force's per-reviewer reading of the history, evaluated in SQL when the
-history changes, so the maintained value is that definition's and never a second one. Every write
-to the decisions table recounts the examples it touched, in its own transaction
+- per item of an open plan, how many reviewers have a decision in force on its example
+  (queue_items.reviews) and whether that is as many as the plan asks (queue_items.complete);
+- per open plan, its progress: items complete, items started, reviews counted (n_complete,
+  n_started, n_reviews);
+- per plan and reviewer, a cursor (queue_cursors.position) before which every item is complete or
+  decided by that reviewer: their hand-out starts looking there (losslens.review.shared_queue
+  moves it on), so a reviewer far ahead of the others does not walk again past every example they
+  decided that still waits for someone else.
+
+A count is losslens.store.in_force's per-reviewer reading of the history, evaluated in SQL when
+the history changes, so the kept value is that definition's and never a second one. Every write to
+the decisions table recounts the examples it touched in its own transaction
 (losslens.store.records); a plan is counted whole when it starts and when a store migrates to
-schema v7. A hand-out then walks the open items in plan order by an index and progress counts the
-items by another, without reading the history (losslens.review.shared_queue). Items of closed plans
-are not kept up to date.
+schema v7. A recount that leaves an item open to a reviewer moves that reviewer's cursor back to
+it. Items of closed plans are not kept up to date.
 
-Concurrency: SQLite serialises writers (BEGIN IMMEDIATE). On PostgreSQL each recount first takes a
-transaction-level advisory lock on the dataset (`lock_counts`, also taken by a plan's start), then
-counts in a new statement, which therefore sees every decision committed before it: two reviewers
-deciding one example at once are both counted.
+Concurrency: SQLite serialises writers (BEGIN IMMEDIATE). On PostgreSQL a recount, a plan's start
+and a hand-out first take a transaction-level advisory lock on the dataset (`lock_counts`), then
+read in new statements, which therefore see every decision committed before: two reviewers deciding
+one example at once are both counted.
 """
 from __future__ import annotations
 
@@ -22,38 +28,66 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from losslens.store.in_force import is_decision_in_force
-from losslens.store.schema import decisions, queue_items, queue_plans
+from losslens.store.schema import decisions, queue_cursors, queue_items, queue_plans
 
-COUNTS_LOCK = 7152     # PostgreSQL advisory lock class: one recount or plan start per dataset at a time
-RECOUNT_CHUNK = 500    # example ids per UPDATE (SQLite caps the parameters of one statement)
+COUNTS_LOCK = 7152     # PostgreSQL advisory lock class: one recount, plan start or hand-out per dataset at a time
+RECOUNT_CHUNK = 500    # example ids per statement (SQLite caps the parameters of one statement)
 
 
-def reviews_in_force(dataset_key: str | sa.BindParameter[str], example_id: sa.ColumnElement[str]) -> sa.ScalarSelect:
-    """SQL: how many reviewers have a decision in force (losslens.store.in_force, per reviewer,
-    resets left out) on `example_id` of the dataset; a column of the enclosing statement."""
+def decided_by(dataset_key: str | sa.BindParameter[str], example_id: sa.ColumnElement[str],
+               reviewer: str | sa.ColumnElement[str]) -> sa.Exists:
+    """SQL: `reviewer` has a decision in force on `example_id` of the dataset (losslens.store.in_force,
+    per reviewer; a reset or an undo takes it back)."""
+    theirs = decisions.alias()
+    return sa.exists().where(theirs.c.dataset_key == dataset_key, theirs.c.example_id == example_id,
+                             theirs.c.reviewer == reviewer, is_decision_in_force(theirs, per_reviewer=True))
+
+
+def _reviews_in_force(dataset_key: sa.BindParameter[str], example_id: sa.ColumnElement[str]) -> sa.ScalarSelect:
+    """SQL: how many reviewers have a decision in force on `example_id` of the dataset."""
     seen = decisions.alias()
     return (sa.select(sa.func.count()).where(seen.c.dataset_key == dataset_key, seen.c.example_id == example_id,
                                              is_decision_in_force(seen, per_reviewer=True))
             .scalar_subquery())
 
 
-def _recount_statement(items: sa.ColumnElement[bool]) -> sa.Update:
-    """UPDATE of the `items` of the open plans of the dataset bound as :dataset_key (built once:
-    each recount only binds its parameters)."""
-    dataset_key = sa.bindparam("dataset_key", type_=sa.Text)
-    open_plans = sa.select(queue_plans.c.id).where(queue_plans.c.dataset_key == dataset_key,
-                                                   queue_plans.c.closed_at.is_(None))
-    wanted = (sa.select(queue_plans.c.reviewers_per_example).where(queue_plans.c.id == queue_items.c.plan_id)
-              .scalar_subquery())
-    reviews = reviews_in_force(dataset_key, queue_items.c.example_id)
-    return (sa.update(queue_items).where(queue_items.c.plan_id.in_(open_plans), items)
-            .values(reviews=reviews, complete=reviews >= wanted))
+_DATASET = sa.bindparam("dataset_key", type_=sa.Text)
+_OPEN_PLANS = sa.select(queue_plans.c.id).where(queue_plans.c.dataset_key == _DATASET, queue_plans.c.closed_at.is_(None))
 
 
-_RECOUNT_EXAMPLES = _recount_statement(queue_items.c.example_id.in_(sa.bindparam("example_ids", expanding=True)))
-_RECOUNT_DATASET = _recount_statement(queue_items.c.example_id.in_(
-    sa.select(decisions.c.example_id).where(decisions.c.dataset_key == sa.bindparam("dataset_key"))))
-_LOCK = sa.select(sa.func.pg_advisory_xact_lock(COUNTS_LOCK, sa.func.hashtext(sa.bindparam("dataset_key", type_=sa.Text))))
+class _Recount:
+    """The statements of one kind of recount, built once (each recount only binds :dataset_key and,
+    for a list of examples, :example_ids): read the items' counts, recount them, move cursors back."""
+
+    def __init__(self, items: sa.ColumnElement[bool]) -> None:
+        chosen = sa.and_(queue_items.c.plan_id.in_(_OPEN_PLANS), items)
+        self.read = (sa.select(queue_items.c.plan_id, queue_items.c.reviews, queue_plans.c.reviewers_per_example)
+                     .join(queue_plans, queue_plans.c.id == queue_items.c.plan_id).where(chosen))
+        wanted = (sa.select(queue_plans.c.reviewers_per_example).where(queue_plans.c.id == queue_items.c.plan_id)
+                  .scalar_subquery())
+        reviews = _reviews_in_force(_DATASET, queue_items.c.example_id)
+        self.update = sa.update(queue_items).where(chosen).values(reviews=reviews, complete=reviews >= wanted)
+        open_to_them = (sa.select(sa.func.min(queue_items.c.position))
+                        .where(queue_items.c.plan_id == queue_cursors.c.plan_id, items,
+                               queue_items.c.complete == sa.false(),
+                               ~decided_by(_DATASET, queue_items.c.example_id, queue_cursors.c.reviewer)
+                               .correlate(queue_items, queue_cursors))   # two levels up: named
+                        .scalar_subquery())
+        self.cursors = (sa.update(queue_cursors)
+                        .where(queue_cursors.c.plan_id.in_(_OPEN_PLANS), queue_cursors.c.position > open_to_them)
+                        .values(position=open_to_them))
+
+    def run(self, db: sa.Connection, parameters: dict[str, object]) -> None:
+        before = db.execute(self.read, parameters).all()
+        db.execute(self.update, parameters)
+        _add_to_progress(db, before, db.execute(self.read, parameters).all())
+        db.execute(self.cursors, parameters)
+
+
+_EXAMPLES = _Recount(queue_items.c.example_id.in_(sa.bindparam("example_ids", expanding=True)))
+_WHOLE_DATASET = _Recount(queue_items.c.example_id.in_(
+    sa.select(decisions.c.example_id).where(decisions.c.dataset_key == _DATASET)))
+_LOCK = sa.select(sa.func.pg_advisory_xact_lock(COUNTS_LOCK, sa.func.hashtext(_DATASET)))
 
 
 def lock_counts(db: sa.Connection, dataset_key: str) -> None:
@@ -64,13 +98,31 @@ def lock_counts(db: sa.Connection, dataset_key: str) -> None:
 
 
 def recount(db: sa.Connection, dataset_key: str, example_ids: Iterable[str] | None = None) -> None:
-    """Inside the caller's write transaction: set `reviews` and `complete` of the items of the
-    dataset's open plans whose example is one of `example_ids` (None: every example the dataset's
-    history names) from the history as it stands."""
+    """Inside the caller's write transaction: recount the items of the dataset's open plans whose
+    example is one of `example_ids` (None: every example the dataset's history names) from the
+    history as it stands, with their plans' progress and the cursors they reopen."""
     lock_counts(db, dataset_key)
     if example_ids is None:
-        db.execute(_RECOUNT_DATASET, {"dataset_key": dataset_key})
+        _WHOLE_DATASET.run(db, {"dataset_key": dataset_key})
         return
     ids = sorted(set(example_ids))
     for start in range(0, len(ids), RECOUNT_CHUNK):
-        db.execute(_RECOUNT_EXAMPLES, {"dataset_key": dataset_key, "example_ids": ids[start:start + RECOUNT_CHUNK]})
+        _EXAMPLES.run(db, {"dataset_key": dataset_key, "example_ids": ids[start:start + RECOUNT_CHUNK]})
+
+
+def _add_to_progress(db: sa.Connection, before: list[sa.Row], after: list[sa.Row]) -> None:
+    """Move each plan's progress by what its items' counts did (rows: plan_id, reviews, R)."""
+    moved: dict[int, list[int]] = {}
+    for rows, sign in ((before, -1), (after, 1)):
+        for plan_id, reviews, wanted in rows:
+            total = moved.setdefault(plan_id, [0, 0, 0])
+            total[0] += sign * (reviews >= wanted)
+            total[1] += sign * (0 < reviews < wanted)
+            total[2] += sign * min(reviews, wanted)
+    changed = [{"plan": plan_id, "complete": c, "started": s, "reviews": r}
+               for plan_id, (c, s, r) in moved.items() if (c, s, r) != (0, 0, 0)]
+    if changed:
+        db.execute(sa.update(queue_plans).where(queue_plans.c.id == sa.bindparam("plan")).values(
+            n_complete=queue_plans.c.n_complete + sa.bindparam("complete"),
+            n_started=queue_plans.c.n_started + sa.bindparam("started"),
+            n_reviews=queue_plans.c.n_reviews + sa.bindparam("reviews")), changed)

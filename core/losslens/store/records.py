@@ -2,7 +2,8 @@
 (ExampleRef), the checks every writer makes before storing one (`stored_status`), and the only two
 writes to the history: appending rows (`insert_decisions`) and marking rows undone (`mark_undone`).
 Both recount the shared-queue items of the examples they touch in the same transaction
-(losslens.store.queue_counts). Labels are names; times are UTC ISO-8601 strings.
+(losslens.store.queue_counts), unless told that the caller recounts once for many writes (an
+import batch). Labels are names; times are UTC ISO-8601 strings.
 """
 from __future__ import annotations
 
@@ -94,10 +95,11 @@ def refuse_nul(decision: LabelDecision) -> None:
                              "character (\\x00), which the decision store does not keep; remove it")
 
 
-def insert_decisions(db: sa.Connection, unsaved: list[LabelDecision]) -> list[LabelDecision]:
+def insert_decisions(db: sa.Connection, unsaved: list[LabelDecision], *, recount: bool = True) -> list[LabelDecision]:
     """Append `unsaved` to the history in order, in one call (SQLAlchemy's insertmanyvalues); their
-    `id` is not used; all are checked (refuse_nul) before any is written. The decisions as stored,
-    with their ids."""
+    `id` is not used; all are checked (refuse_nul) before any is written. recount=False: the caller
+    recounts their examples (`recount_examples`) before its transaction ends. The decisions as
+    stored, with their ids."""
     if not unsaved:
         return []
     for decision in unsaved:
@@ -106,21 +108,24 @@ def insert_decisions(db: sa.Connection, unsaved: list[LabelDecision]) -> list[La
     ids = db.execute(sa.insert(decisions).returning(decisions.c.id, sort_by_parameter_order=True),
                      values).scalars().all()
     written = [LabelDecision(id=new_id, **row) for new_id, row in zip(ids, values)]
-    _recount(db, written)
+    if recount:
+        recount_examples(db, written)
     return written
 
 
-def mark_undone(db: sa.Connection, where: sa.ColumnElement[bool], undone_at: str,
-                undone_by: str | None) -> list[LabelDecision]:
+def mark_undone(db: sa.Connection, where: sa.ColumnElement[bool], undone_at: str, undone_by: str | None, *,
+                recount: bool = True) -> list[LabelDecision]:
     """Mark the rows of the history that `where` selects undone (kept, with who and when); each
-    example's previous decision comes back into force. The rows as they now stand, oldest first."""
+    example's previous decision comes back into force (recount: as in `insert_decisions`). The rows
+    as they now stand, oldest first."""
     rows = as_decisions(db.execute(sa.select(decisions).where(where).order_by(decisions.c.id)))
     db.execute(sa.update(decisions).where(where).values(undone_at=undone_at, undone_by=undone_by))
-    _recount(db, rows)
+    if recount:
+        recount_examples(db, rows)
     return [replace(row, undone_at=undone_at, undone_by=undone_by) for row in rows]
 
 
-def _recount(db: sa.Connection, changed: list[LabelDecision]) -> None:
+def recount_examples(db: sa.Connection, changed: list[LabelDecision]) -> None:
     """Recount the shared-queue items of the examples `changed` touched, dataset by dataset."""
     by_dataset: dict[str, set[str]] = {}
     for decision in changed:

@@ -7,12 +7,13 @@ schema version losslens.store.migrations.SCHEMA_VERSION). Times are UTC ISO-8601
   the rows of one bulk decision share a `group_id`; `session` names the app tab (or other
   client) that wrote the row, so "undo my last decision" is that tab's.
 - losslens_schema: one row, the schema version.
-- queue_plans, queue_items, leases: shared queues (losslens.review.shared_queue): a lead's plan,
-  its examples in order, and each reviewer's short lease on the example they are looking at. An
-  item of an open plan also keeps `reviews`, how many reviewers have a decision in force on its
-  example, and `complete` (reviews >= the plan's reviewers_per_example), maintained by every write
-  to `decisions` (losslens.store.queue_counts), so a hand-out walks the open items in plan order
-  by an index and progress counts them by another.
+- queue_plans, queue_items, leases, queue_cursors: shared queues (losslens.review.shared_queue): a
+  lead's plan (n_examples of them), its examples in order, and each reviewer's short lease on the
+  example they are looking at. Kept for open plans by every write to `decisions` (losslens.store.queue_counts): per item,
+  `reviews` (reviewers with a decision in force on its example) and `complete` (reviews >= the
+  plan's reviewers_per_example); per plan, its progress (n_complete, n_started, n_reviews: the sum
+  over items of min(reviews, R)); per plan and reviewer, `queue_cursors.position`, before which
+  every item is complete or decided by that reviewer, where their hand-out starts looking.
 """
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ queue_plans = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("data_fingerprint", sa.Text, nullable=False),
     sa.Column("closed_at", sa.Text),
+    sa.Column("n_examples", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("n_complete", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("n_started", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("n_reviews", sa.Integer, nullable=False, server_default="0"),
     sqlite_autoincrement=True,
 )
 
@@ -63,7 +68,6 @@ queue_items = sa.Table(
     sa.Column("complete", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 queue_items_open = sa.Index("queue_items_open", queue_items.c.plan_id, queue_items.c.complete, queue_items.c.position)
-queue_items_by_reviews = sa.Index("queue_items_by_reviews", queue_items.c.plan_id, queue_items.c.reviews)
 queue_items_by_example = sa.Index("queue_items_by_example", queue_items.c.plan_id, queue_items.c.example_id, unique=True)
 
 leases = sa.Table(
@@ -74,3 +78,10 @@ leases = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),
 )
 leases_by_example = sa.Index("leases_by_example", leases.c.dataset_key, leases.c.example_id)
+
+queue_cursors = sa.Table(
+    "queue_cursors", metadata,
+    sa.Column("plan_id", sa.Integer, primary_key=True),
+    sa.Column("reviewer", sa.Text, primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+)
