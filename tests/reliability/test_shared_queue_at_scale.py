@@ -3,9 +3,12 @@ of every item of the plan (before schema v7 a 100,000-item plan with 40,000 deci
 per hand-out and 1.0 s for progress). Checked without a clock, on SQLite: the query plan of every
 statement they run (EXPLAIN QUERY PLAN: no full scan, no sort of the plan; progress reads one row
 of the plan), and the work SQLite does (virtual-machine steps), the same on a plan ten times
-larger, also for a reviewer far ahead of the others. Figures: bench/shared_queue_scale.py."""
+larger, also for a reviewer far ahead of the others; on PostgreSQL, with the statistics as a plan's
+start leaves them, the history is read only by index lookups of one example (no anti-join that
+compares every item with every decision of the reviewer). Figures: bench/shared_queue_scale.py."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,10 +22,11 @@ from losslens.store.records import ExampleRef
 DATASET = "news.csv"
 
 
-def plan_with_decisions(folder: Path, n_items: int) -> tuple[DecisionStore, SharedQueue]:
-    """A plan of n_items examples for two reviewers each, the first fifth complete (ann and bob),
-    the next twentieth decided by ann alone: 45% as many decisions as items."""
-    store = DecisionStore(folder / f"{n_items}.sqlite")
+def plan_with_decisions(place: Path | str, n_items: int) -> tuple[DecisionStore, SharedQueue]:
+    """In a store at `place` (a folder: a SQLite file in it), a plan of n_items examples for two
+    reviewers each, the first fifth complete (ann and bob), the next twentieth decided by ann
+    alone: 45% as many decisions as items."""
+    store = DecisionStore(place / f"{n_items}.sqlite" if isinstance(place, Path) else place)
     ids = [f"e{k:06d}" for k in range(n_items)]
     complete, ahead = n_items // 5, n_items // 20
     rows = [ImportedDecision(DATASET, ExampleRef(ids[k], None, "a"), None, "confirmed", reviewer,
@@ -98,3 +102,23 @@ def test_hand_out_and_progress_do_the_same_work_on_a_plan_ten_times_larger(tmp_p
     small, large = plan_with_decisions(tmp_path, 500), plan_with_decisions(tmp_path, 5_000)
     for on_small, on_large in zip(hand_outs(*small), hand_outs(*large)):
         assert vm_steps(large[0], on_large) < 1.5 * vm_steps(small[0], on_small)
+
+
+def decisions_read_beyond_one_example(plan: str) -> list[str]:
+    """The nodes of a PostgreSQL plan (EXPLAIN's text) that read the decisions table other than by
+    an index lookup of one example (dataset and example id)."""
+    lines = plan.splitlines()
+    return [line.strip() for k, line in enumerate(lines) if re.search(r"Scan.* on decisions ", line)
+            and not ("Index Cond" in lines[k + 1] and "example_id =" in lines[k + 1])]
+
+
+def test_on_postgresql_a_hand_out_reads_the_history_by_index_lookups_only(postgres_server):
+    from postgres_server import fresh_database
+
+    store, queue = plan_with_decisions(fresh_database(postgres_server, "at_scale"), 2_000)
+    for call in hand_outs(store, queue):
+        for statement, parameters in statements(store, call):
+            with store.connection() as db:
+                plan = "\n".join(db.exec_driver_sql("EXPLAIN " + statement, parameters).scalars())
+            assert decisions_read_beyond_one_example(plan) == [], plan
+            assert not re.search(r"Seq Scan on queue_items|Sort", plan), plan
