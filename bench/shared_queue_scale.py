@@ -21,17 +21,24 @@ backends (utime + stime from /proc) is added. Figures only, no assertions.
         [--repeat 15] [--postgres]
 
 Measured on a 2-core Intel(R) Xeon(R) Processor @ 2.80GHz (no AVX-512 BF16, no AMX), SQLite 3.40.1,
-PostgreSQL 15, defaults, while other work shared the machine (load 5-8: wall times vary, CPU times
-are the steadier figure). Milliseconds, median of 7, wall / CPU:
+PostgreSQL 15, defaults, the machine otherwise idle. Milliseconds, median of 7 (before) and 15
+(after), wall / CPU. After, the maxima are first calls: 70 / 100 ms for bob (SQLAlchemy compiling
+the statements), 41 / 81 ms for ann (her cursor moving past the 8,000 examples she decided).
 
-before (schema v6: every item's in-force count recomputed, then sorted, on each call)
-                         SQLite            PostgreSQL
-    hand-out, bob       910 /   348       5,075 / 2,248
-    hand-out, ann     1,069 /   373       4,199 / 2,155
-    hand-out, held      606 /   430       4,204 / 1,828
-    progress            386 /   356       2,190 /   970
-    plan                213 /   193         469 /   211
-    decision             13 /     3          22 /     7
+                       SQLite before    SQLite after     PostgreSQL before   PostgreSQL after
+    hand-out, bob        304 / 303        16 / 15          1,726 / 1,683        18 / 20
+    hand-out, ann        296 / 295        16 / 15          2,367 / 1,927        17 / 15
+    hand-out, eve        455 / 454        16 / 15          2,249 / 1,764        22 / 19
+    hand-out, held       496 / 495         7 / 6           2,191 / 1,631        13 / 12
+    progress             424 / 423         1 / 1           1,146 /   805         7 / 6
+    plan                 175 / 175         1 / 1             264 /   210         5 / 4
+    decision               2 / 1           5 / 4               5 /     4         9 / 7
+    start (once)         837 / 827     1,511 / 1,491       2,244 / 3,457     2,928 / 4,098
+    import 40,000      10.7 / 7.8 s     10.3 / 7.3 s        19.6 / 18.7 s     20.4 / 19.4 s
+
+Before: schema v6, every item's in-force count recomputed and the plan sorted on each call, and
+the plan's 100,000 ids read with it. After: schema v7 (losslens.store.queue_counts). A decision
+costs 2-3 ms more (it recounts its example) and a plan's start 0.6 s more (it counts the plan).
 """
 from __future__ import annotations
 
