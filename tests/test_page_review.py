@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app_harness import review_view, scored_app, scoring, use_app_defaults, write_review_fixture
+from app_harness import (review_view, scored_app, scoring, second_reviewer_decides, use_app_defaults,
+                         write_review_fixture)
 from losslens.sources.datasets import text_hash
 
 
@@ -178,6 +179,7 @@ def test_shared_queue_hands_each_reviewer_what_still_needs_a_look(app_env):
 
     at = scored_app("pages/review.py")
     order = loss_order(at)
+    second_reviewer_decides(at, list(scoring(at).data.ids).index(order[-1]))   # a team: bob decided the last one
     at.number_input(key="rv_shared_top").set_value(3)
     at.number_input(key="rv_shared_r").set_value(1)
     at.button(key="FormSubmitter:rv_shared_form-Start a shared queue").click().run()
