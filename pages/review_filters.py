@@ -10,7 +10,7 @@ from losslens.review.queue import PAGE_SIZES, SORT_KEYS, ReviewQuery
 from losslens.store.records import STATUSES
 from pages import reviewer
 from pages.markup import md
-from pages.review_state import ReviewView, ReviewWidget as W
+from pages.review_state import ChosenExamples, ReviewView, ReviewWidget as W
 
 SORT_NAMES = {"loss": "Loss", "rank": "cleanlab rank", "margin": "Margin"}
 SORT_HELP = ("Loss: −ln p(given label), the model's surprise at the label (the best order measured: README "
@@ -37,7 +37,8 @@ def read_link(view: ReviewView, names: list[str], dataset: str) -> None:
                              W.VIEW: "Table" if params.get("view") == "table" else "Focus"})
     view.table_page = query.page
     if query.ids:
-        view.choose(list(query.ids))
+        view.chosen, not_used = ChosenExamples.from_params(query.ids, params)
+        ignored += not_used
     if query.cell is not None:
         view.cell = query.cell
     if params.get("id"):
@@ -98,6 +99,8 @@ def write_link(view: ReviewView, query: ReviewQuery, names: list[str]) -> None:
     params = query.to_params(names)
     if st.session_state.get(W.VIEW) == "Table":
         params["view"] = "table"
+    if view.chosen:
+        params.update(view.chosen.to_params())
     if view.current_id:
         params["id"] = view.current_id
     st.query_params.from_dict({**params, **reviewer.reviewer_link()})

@@ -30,13 +30,42 @@ class ReviewWidget:
             SIMILARITY, SHARED)   # the view's settings, kept while the reviewer is on another page
 
 
+ORIGINS = ("activelab", "similar", "disagreements", "mine", "link")
+"""Where a chosen list comes from: an Active learning batch, Show similar, the examples reviewers
+disagree on, my decisions, or a link that lists ids (nothing else known about them)."""
+
+
 @dataclass(frozen=True)
 class ChosenExamples:
-    """The queue restricted to these examples, in this order (an Active learning batch, Show
-    similar, disagreements, my decisions); banner: what they are, shown above the queue."""
+    """The queue restricted to these examples, in this order. origin: where they were chosen
+    (ORIGINS); similarity: Show similar's cosine threshold (0..1) around ids[0], else None.
+    Origin and threshold travel in the link (?chosen=, ?similarity=) beside the ids, so the banner
+    that says what the examples are stays true after a reload."""
 
     ids: tuple[str, ...]
-    banner: str | None = None
+    origin: str = "link"
+    similarity: float | None = None
+
+    def to_params(self) -> dict[str, str]:
+        """The origin (and threshold) as link parameters; a plain list of ids needs none."""
+        params = {} if self.origin == "link" else {"chosen": self.origin}
+        return params | ({} if self.similarity is None else {"similarity": f"{self.similarity:.2f}"})
+
+    @classmethod
+    def from_params(cls, ids: tuple[str, ...], params: dict) -> tuple[ChosenExamples, list[str]]:
+        """The chosen list a link describes (its `ids` read by ReviewQuery), and the parameters
+        that could not be used (ignored)."""
+        origin, similarity, ignored = params.get("chosen", "link"), None, []
+        if origin not in ORIGINS:
+            origin, ignored = "link", ["chosen"]
+        if origin == "similar":
+            try:
+                similarity = float(params.get("similarity", ""))
+            except ValueError:
+                similarity = None
+            if similarity is None or not 0 <= similarity <= 1:
+                origin, similarity, ignored = "link", None, [*ignored, "similarity"]
+        return cls(ids, origin, similarity), ignored
 
 
 @dataclass
@@ -72,9 +101,9 @@ class ReviewView:
         if outside_queue is not None:
             self.current_outside_queue = outside_queue
 
-    def choose(self, ids: list[str], banner: str | None = None) -> None:
-        """Make these examples the queue, with a banner saying what they are."""
-        self.chosen = ChosenExamples(tuple(ids), banner)
+    def choose(self, ids: list[str], origin: str, similarity: float | None = None) -> None:
+        """Make these examples the queue; `origin` (ORIGINS) says where they were chosen."""
+        self.chosen = ChosenExamples(tuple(ids), origin, similarity)
 
     def forget_dataset(self) -> None:
         """Another dataset is loaded: chosen examples and the confusion cell were about the last one."""

@@ -102,7 +102,7 @@ def test_a_queue_from_active_learning_and_stale_decisions(app_env):
 
     decision_store().record(data.name, "gone-42", "neg", "pos", "relabeled", "tester", text_hash="0" * 16)
     ids = [str(i) for i in data.ids[[5, 2, 9]]]
-    review_view(at).choose(ids)
+    review_view(at).choose(ids, "activelab")
     at.run()
     assert review_view(at).current_id == ids[0]
     assert any(m.value.startswith("**1 of 3**") for m in at.markdown)

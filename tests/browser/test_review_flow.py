@@ -1,7 +1,7 @@
 """Real browser, keyboard only: relabel, accept, confirm and undo with the store checked after
 each key, the next example shown by itself; a reload keeps the view; a planted near-copy shows up
-as a neighbour; "show similar" + one bulk relabel in the table view, undone in one step; the
-exported CSV carries the decisions and the note."""
+as a neighbour; "show similar" (its banner true after a reload) + one bulk relabel in the table
+view, undone in one step; the exported CSV carries the decisions and the note."""
 from __future__ import annotations
 
 import io
@@ -70,7 +70,13 @@ def test_keyboard_review_reload_neighbours_bulk_and_export(page, tmp_path, artif
         page.screenshot(path=str(artifacts / "review_evidence.png"))
 
         page.get_by_role("button", name="Show similar").click()
-        page.get_by_text("Showing 2 examples").wait_for()
+        page.get_by_text(re.compile(rf"Showing 2 examples: {planted} and those at least 0\.\d\d similar")).wait_for()
+        banner = page.get_by_test_id("stAlert").first.inner_text()
+        page.reload()                                                              # the banner stays true
+        page.get_by_text("Why it is here").wait_for()
+        wait_idle(page)
+        expect(page.get_by_test_id("stAlert").first).to_have_text(banner)
+        assert "chosen=similar" in page.url and "Active learning" not in banner
         page.locator(".st-key-rv_view").get_by_text("Table", exact=True).click()
         page.locator(".st-key-rv_bulk_apply").wait_for()
         wait_idle(page)
