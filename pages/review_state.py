@@ -26,8 +26,9 @@ class ReviewWidget:
     VIEW, SIMILARITY, SHARED = "rv_view", "rv_similarity", "rv_shared"
     NOTE, APPLY_TO_GROUP, BULK_NOTE = "rv_note", "rv_apply_group", "rv_bulk_note"
     MORE_CLASSES = "rv_more_class"   # the focus view's type-to-pick box for classes beyond the nine keys
+    HIDE_DECIDED = {"Focus": "rv_hide_focus", "Table": "rv_hide_table"}   # "Hide decided", one per view
     KEPT = (SORT, ORDER, SEARCH, PAGE_SIZE, GIVEN, PREDICTED, STATUSES, REASONS, FLAGGED, CONFLICTS, VIEW,
-            SIMILARITY, SHARED)   # the view's settings, kept while the reviewer is on another page
+            SIMILARITY, SHARED, *HIDE_DECIDED.values())   # the view's settings, kept while on another page
 
 
 ORIGINS = ("activelab", "similar", "disagreements", "mine", "link")
