@@ -108,9 +108,7 @@ screen = ReviewScreen(data, results, review_index_of(results.key, results), evid
 banners(screen, view)
 query = review_filters.filters(view, names)
 review_shared.shared_queue_bar(screen, query)
-if view.paged_query not in (None, query):   # new filters start on page 1
-    view.table_page = 0
-view.paged_query = query
+view.follow_queue(query)
 mode = st.segmented_control("View", VIEWS, key=ReviewWidget.VIEW, label_visibility="collapsed",
                             disabled=bool(st.session_state.get(ReviewWidget.SHARED))) or "Focus"
 stale_decisions(screen)

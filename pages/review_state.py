@@ -7,7 +7,7 @@ time, pages.review_focus, beside the table view).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -75,7 +75,8 @@ class ReviewView:
     chosen: the chosen examples, or None for the whole queue; cell: (given, predicted) label
     indices of the confusion cell shown, or None.
     current_id: the example open in the focus view; current_at: its place in the queue when it
-    was opened from there; current_outside_queue: opened from outside the queue (a neighbour);
+    was opened from there; current_outside_queue: opened by name (a neighbour, Undo, a link, the
+    table), so it stays on screen even where the queue leaves it out, until the queue changes;
     linked_id: the example id last written to the URL.
     table_page: the table view's page (0-based); paged_query: the query it is a page of.
     toast: a message for the next run; rerun_page: the focus view asks for a whole-page run;
@@ -109,6 +110,17 @@ class ReviewView:
     def forget_dataset(self) -> None:
         """Another dataset is loaded: chosen examples and the confusion cell were about the last one."""
         self.chosen = self.cell = None
+
+    def follow_queue(self, query: ReviewQuery) -> None:
+        """Each run, with the page's query: a changed query starts the table on page 1, and a
+        new selection (anything but Hide decided or the page size) takes the focus view back into
+        the queue, letting go of an example opened outside it."""
+        before, self.paged_query = self.paged_query, query
+        if before in (None, query):
+            return
+        self.table_page = 0
+        if replace(before, hide_decided=query.hide_decided, page_size=query.page_size) != query:
+            self.current_outside_queue = False
 
     def take_toast(self) -> str | None:
         toast, self.toast = self.toast, None

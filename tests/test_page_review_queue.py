@@ -76,6 +76,9 @@ def test_an_example_opened_by_name_stays_on_screen_where_hide_decided_leaves_it_
     at.query_params.update({"id": order[0]})
     at.run()
     assert review_view(at).current_id == order[0] and card(at).startswith("**outside the queue**")
+    review_view(at).choose([order[2], order[3]], "link")               # a new queue: the view goes into it
+    at.run()
+    assert review_view(at).current_id == order[2] and card(at).startswith("**1 of 2**")
 
 
 def test_the_link_sets_hide_decided_for_the_view_it_opens(app_env):
