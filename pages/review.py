@@ -15,7 +15,7 @@ from losslens.scoring.results import ScoredResults
 from pages import review_filters, review_focus, review_shared, review_state, review_table, reviewer, session
 from pages.markup import md
 from pages.review_screen import ReviewScreen
-from pages.review_state import ReviewView, ReviewWidget
+from pages.review_state import ChosenExamples, ReviewView, ReviewWidget
 
 VIEWS = ("Focus", "Table")
 
@@ -48,8 +48,7 @@ def banners(screen: ReviewScreen, view: ReviewView) -> None:
     Clear; otherwise the examples reviewers disagree on, a click away."""
     if view.chosen:
         c1, c2 = st.columns([5, 1])
-        c1.info(view.chosen.banner or f"Showing the {len(view.chosen.ids)} examples chosen on the Active learning "
-                                      "page.")
+        c1.info(chosen_banner(view.chosen))
         if c2.button("Clear", key="clear_chosen"):
             view.chosen = None
             st.rerun()
@@ -59,14 +58,12 @@ def banners(screen: ReviewScreen, view: ReviewView) -> None:
         if ids:
             c1.caption(f"Reviewers disagree on {len(ids):,} example(s): their latest decisions leave different labels.")
         if ids and c2.button("Show them", key="show_disagreements"):
-            show_only(view, ids, f"Showing the {len(ids):,} example{'s' * (len(ids) > 1)} where reviewers' latest "
-                                 "decisions differ.")
+            show_only(view, ids, "disagreements")
         if c3.button("Mine", key="show_mine", help="The examples you have decided (your latest decision on each)"):
             if not (mine := screen.decisions.decided_by(reviewer.reviewer_name())):
                 st.toast("You have not decided any example of this dataset yet.")
             else:
-                show_only(view, mine, f"Showing the {len(mine):,} example{'s' * (len(mine) > 1)} you decided (your "
-                                      "latest decision on each).")
+                show_only(view, mine, "mine")
     if view.cell:
         c1, c2 = st.columns([5, 1])
         c1.info(f"Showing the confusion cell given {md(screen.names[view.cell[0]])} × predicted "
@@ -76,10 +73,22 @@ def banners(screen: ReviewScreen, view: ReviewView) -> None:
             st.rerun()
 
 
-def show_only(view: ReviewView, ids: list[str], banner: str) -> None:
-    """Make these examples the queue, with a banner saying what they are."""
-    view.choose(ids, banner)
+def show_only(view: ReviewView, ids: list[str], origin: str) -> None:
+    """Make these examples the queue; `origin` (review_state.ORIGINS) says what they are."""
+    view.choose(ids, origin)
     st.rerun()
+
+
+def chosen_banner(chosen: ChosenExamples) -> str:
+    """What the chosen examples are, from their origin (kept in the link: true after a reload too)."""
+    n = len(chosen.ids)
+    examples = f"{n:,} example{'s' * (n != 1)}"
+    return {"activelab": f"Showing the {examples} chosen on the Active learning page.",
+            "similar": f"Showing {examples}: {md(chosen.ids[0])} and those at least {chosen.similarity or 0:.2f} "
+                       "similar to it.",
+            "disagreements": f"Showing the {examples} where reviewers' latest decisions differ.",
+            "mine": f"Showing the {examples} you decided (your latest decision on each).",
+            }.get(chosen.origin, f"Showing the {examples} this link lists.")
 
 
 st.title("Review")
@@ -99,9 +108,7 @@ screen = ReviewScreen(data, results, review_index_of(results.key, results), evid
 banners(screen, view)
 query = review_filters.filters(view, names)
 review_shared.shared_queue_bar(screen, query)
-if view.paged_query not in (None, query):   # new filters start on page 1
-    view.table_page = 0
-view.paged_query = query
+view.follow_queue(query)
 mode = st.segmented_control("View", VIEWS, key=ReviewWidget.VIEW, label_visibility="collapsed",
                             disabled=bool(st.session_state.get(ReviewWidget.SHARED))) or "Focus"
 stale_decisions(screen)

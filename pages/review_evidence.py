@@ -32,9 +32,7 @@ def on_similar(screen: ReviewScreen, position: int) -> None:
         view().toast = (f"No other example is at least {threshold:.2f} similar to this one (the nearest is "
                         f"{nearest:.2f}): lower the similarity.")
         return
-    view().choose([str(screen.data.ids[p]) for p in [position, *rows.tolist()]],
-                  f"Showing {len(rows) + 1} examples: {screen.data.ids[position]} and those at least {threshold:.2f} "
-                  "similar to it.")
+    view().choose([str(screen.data.ids[p]) for p in [position, *rows.tolist()]], "similar", threshold)
     view().rerun_page = True   # a new queue: the whole page, not just the focus view
 
 

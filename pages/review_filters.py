@@ -1,7 +1,13 @@
 """The Review page's sort and filters, and the link that carries them (not a page): the URL's
 query, view and example become the widgets' state once per dataset, and the view is written
-back to the URL on every run, so a reload or a shared link opens the same queue."""
+back to the URL on every run, so a reload or a shared link opens the same queue.
+
+"Hide decided" is one setting per view, on by default in the focus view (work through what is
+left) and off in the table view (scan everything); a link carries it only where it differs.
+"""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import streamlit as st
 
@@ -10,7 +16,7 @@ from losslens.review.queue import PAGE_SIZES, SORT_KEYS, ReviewQuery
 from losslens.store.records import STATUSES
 from pages import reviewer
 from pages.markup import md
-from pages.review_state import ReviewView, ReviewWidget as W
+from pages.review_state import ChosenExamples, ReviewView, ReviewWidget as W
 
 SORT_NAMES = {"loss": "Loss", "rank": "cleanlab rank", "margin": "Margin"}
 SORT_HELP = ("Loss: −ln p(given label), the model's surprise at the label (the best order measured: README "
@@ -28,35 +34,62 @@ def read_link(view: ReviewView, names: list[str], dataset: str) -> None:
     view.linked_dataset = dataset
     params = {key: st.query_params.get_all(key) for key in st.query_params if key not in ("reviewer", "tab")}
     params = {key: values[0] if len(values) == 1 and key not in MANY else values for key, values in params.items()}
-    query, ignored = ReviewQuery.from_params(params, names)
+    mode = "Table" if params.get("view") == "table" else "Focus"
+    query, ignored = ReviewQuery.from_params(params, names, hide_decided_by_default=hides_by_default(mode))
     st.session_state.update({W.SORT: query.sort_by, W.ORDER: ORDERS[0] if query.descending else ORDERS[1],
                              W.SEARCH: query.search, W.PAGE_SIZE: query.page_size, W.GIVEN: list(query.given_labels),
                              W.PREDICTED: list(query.predicted_labels), W.STATUSES: list(query.statuses),
                              W.REASONS: list(query.reasons), W.FLAGGED: query.flagged_only,
-                             W.CONFLICTS: query.conflicts_only,
-                             W.VIEW: "Table" if params.get("view") == "table" else "Focus"})
+                             W.CONFLICTS: query.conflicts_only, W.VIEW: mode,
+                             W.HIDE_DECIDED[mode]: query.hide_decided})
     view.table_page = query.page
     if query.ids:
-        view.choose(list(query.ids))
+        view.chosen, not_used = ChosenExamples.from_params(query.ids, params)
+        ignored += not_used
     if query.cell is not None:
         view.cell = query.cell
-    if params.get("id"):
-        view.open(str(params["id"]))
+    if params.get("id"):   # shown even where the queue now leaves it out (decided since, say)
+        view.open(str(params["id"]), outside_queue=True)
     if ignored:
         st.warning(f"Some link parameters were not understood and were ignored: {md(', '.join(ignored))}.")
 
 
+def view_mode() -> str:
+    """The view shown: "Focus" or "Table"."""
+    return st.session_state.get(W.VIEW) or "Focus"
+
+
+def hides_by_default(mode: str) -> bool:
+    """Whether `mode` hides decided examples until told otherwise: the focus view does."""
+    return mode == "Focus"
+
+
 def filters(view: ReviewView, names: list[str]) -> ReviewQuery:
-    """Sort, order, label/status/reason/text filters and page size; returns the query (page set later)."""
-    st.caption(f"Queue: {filter_summary(names)}")
+    """The queue line with Hide decided beside it, then sort, order, label/status/reason/text
+    filters and page size; returns the query (page set later)."""
+    line, beside = st.columns([6, 1], vertical_alignment="center")
+    hide = hide_decided(view, beside)
+    line.caption(f"Queue: {filter_summary(names, hide and not view.chosen)}")
     with st.expander("Sort and filters"):   # a fixed label: a changed filter leaves it open
-        return filter_widgets(view, names)
+        return replace(filter_widgets(view, names), hide_decided=hide)
 
 
-def filter_summary(names: list[str]) -> str:
-    """One line saying what the queue is: its sort and the filters in force."""
+def hide_decided(view: ReviewView, where) -> bool:
+    """The current view's Hide decided checkbox (in `where`); off while a chosen list is shown
+    (it is shown whole)."""
+    mode = view_mode()
+    st.session_state.setdefault(W.HIDE_DECIDED[mode], hides_by_default(mode))
+    return where.checkbox("Hide decided", key=W.HIDE_DECIDED[mode], disabled=bool(view.chosen),
+                          help="Leave out the examples that have a decision, so the queue holds what is left to "
+                               "review. On by default in the focus view. A chosen list is always shown whole.")
+
+
+def filter_summary(names: list[str], hiding: bool) -> str:
+    """One line saying what the queue is: its sort and the filters in force (`hiding`: decided
+    examples are left out)."""
     state = st.session_state
     parts = [f"{SORT_NAMES[state.get(W.SORT, 'loss')]}, {state.get(W.ORDER, ORDERS[0]).lower()}"]
+    parts += ["undecided only"] if hiding else []
     parts += [f"given {', '.join(names[k] for k in state[W.GIVEN])}"] if state.get(W.GIVEN) else []
     parts += [f"predicted {', '.join(names[k] for k in state[W.PREDICTED])}"] if state.get(W.PREDICTED) else []
     parts += [", ".join(state[W.STATUSES])] if state.get(W.STATUSES) else []
@@ -95,9 +128,12 @@ def filter_widgets(view: ReviewView, names: list[str]) -> ReviewQuery:
 
 def write_link(view: ReviewView, query: ReviewQuery, names: list[str]) -> None:
     """The current view in the URL, so a reload or a shared link opens the same queue."""
-    params = query.to_params(names)
-    if st.session_state.get(W.VIEW) == "Table":
+    mode = view_mode()
+    params = query.to_params(names, hide_decided_by_default=hides_by_default(mode))
+    if mode == "Table":
         params["view"] = "table"
+    if view.chosen:
+        params.update(view.chosen.to_params())
     if view.current_id:
         params["id"] = view.current_id
     st.query_params.from_dict({**params, **reviewer.reviewer_link()})

@@ -4,8 +4,10 @@
 Keys (Streamlit's native button shortcuts; it reserves C and R for itself, so confirm is Y and
 remove is D): 1-9 relabel to that class, A accept the suggestion, Y confirm, X ambiguous,
 D remove, U undo my last decision, J / K next / previous, H help. Every decision moves on to the
-next example. The view is a fragment: a key press reruns it alone (with one fresh snapshot of
-the decisions), never the whole page.
+next example; with Hide decided (on by default here) the decided one leaves the queue, so that is
+the next undecided one, and Undo brings the undone example back on screen. The view is a
+fragment: a key press reruns it alone (with one fresh snapshot of the decisions), never the whole
+page. Its queue list is pages.review_queue_list.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from losslens.review.binding import decide
 from losslens.review.evidence import percent
 from losslens.review.queue import ReviewQuery, queue_positions, review_progress
 from losslens.store.records import DECIDED_STATUSES
-from pages import review_evidence, review_learning, review_shared, reviewer, session
+from pages import review_evidence, review_learning, review_queue_list, review_shared, reviewer, session
 from pages.markup import code, md
 from pages.review_screen import ReviewScreen
 from pages.review_state import ReviewWidget, view
@@ -24,7 +26,6 @@ from pages.review_state import ReviewWidget, view
 KEYS = (("1–9", "relabel to the class with that number (the given class's number confirms it)"), ("A", "accept the model's suggestion"),
         ("Y", "confirm the given label"), ("X", "ambiguous"), ("D", "remove"), ("U", "undo my last decision"),
         ("J / K", "next / previous example"), ("H", "show or hide this help"))
-QUEUE_SHOWN = 8
 Following = tuple[str, int] | tuple[None]   # (id, place in the queue) of the example a move opens, or (None,)
 
 
@@ -44,7 +45,7 @@ def on_decide(screen: ReviewScreen, positions: list[int], status: str, new_label
            st.session_state.get(ReviewWidget.NOTE), session=reviewer.tab_id())
     st.session_state[ReviewWidget.NOTE], st.session_state[ReviewWidget.APPLY_TO_GROUP] = "", False
     if following[0] is not None:
-        view().open(*following)
+        view().open(*following, outside_queue=False)
 
 
 def on_pick_class(screen: ReviewScreen, position: int, following: Following) -> None:
@@ -58,8 +59,8 @@ def on_pick_class(screen: ReviewScreen, position: int, following: Following) -> 
 def on_undo(screen: ReviewScreen) -> None:
     undone = session.decision_store().undo_last(screen.data.name, reviewer=reviewer.reviewer_name(),
                                                       session=reviewer.tab_id())
-    if undone:
-        view().open(undone[0].example_id)
+    if undone:   # shown even where the queue leaves it out (another reviewer's decision, Hide decided)
+        view().open(undone[0].example_id, outside_queue=True)
         if st.session_state.get(ReviewWidget.SHARED):   # the shared queue hands the undone example back first
             review_shared.hand_back(screen, undone[0].example_id)
     view().toast = (f"Undid {undone[0].status} of {len(undone)} example(s)." if undone
@@ -99,7 +100,7 @@ def focus_view(screen: ReviewScreen, query: ReviewQuery) -> None:
     if learning:
         review_learning.caption(screen)
     if not len(queue):
-        st.info("No example matches these filters.")
+        review_queue_list.nothing_left(screen, query, decisions)
         return
     position, at = current_example(screen, queue)
     nxt = (str(screen.data.ids[queue[at + 1]]), at + 1) if at is not None and at + 1 < len(queue) else (None,)
@@ -107,11 +108,12 @@ def focus_view(screen: ReviewScreen, query: ReviewQuery) -> None:
     if state.linked_id != state.current_id:   # the URL follows the current example
         state.linked_id = st.query_params["id"] = state.current_id
     status = decisions.status_by_id.get(str(screen.data.ids[position]), "unreviewed")
+    of_what = f"{len(queue):,} undecided" if query.hide_decided and not query.ids else f"{len(queue):,}"
     main, side = st.columns([5, 3], gap="medium")
     with main:
-        example_card(screen, position, at, len(queue), status)
+        example_card(screen, position, at, of_what, status)
         decision_keys(screen, position, nxt, prv)
-        queue_list(screen, queue, at)
+        review_queue_list.queue_list(screen, queue, at, decisions.status_by_id, of_what)
     with side:
         review_evidence.evidence_panel(screen, decisions, position, open_outside)
 
@@ -130,11 +132,12 @@ def current_example(screen: ReviewScreen, queue: np.ndarray) -> tuple[int, int |
     return int(queue[at]), at
 
 
-def example_card(screen: ReviewScreen, position: int, at: int | None, total: int, status: str) -> None:
+def example_card(screen: ReviewScreen, position: int, at: int | None, total: str, status: str) -> None:
+    """The example's place ("3 of 19 undecided": `total` says of what), id, scores, status and labels."""
     row, names = screen.results.table.iloc[position], screen.names
     given, predicted = names[int(row["label"])], names[int(row["predicted_label"])]
     where = ("handed to you from the shared queue" if st.session_state.get(ReviewWidget.SHARED) else
-             f"{at + 1:,} of {total:,}" if at is not None else "outside the queue")
+             f"{at + 1:,} of {total}" if at is not None else "outside the queue")
     with st.container(key="rv_card"):
         st.markdown(f"**{where}** · id {code(screen.data.ids[position])} · cleanlab rank {int(row['rank']):,} · loss "
                     f"{float(row['loss']):.2f}{' · ⚑ flagged' if row['is_issue'] else ''} · **{md(status)}**")
@@ -167,8 +170,8 @@ def decision_keys(screen: ReviewScreen, position: int, nxt: Following, prv: Foll
     with st.container(horizontal=True, key="rv_moves", vertical_alignment="center"):
         st.text_input("Note", key=ReviewWidget.NOTE, placeholder="note for the next decision (optional)",
                       label_visibility="collapsed", width=300)
-        st.button("Prev", key="rv_prev", shortcut="k", disabled=prv[0] is None, on_click=open_in_queue, args=prv)
-        st.button("Next", key="rv_next", shortcut="j", disabled=nxt[0] is None, on_click=open_in_queue, args=nxt)
+        st.button("Prev", key="rv_prev", shortcut="k", disabled=prv[0] is None, on_click=review_queue_list.open_in_queue, args=prv)
+        st.button("Next", key="rv_next", shortcut="j", disabled=nxt[0] is None, on_click=review_queue_list.open_in_queue, args=nxt)
         st.button("Keys", key="rv_help_button", shortcut="h", on_click=toggle_keys)
     members = screen.evidence.group_members(position)
     if len(members):
@@ -176,24 +179,5 @@ def decision_keys(screen: ReviewScreen, position: int, nxt: Following, prv: Foll
                     key=ReviewWidget.APPLY_TO_GROUP)
 
 
-def open_in_queue(example_id: str | None, at: int | None = None, back_in_queue: bool = False) -> None:
-    """Open the example at place `at` of the queue (Prev, Next; a click in the queue list also
-    takes the view back into the queue)."""
-    if example_id is not None:
-        view().open(example_id, at, outside_queue=False if back_in_queue else None)
-
-
 def toggle_keys() -> None:
     view().show_keys = not view().show_keys
-
-
-def queue_list(screen: ReviewScreen, queue: np.ndarray, at: int | None) -> None:
-    start = max(0, (at or 0) - 1)
-    st.markdown(f"**Queue** · {len(queue):,} example{'s' * (len(queue) != 1)}")
-    for i in range(start, min(start + QUEUE_SHOWN, len(queue))):
-        row = screen.results.table.iloc[int(queue[i])]
-        excerpt = " ".join(str(row["text"]).split())[:90]
-        label = (f"{i + 1}. given {screen.names[int(row['label'])]}, model {screen.names[int(row['predicted_label'])]}"
-                 f" · {excerpt}")
-        st.button(md(label), key=f"rv_queue_{i - start}", width="stretch", type="primary" if i == at else "tertiary",
-                  on_click=open_in_queue, args=(str(screen.data.ids[int(queue[i])]), i, True))

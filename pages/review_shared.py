@@ -20,7 +20,7 @@ from pages.review_state import ReviewWidget, view
 
 def shared_queue_bar(screen: ReviewScreen, query: ReviewQuery) -> None:
     """The switch to work the dataset's shared queue (when there is one for this version of the
-    data), and a lead's controls."""
+    data), and a lead's controls where a team works (reviewer.leads_a_team; not for a solo user)."""
     decisions, data = screen.decisions, screen.data
     queue = decisions.shared_queue
     if queue is not None and decisions.shared_queue_here is None:
@@ -38,7 +38,7 @@ def shared_queue_bar(screen: ReviewScreen, query: ReviewQuery) -> None:
             st.session_state[ReviewWidget.VIEW] = "Focus"
     elif st.session_state.get(ReviewWidget.SHARED):
         st.session_state[ReviewWidget.SHARED] = False
-    if reviewer.is_lead():
+    if reviewer.leads_a_team(decisions):
         lead_controls(screen, query, queue is not None)
 
 

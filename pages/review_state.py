@@ -7,7 +7,7 @@ time, pages.review_focus, beside the table view).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -26,17 +26,47 @@ class ReviewWidget:
     VIEW, SIMILARITY, SHARED = "rv_view", "rv_similarity", "rv_shared"
     NOTE, APPLY_TO_GROUP, BULK_NOTE = "rv_note", "rv_apply_group", "rv_bulk_note"
     MORE_CLASSES = "rv_more_class"   # the focus view's type-to-pick box for classes beyond the nine keys
+    HIDE_DECIDED = {"Focus": "rv_hide_focus", "Table": "rv_hide_table"}   # "Hide decided", one per view
     KEPT = (SORT, ORDER, SEARCH, PAGE_SIZE, GIVEN, PREDICTED, STATUSES, REASONS, FLAGGED, CONFLICTS, VIEW,
-            SIMILARITY, SHARED)   # the view's settings, kept while the reviewer is on another page
+            SIMILARITY, SHARED, *HIDE_DECIDED.values())   # the view's settings, kept while on another page
+
+
+ORIGINS = ("activelab", "similar", "disagreements", "mine", "link")
+"""Where a chosen list comes from: an Active learning batch, Show similar, the examples reviewers
+disagree on, my decisions, or a link that lists ids (nothing else known about them)."""
 
 
 @dataclass(frozen=True)
 class ChosenExamples:
-    """The queue restricted to these examples, in this order (an Active learning batch, Show
-    similar, disagreements, my decisions); banner: what they are, shown above the queue."""
+    """The queue restricted to these examples, in this order. origin: where they were chosen
+    (ORIGINS); similarity: Show similar's cosine threshold (0..1) around ids[0], else None.
+    Origin and threshold travel in the link (?chosen=, ?similarity=) beside the ids, so the banner
+    that says what the examples are stays true after a reload."""
 
     ids: tuple[str, ...]
-    banner: str | None = None
+    origin: str = "link"
+    similarity: float | None = None
+
+    def to_params(self) -> dict[str, str]:
+        """The origin (and threshold) as link parameters; a plain list of ids needs none."""
+        params = {} if self.origin == "link" else {"chosen": self.origin}
+        return params | ({} if self.similarity is None else {"similarity": f"{self.similarity:.2f}"})
+
+    @classmethod
+    def from_params(cls, ids: tuple[str, ...], params: dict) -> tuple[ChosenExamples, list[str]]:
+        """The chosen list a link describes (its `ids` read by ReviewQuery), and the parameters
+        that could not be used (ignored)."""
+        origin, similarity, ignored = params.get("chosen", "link"), None, []
+        if origin not in ORIGINS:
+            origin, ignored = "link", ["chosen"]
+        if origin == "similar":
+            try:
+                similarity = float(params.get("similarity", ""))
+            except ValueError:
+                similarity = None
+            if similarity is None or not 0 <= similarity <= 1:
+                origin, similarity, ignored = "link", None, [*ignored, "similarity"]
+        return cls(ids, origin, similarity), ignored
 
 
 @dataclass
@@ -45,7 +75,8 @@ class ReviewView:
     chosen: the chosen examples, or None for the whole queue; cell: (given, predicted) label
     indices of the confusion cell shown, or None.
     current_id: the example open in the focus view; current_at: its place in the queue when it
-    was opened from there; current_outside_queue: opened from outside the queue (a neighbour);
+    was opened from there; current_outside_queue: opened by name (a neighbour, Undo, a link, the
+    table), so it stays on screen even where the queue leaves it out, until the queue changes;
     linked_id: the example id last written to the URL.
     table_page: the table view's page (0-based); paged_query: the query it is a page of.
     toast: a message for the next run; rerun_page: the focus view asks for a whole-page run;
@@ -72,13 +103,24 @@ class ReviewView:
         if outside_queue is not None:
             self.current_outside_queue = outside_queue
 
-    def choose(self, ids: list[str], banner: str | None = None) -> None:
-        """Make these examples the queue, with a banner saying what they are."""
-        self.chosen = ChosenExamples(tuple(ids), banner)
+    def choose(self, ids: list[str], origin: str, similarity: float | None = None) -> None:
+        """Make these examples the queue; `origin` (ORIGINS) says where they were chosen."""
+        self.chosen = ChosenExamples(tuple(ids), origin, similarity)
 
     def forget_dataset(self) -> None:
         """Another dataset is loaded: chosen examples and the confusion cell were about the last one."""
         self.chosen = self.cell = None
+
+    def follow_queue(self, query: ReviewQuery) -> None:
+        """Each run, with the page's query: a changed query starts the table on page 1, and a
+        new selection (anything but Hide decided or the page size) takes the focus view back into
+        the queue, letting go of an example opened outside it."""
+        before, self.paged_query = self.paged_query, query
+        if before in (None, query):
+            return
+        self.table_page = 0
+        if replace(before, hide_decided=query.hide_decided, page_size=query.page_size) != query:
+            self.current_outside_queue = False
 
     def take_toast(self) -> str | None:
         toast, self.toast = self.toast, None

@@ -39,7 +39,8 @@ def turn_page(page: int) -> None:
 
 
 def open_in_focus_view(example_id: str) -> None:
-    view().open(example_id)
+    """Open the example in the focus view, where it is shown even if that view hides it (decided)."""
+    view().open(example_id, outside_queue=True)
     st.session_state[ReviewWidget.VIEW] = "Focus"
 
 

@@ -1,7 +1,8 @@
 """Who is reviewing. With sign-in configured (the secrets file's [auth], losslens.review.access) the
 reviewer is the signed-in user's e-mail, checked against the team's allow-list, and only leads
-score, retrain and export. Otherwise local single-user mode: the sidebar's reviewer name, kept in
-the URL (?reviewer=) so a reload keeps it, with a warning when another open tab uses the same name.
+score, retrain and export. Otherwise local mode: the sidebar's reviewer name, kept in the URL
+(?reviewer=) so a reload keeps it, with a warning when another open tab uses the same name. A team
+may work in local mode too (a shared database, several reviewer names): leads_a_team tells.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import streamlit as st
 
 from losslens.review.access import AccessPolicy, SignInSettings, is_loopback, sign_in_settings, verified_email
 from losslens.errors import ConfigError
+from losslens.review.snapshot import DecisionsSnapshot
 from pages.markup import md
 
 MAX_REVIEWER = 80
@@ -75,6 +77,18 @@ def is_lead() -> bool:
     the leads of the secrets file (everyone when it names none)."""
     settings = team_settings()
     return not settings.sign_in or settings.policy.is_lead(signed_in_email())
+
+
+def leads_a_team(decisions: DecisionsSnapshot) -> bool:
+    """Whether this user is offered the team's tools (starting a shared queue): a lead (is_lead)
+    where a team works on the dataset of `decisions`: sign-in on, the store a database server
+    (LOSSLENS_DB_URL) rather than a SQLite file, the server reachable from other computers, a
+    shared queue open, or decisions by another reviewer. Someone working alone is not."""
+    if not is_lead():
+        return False
+    return (team_settings().sign_in or decisions.store.engine.dialect.name != "sqlite"
+            or not is_loopback(st.get_option("server.address") or "localhost")
+            or decisions.shared_queue is not None or (decisions.per_reviewer["reviewer"] != reviewer_name()).any())
 
 
 def default_reviewer() -> str:

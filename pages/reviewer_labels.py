@@ -50,5 +50,5 @@ def next_batch_tab() -> None:
     st.dataframe(shown[["id", "text", "label", "consensus", "annotations", "activelab_score"]],
                  hide_index=True, key="al_next_table")
     if st.button("Review these examples", type="primary", key="al_to_review"):
-        review_state.view().choose(shown["id"].tolist())
+        review_state.view().choose(shown["id"].tolist(), "activelab")
         st.switch_page("pages/review.py")

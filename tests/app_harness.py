@@ -85,3 +85,17 @@ def review_view(at: AppTest):
     from pages.review_state import REVIEW
 
     return at.session_state[REVIEW]
+
+
+def second_reviewer_decides(at: AppTest, position: int = -1) -> str:
+    """Another reviewer ("bob") confirms the example at `position` of the dataset, so a team works
+    on it (pages.reviewer.leads_a_team: the lead's shared-queue tools show); reruns; its id."""
+    from losslens.sources.datasets import text_hash
+    from pages.session import decision_store
+
+    data = scoring(at).data
+    example_id, label = str(data.ids[position]), data.label_names[int(data.labels[position])]
+    decision_store().record(data.name, example_id, label, None, "confirmed", "bob",
+                            text_hash=text_hash(data.texts[position]))
+    at.run()
+    return example_id

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app_harness import review_view, scored_app, scoring, use_app_defaults, write_review_fixture
+from app_harness import (review_view, scored_app, scoring, second_reviewer_decides, use_app_defaults,
+                         write_review_fixture)
 from losslens.sources.datasets import text_hash
 
 
@@ -101,14 +102,14 @@ def test_a_queue_from_active_learning_and_stale_decisions(app_env):
 
     decision_store().record(data.name, "gone-42", "neg", "pos", "relabeled", "tester", text_hash="0" * 16)
     ids = [str(i) for i in data.ids[[5, 2, 9]]]
-    review_view(at).choose(ids)
+    review_view(at).choose(ids, "activelab")
     at.run()
     assert review_view(at).current_id == ids[0]
     assert any(m.value.startswith("**1 of 3**") for m in at.markdown)
     assert any("1 earlier decision(s) do not apply to this dataset" in e.label for e in at.expander)
     at.button(key="clear_chosen").click().run()
     assert review_view(at).chosen is None
-    assert any(m.value.startswith("**") and "of 24**" in m.value for m in at.markdown)
+    assert any(m.value.startswith("**") and "of 24 undecided**" in m.value for m in at.markdown)
 
 
 def test_the_link_opens_the_same_view(app_env):
@@ -135,7 +136,7 @@ def test_conflicting_duplicates_are_listed_and_decided_together(tmp_path, monkey
     use_app_defaults(monkeypatch, csv, tiny_classifier_dir)   # scores this file (warm cache) with that patch
     at = scored_app("pages/review.py")
     at.checkbox(key="rv_conflicts").check().run()
-    assert any(m.value.startswith("**1 of 2**") for m in at.markdown)
+    assert any(m.value.startswith("**1 of 2 undecided**") for m in at.markdown)
     at.checkbox(key="rv_apply_group").check().run()
     at.button(key="rv_ambiguous").click().run()
     decided = current(at)
@@ -178,6 +179,7 @@ def test_shared_queue_hands_each_reviewer_what_still_needs_a_look(app_env):
 
     at = scored_app("pages/review.py")
     order = loss_order(at)
+    second_reviewer_decides(at, list(scoring(at).data.ids).index(order[-1]))   # a team: bob decided the last one
     at.number_input(key="rv_shared_top").set_value(3)
     at.number_input(key="rv_shared_r").set_value(1)
     at.button(key="FormSubmitter:rv_shared_form-Start a shared queue").click().run()
@@ -221,6 +223,7 @@ def test_one_look_at_the_decisions_per_run_and_one_index_per_results(app_env, mo
     monkeypatch.setattr(ReviewIndex, "__init__", lambda self, *args, **kw: built.append(1) or build(self, *args, **kw))
     at = scored_app("pages/review.py")
     order = loss_order(at)
+    at.checkbox(key="rv_hide_focus").uncheck().run()                  # decided examples stay in the queue
     at.button(key="rv_confirm").click().run()                          # decided examples, by two reviewers
     data = scoring(at).data
     decision_store().record(data.name, order[0], given_of(at, order[0]), None, "removed", "bob",

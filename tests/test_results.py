@@ -87,6 +87,14 @@ def test_status_filter_uses_store_decisions(table, tmp_path):
     assert ids(table, pd.Series(mapping), statuses=("relabeled",)) == ["b"]
 
 
+def test_hide_decided_keeps_the_undecided_but_not_in_a_chosen_list(table):
+    statuses = {"b": "relabeled", "c": "confirmed", "f": "ambiguous"}
+    assert ids(table, statuses, hide_decided=True) == ["e", "d", "a"]
+    assert ids(table, statuses, hide_decided=True, given_labels=(1,)) == ["d"]
+    assert ids(table, None, hide_decided=True) == list("becdaf")             # nothing decided yet
+    assert ids(table, statuses, hide_decided=True, ids=("c", "e", "b")) == ["c", "e", "b"]   # shown whole
+
+
 def test_paging(table):
     first = query_results(table, ReviewQuery(page_size=4))
     assert (first.total, first.page, first.n_pages) == (6, 0, 2)
@@ -204,6 +212,19 @@ def test_query_round_trips_through_url_parameters():
                                              "why": ["cleanlab", "vibes"]}, names)
     assert back == ReviewQuery(given_labels=(2,), reasons=("cleanlab",))
     assert sorted(ignored) == ["cell", "given", "page", "size", "sort", "status", "why"]
+
+
+def test_hide_decided_in_the_link_is_written_only_where_it_differs_from_the_default():
+    names = ("business", "sport")
+    hiding, showing = ReviewQuery(hide_decided=True), ReviewQuery()
+    assert hiding.to_params(names) == {"decided": "hide"} and showing.to_params(names) == {}
+    assert hiding.to_params(names, hide_decided_by_default=True) == {}
+    assert showing.to_params(names, hide_decided_by_default=True) == {"decided": "show"}
+    for query in (hiding, showing):
+        for default in (False, True):
+            params = query.to_params(names, hide_decided_by_default=default)
+            assert ReviewQuery.from_params(params, names, hide_decided_by_default=default) == (query, [])
+    assert ReviewQuery.from_params({"decided": "maybe"}, names, hide_decided_by_default=True) == (hiding, ["decided"])
 
 
 def test_progress_counts_the_disagreements_reviewed_first(table):

@@ -21,7 +21,7 @@ def test_demo_scores_on_first_load_and_shows_top_losses(page, tmp_path, artifact
         page.get_by_text("Why it is here").wait_for(timeout=60_000)
         wait_idle(page)
         card = page.locator(".st-key-rv_card").inner_text()
-        header = re.search(r"1 of 2,225 · id (\w+/\d{3}) · cleanlab rank \d+ · loss ([\d.]+).*Given (\w+) · model: (\w+)", card, re.S)
+        header = re.search(r"1 of 2,225 undecided · id (\w+/\d{3}) · cleanlab rank \d+ · loss ([\d.]+).*Given (\w+) · model: (\w+)", card, re.S)
         assert header, card
         _id, loss, given, predicted = header.groups()
         assert given != predicted and float(loss) > 2.0  # the top loss is a disagreement

@@ -1,7 +1,9 @@
 """Real browser, keyboard only: relabel, accept, confirm and undo with the store checked after
 each key, the next example shown by itself; a reload keeps the view; a planted near-copy shows up
-as a neighbour; "show similar" + one bulk relabel in the table view, undone in one step; the
-exported CSV carries the decisions and the note."""
+as a neighbour; "show similar" (its banner true after a reload) + one bulk relabel in the table
+view, undone in one step; the exported CSV carries the decisions and the note. Hide decided in the
+focus view: decide -> the next undecided, Undo brings the example back, decided ones marked when
+shown; a solo user is not offered the team's shared queue."""
 from __future__ import annotations
 
 import io
@@ -70,7 +72,13 @@ def test_keyboard_review_reload_neighbours_bulk_and_export(page, tmp_path, artif
         page.screenshot(path=str(artifacts / "review_evidence.png"))
 
         page.get_by_role("button", name="Show similar").click()
-        page.get_by_text("Showing 2 examples").wait_for()
+        page.get_by_text(re.compile(rf"Showing 2 examples: {planted} and those at least 0\.\d\d similar")).wait_for()
+        banner = page.get_by_test_id("stAlert").first.inner_text()
+        page.reload()                                                              # the banner stays true
+        page.get_by_text("Why it is here").wait_for()
+        wait_idle(page)
+        expect(page.get_by_test_id("stAlert").first).to_have_text(banner)
+        assert "chosen=similar" in page.url and "Active learning" not in banner
         page.locator(".st-key-rv_view").get_by_text("Table", exact=True).click()
         page.locator(".st-key-rv_bulk_apply").wait_for()
         wait_idle(page)
@@ -101,3 +109,45 @@ def test_keyboard_review_reload_neighbours_bulk_and_export(page, tmp_path, artif
     assert by_id.loc[first, ["status", "corrected_label"]].tolist() == ["relabeled", other]
     assert list(exported.columns[:2]) == ["text", "label"] and "note" in exported.columns
     assert (exported["status"] != "unreviewed").sum() == 2
+
+
+def test_hide_decided_in_the_focus_view_for_a_solo_user(page, tmp_path, artifacts):
+    from playwright.sync_api import expect
+
+    csv = tmp_path / "reviews.csv"
+    pd.DataFrame(REVIEWS, columns=["text", "label"]).to_csv(csv, index=False)
+    with start_app(tmp_path / "home", str(csv), "bundled:minilm", tmp_path / "app.log") as url:
+        store = DecisionStore(tmp_path / "home" / "decisions.sqlite")
+        page.goto(f"{url}/review")
+        page.get_by_text("Why it is here").wait_for()
+        wait_idle(page)
+        page.wait_for_timeout(500)
+        card, queue = page.locator(".st-key-rv_card"), page.locator("[class*='st-key-rv_queue_']")
+        expect(page.locator(".st-key-rv_hide_focus input")).to_be_checked()       # on by default here
+        expect(card).to_contain_text("1 of 20 undecided")
+        first, first_text = card_id(page), page.locator(".st-key-rv_text").inner_text()
+        second = press(page, "y", then_not=first)                                   # confirm: the next undecided
+        expect(card).to_contain_text("1 of 19 undecided")
+        assert first_text[:40] not in " ".join(queue.all_inner_texts())
+        third = press(page, "d", then_not=second)                                   # remove
+        expect(card).to_contain_text("1 of 18 undecided")
+        assert press(page, "u", then_not=third) == second                           # undo: the example is back
+        expect(card).to_contain_text("1 of 19 undecided")
+        assert store.in_force("reviews.csv")["example_id"].tolist() == [first]
+        expect(page.get_by_text("Shared queue for the team (lead)")).to_have_count(0)   # working alone
+        page.screenshot(path=str(artifacts / "review_hide_decided.png"))
+
+        page.locator(".st-key-rv_hide_focus").get_by_text("Hide decided").click()  # every example, decided marked
+        wait_idle(page)
+        expect(card).to_contain_text("2 of 20 ·")
+        assert card_id(page) == second
+        expect(queue.first).to_contain_text("1. ✓ confirmed · given")
+        assert "decided=show" in page.url
+        queue.last.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "review_decided_marked.png"))
+        page.reload()                                                                # the link keeps it
+        page.get_by_text("Why it is here").wait_for()
+        wait_idle(page)
+        page.locator(".st-key-rv_hide_focus input").wait_for()
+        expect(page.locator(".st-key-rv_hide_focus input")).not_to_be_checked()
+        assert card_id(page) == second

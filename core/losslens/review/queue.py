@@ -52,6 +52,8 @@ class ReviewQuery:
     reasons: keep rows for which any of these evidence reasons fires (names of
         losslens.review.evidence.REASON_TYPES; the index needs their masks); () = all.
     ids: keep only these examples, in this order (the sort does not apply); () = all.
+    hide_decided: keep only examples without a decision in force (status "unreviewed"). A
+        chosen list (`ids`) is shown whole: its examples were picked, decided or not.
     page: 0-based page number (clamped to the last page); page_size: rows per page.
     """
 
@@ -66,11 +68,17 @@ class ReviewQuery:
     conflicts_only: bool = False
     reasons: tuple[str, ...] = ()
     ids: tuple[str, ...] = ()
+    hide_decided: bool = False
     page: int = 0
     page_size: int = 50
 
-    def to_params(self, label_names: Sequence[str]) -> dict[str, str | list[str]]:
-        """The query as URL parameters (labels by name); defaults are left out."""
+    def to_params(self, label_names: Sequence[str],
+                  hide_decided_by_default: bool = False) -> dict[str, str | list[str]]:
+        """The query as URL parameters (labels by name); defaults are left out.
+
+        hide_decided_by_default: what a link without `decided` means where it is opened (a page
+        may hide decided examples by default); `decided=hide|show` is written only otherwise.
+        """
         default, params = ReviewQuery(), {}
         if self.sort_by != default.sort_by:
             params["sort"] = self.sort_by
@@ -93,6 +101,8 @@ class ReviewQuery:
             params["why"] = list(self.reasons)
         if self.ids:
             params["ids"] = list(self.ids)
+        if self.hide_decided != hide_decided_by_default:
+            params["decided"] = "hide" if self.hide_decided else "show"
         if self.page:
             params["page"] = str(self.page + 1)
         if self.page_size != default.page_size:
@@ -100,9 +110,10 @@ class ReviewQuery:
         return params
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str | list[str]],
-                    label_names: Sequence[str]) -> tuple[ReviewQuery, list[str]]:
-        """The query a link describes, and the parameters that could not be used (ignored)."""
+    def from_params(cls, params: Mapping[str, str | list[str]], label_names: Sequence[str],
+                    hide_decided_by_default: bool = False) -> tuple[ReviewQuery, list[str]]:
+        """The query a link describes, and the parameters that could not be used (ignored);
+        without `decided`, hide_decided is `hide_decided_by_default` (as in to_params)."""
         ignored: list[str] = []
         names = {name: k for k, name in enumerate(label_names)}
 
@@ -142,6 +153,8 @@ class ReviewQuery:
                     reasons=reasons,
                     cell=(names[cell[0]], names[cell[1]]) if "cell" not in ignored and cell else None,
                     ids=tuple(many("ids")), page=int(page) - 1,
+                    hide_decided=choice("decided", ("hide", "show"),
+                                        "hide" if hide_decided_by_default else "show") == "hide",
                     page_size=int(choice("size", {str(n) for n in PAGE_SIZES}, str(cls.page_size))))
         return query, ignored
 
@@ -391,6 +404,8 @@ def _filter_mask(index: ReviewIndex, query: ReviewQuery, statuses: pd.Series) ->
         keep(wanted[index.status_codes(statuses)])
     if query.reasons:
         keep(_reasons_mask(index, query.reasons))
+    if query.hide_decided and not query.ids:
+        keep(index.status_codes(statuses) == STATUSES.index("unreviewed"))
     if query.search:  # last: the other filters narrow the rows it has to scan
         keep(index.text_contains(query.search, within=mask))
     return mask
