@@ -128,6 +128,8 @@ def test_table_view_drops_the_selection_when_the_rows_change(app_env):
     assert at.button(key="rv_bulk_apply").label == "Apply to 2"
     at.text_input(key="rv_search").input("good").run()                 # other rows: the ticks would point at them
     assert at.button(key="rv_bulk_apply").label == "Apply to 0" and at.button(key="rv_bulk_apply").disabled
+    at.text_input(key="rv_search").input("no such text").run()
+    assert not at.exception and any(c.value.startswith("0 matching · page 1 of 1") for c in at.caption)
 
 
 def test_a_queue_from_active_learning_and_stale_decisions(app_env):
