@@ -78,7 +78,8 @@ class ReviewView:
     was opened from there; current_outside_queue: opened by name (a neighbour, Undo, a link, the
     table), so it stays on screen even where the queue leaves it out, until the queue changes;
     linked_id: the example id last written to the URL.
-    table_page: the table view's page (0-based); paged_query: the query it is a page of.
+    table_page: the table view's page (0-based); paged_query: the query it is a page of; table_ids:
+    the ids of the table rows last drawn, in order (their selection is dropped when they change).
     toast: a message for the next run; rerun_page: the focus view asks for a whole-page run;
     show_keys: the focus view's key help is open."""
 
@@ -91,6 +92,7 @@ class ReviewView:
     linked_id: str | None = None
     table_page: int = 0
     paged_query: ReviewQuery | None = None
+    table_ids: tuple[str, ...] = ()
     toast: str | None = None
     rerun_page: bool = False
     show_keys: bool = False

@@ -1,6 +1,7 @@
-"""Review, the table view (not a page): the same queue as compact rows to scan, sort and select,
-and one decision for the selected rows or for everything that matches, recorded as one undoable
-group."""
+"""Review, the table view (not a page): the same queue as readable rows to scan and select (the text
+wraps; every row of the page is on screen, so the pager is the only paging), the first selected
+row in full, and one decision for the selected rows or for everything that matches, recorded as one
+undoable group."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -10,11 +11,15 @@ import streamlit as st
 
 from losslens.review.binding import decide
 from losslens.review.queue import ReviewQuery, query_results, queue_positions
+from losslens.review.table import SHOWN, row_lines, table_rows
 from pages import reviewer, session
 from pages.markup import md
 from pages.review_screen import ReviewScreen
 from pages.review_state import ReviewWidget, view
 
+TABLE_KEY = "rv_table"
+ROW_PX = 35                          # Streamlit's row (and header) height
+ROW_PX_BY_LINES = {1: ROW_PX, 3: 72, 5: 92}   # Streamlit wraps text only in rows taller than 64 px
 ACTIONS = {"Confirm the given label": ("confirmed", None), "Ambiguous": ("ambiguous", None),
            "Remove": ("removed", None)}
 
@@ -45,41 +50,57 @@ def open_in_focus_view(example_id: str) -> None:
 
 
 def show(screen: ReviewScreen, query: ReviewQuery) -> None:
+    """The decision bar, the page's rows (every one on screen: the pager below is the only paging),
+    the whole text of the first selected row, the pager."""
     decisions = screen.decisions
     page = query_results(screen.index, replace(query, page=view().table_page), decisions.status_by_id)
-    st.caption(f"{page.total:,} matching examples · page {page.page + 1} of {page.n_pages} · select rows to "
-               "decide on them together")
-    rows, applied = page.rows, decisions.bound.applied
-    decided = applied.set_index("example_id")["new_label"] if len(applied) else pd.Series(dtype=object)
-    shown = pd.DataFrame({
-        "cleanlab rank": rows["rank"].to_numpy(), "id": rows["id"].astype(str).to_numpy(),
-        "given": [screen.names[int(k)] for k in rows["label"]],
-        "predicted": [screen.names[int(k)] for k in rows["predicted_label"]],
-        "p(predicted)": rows["p_predicted"].to_numpy(), "loss": rows["loss"].to_numpy(),
-        "flagged": rows["is_issue"].to_numpy(), "status": rows["status"].to_numpy(),
-        "new label": decided.reindex(rows["id"].astype(str)).fillna("").to_numpy(dtype=object),
-        "text": [" ".join(str(t).split())[:160] for t in rows["text"]],
-    })
-    picked = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="multi-row", key="rv_table",
-                          column_config={"p(predicted)": st.column_config.ProgressColumn(format="percent"),
+    applied = decisions.bound.applied
+    new_labels = applied.set_index("example_id")["new_label"] if len(applied) else pd.Series(dtype=object)
+    shown = table_rows(page.rows, screen.names, new_labels)
+    if view().table_ids != (ids := tuple(shown["id"])):   # another page, filter or order: an earlier
+        view().table_ids = ids                               # selection would point at other examples
+        st.session_state[TABLE_KEY] = {"selection": {"rows": []}}
+    bar = st.container()   # above the table, filled once the table says which rows are selected
+    st.caption(f"{page.total:,} matching · page {page.page + 1} of {page.n_pages} · select rows to decide on them "
+               "together; the first selected shows in full below")
+    row_height = ROW_PX_BY_LINES[row_lines(shown["text"].tolist())]
+    picked = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="multi-row", key=TABLE_KEY,
+                          column_order=SHOWN, row_height=row_height, height=ROW_PX + len(shown) * row_height + 3,
+                          column_config={"given": st.column_config.TextColumn(width=90),
+                                         "predicted": st.column_config.TextColumn("model says", width=120),
+                                         "text": st.column_config.TextColumn(width=520),
+                                         "status": st.column_config.TextColumn(width=130),
                                          "loss": st.column_config.NumberColumn(format="%.2f")})
-    selected = [int(rows.index[i]) for i in picked.selection.rows] if picked else []
-    bulk_bar(screen, query, selected, page.total)
-    c1, c2, c3, c4 = st.columns([1, 1, 3, 1])
-    c1.button("← Previous", key="rv_page_prev", disabled=page.page == 0, on_click=turn_page, args=(page.page - 1,))
-    c2.button("Next →", key="rv_page_next", disabled=page.page >= page.n_pages - 1, on_click=turn_page,
-              args=(page.page + 1,))
-    c4.button("Undo last", key="rv_table_undo", on_click=on_undo, args=(screen,), help="Undo your latest decision "
-              "(a bulk decision as a whole)")
+    selected = [i for i in (picked.selection.rows if picked else []) if i < len(shown)]
+    with bar:
+        bulk_bar(screen, query, [int(page.rows.index[i]) for i in selected], page.total)
     if selected:
-        c3.button(f"Open {md(shown['id'].iloc[picked.selection.rows[0]])} in focus mode", key="rv_open_in_focus",
-                  on_click=open_in_focus_view, args=(str(screen.data.ids[selected[0]]),))
+        full_text(page.rows.iloc[selected[0]], shown.iloc[selected[0]], len(selected))
+    pager(page.page, page.n_pages)
+
+
+def full_text(row: pd.Series, shown: pd.Series, n_selected: int) -> None:
+    """The first selected row in full: its labels, status and whole text, and a way into the focus view."""
+    with st.container(border=True, key="rv_table_preview"):
+        more = f" · {n_selected - 1:,} more selected" if n_selected > 1 else ""
+        st.markdown(f"Given **{md(shown['given'])}** · model says **{md(shown['predicted'])}** · "
+                    f"{md(shown['status'])} · id {md(shown['id'])}{more}")
+        st.text(str(row["text"]))
+        st.button("Open in focus view", key="rv_open_in_focus", on_click=open_in_focus_view, args=(str(shown["id"]),))
+
+
+def pager(page: int, n_pages: int) -> None:
+    """Previous / page n of N / Next: the table view's one level of paging."""
+    with st.container(horizontal=True, vertical_alignment="center", key="rv_pager"):
+        st.button("← Previous", key="rv_page_prev", disabled=page == 0, on_click=turn_page, args=(page - 1,))
+        st.caption(f"page {page + 1} of {n_pages}", width="content")
+        st.button("Next →", key="rv_page_next", disabled=page >= n_pages - 1, on_click=turn_page, args=(page + 1,))
 
 
 def bulk_bar(screen: ReviewScreen, query: ReviewQuery, selected: list[int], total: int) -> None:
-    """Decide for the selected rows, or for every example the filters match."""
+    """Decide for the selected rows, or for every example the filters match; undo the last decision."""
     with st.container(border=True):
-        c1, c2, c3, c4 = st.columns([2, 2, 2, 1.4])
+        c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1.4, 1.2])
         scope = c1.radio("Apply to", ["Selected rows", "Everything that matches"], key="rv_bulk_scope",
                          horizontal=False, label_visibility="collapsed")
         actions = list(ACTIONS) + [f"Relabel as {name}" for name in screen.names]
@@ -91,5 +112,7 @@ def bulk_bar(screen: ReviewScreen, query: ReviewQuery, selected: list[int], tota
             positions = queue_positions(screen.index, query, screen.decisions.status_by_id).tolist()
         c4.button(f"Apply to {len(positions):,}", key="rv_bulk_apply", type="primary", disabled=not positions,
                   on_click=on_bulk, args=(screen, positions, action), width="stretch")
+        c5.button("Undo last", key="rv_table_undo", on_click=on_undo, args=(screen,), width="stretch",
+                  help="Undo your latest decision (a bulk decision as a whole)")
         if scope != "Selected rows" and total > 500:
             st.caption(f"This decides {total:,} examples at once; one Undo takes them all back.")

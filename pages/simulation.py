@@ -35,6 +35,9 @@ FIELD_HELP = {
     "test": "Examples whose annotators all agree, held out to measure accuracy.",
 }
 
+TABLE_LABELS = {"activelab_mean": "ActiveLab accuracy", "activelab_std": "ActiveLab ± std",
+                "random_mean": "random accuracy", "random_std": "random ± std", "error_ratio": "error ratio"}
+
 
 class SimulationWidget:
     """Keys of the simulation tab's widgets whose values the code reads."""
@@ -113,7 +116,7 @@ def settings_form(data: MultiAnnotatorData) -> tuple[SimulationSettings, bool]:
 
 def describe_progress(job: Job) -> str:
     left = f" · about {job.eta_seconds:,.0f} s left" if job.eta_seconds is not None else ""
-    return f"Embedding the texts, then playing the rounds: {job.fraction:.0%}{left}"
+    return f"Embedding the texts (when new), then playing the rounds: {job.fraction:.0%}{left}"
 
 
 def show_result(result: SimulationResult, target: float) -> None:
@@ -123,8 +126,9 @@ def show_result(result: SimulationResult, target: float) -> None:
                    "classifier (`losslens simulate --classifier finetune`, on a GPU) or a task the embeddings separate.")
     st.plotly_chart(accuracy_figure(result, target), key="al_accuracy")
     st.caption("Lines: mean test accuracy over the seeds; bands: ± one standard deviation. Round 1 is the same start "
-               f"for both (majority vote of the initial annotations). Ceiling: {result.ceiling:.1%} with every "
-               "annotation.")
+               "for both (majority vote of the initial annotations). Dashed line: the same test accuracy when the "
+               f"classifier trains on every annotation of the initial and pool examples ({result.ceiling:.1%}), where "
+               "both curves head as annotations are collected.")
     st.plotly_chart(ratio_figure(result), key="al_ratio")
     first, last = min(2, result.settings.rounds), min(9, result.settings.rounds)
     reached = result.annotations_to_reach(target / 100)
@@ -139,8 +143,8 @@ def show_result(result: SimulationResult, target: float) -> None:
                    "(means over the seeds).")
     st.dataframe(result.round_table(), hide_index=True, key="al_table",
                  column_config={"annotations": st.column_config.NumberColumn(format="%,d"),
-                                **{c: st.column_config.NumberColumn(format="%.3f") for c in
-                                   ("activelab_mean", "activelab_std", "random_mean", "random_std", "error_ratio")}})
+                                **{c: st.column_config.NumberColumn(label, format="%.3f") for c, label in
+                                   TABLE_LABELS.items()}})
     st.download_button("Download raw results (JSON)", json.dumps(result.to_json(), indent=1),
                        file_name="activelab_simulation.json", mime="application/json")
 

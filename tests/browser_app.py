@@ -35,6 +35,38 @@ REVIEWS = [
     ("The director's best work yet.", "pos"), ("Not even the actors seemed to care.", "neg"),
 ]
 """Twenty short film reviews (text, label); two of them (rows 8 and 9) carry the wrong label."""
+LONG_REVIEWS = [
+    ("I went in expecting a light comedy and came out having watched one of the most careful films about grief "
+     "I have seen in years. The lead gives a quiet, controlled performance: every time the script threatens to "
+     "tip into melodrama she pulls it back with a look or a pause. The supporting cast is just as good, the "
+     "photography makes the small seaside town feel both cosy and suffocating, and the score knows when to stay "
+     "silent. It is slow in places, and the second act wanders, but the final twenty minutes are as moving as "
+     "anything this year. Bring tissues, and stay for the last shot.", "pos"),
+    ("Two and a half hours of shouting, explosions and a plot that makes no sense even by the standards of the "
+     "franchise. The villain's plan changes every twenty minutes, characters we were told were dead walk back in "
+     "without a word of explanation, and the dialogue sounds as if it was written by a committee that never met. "
+     "The effects are expensive and weightless, the editing is so frantic that the action scenes are impossible "
+     "to follow, and the one good actor in the cast looks as if he would rather be anywhere else. A loud, empty "
+     "and exhausting film that mistakes noise for excitement.", "pos"),
+    ("A gentle documentary about a family of beekeepers in the mountains, told over one year. Nothing much happens "
+     "and that is the point: we watch the hives wake up in spring, the honey harvest in summer, the long worried "
+     "weeks when a sickness spreads through the colonies. The director never explains or narrates; the family "
+     "talk among themselves and to the bees. Some viewers will find it too slow, but I was completely absorbed, "
+     "and the sound design, all buzzing and wind, is extraordinary.", "pos"),
+    ("The trailer promised a clever heist thriller. What we get is a string of scenes in which attractive people "
+     "explain the plan to each other, then explain it again, then explain why it went wrong. The twist is visible "
+     "from the first ten minutes, the romance has no spark, and the ending simply stops rather than concludes. "
+     "The soundtrack is the only thing that works, and even that is borrowed from better films.", "neg"),
+    ("Beautifully acted and shot, but I could not connect with any of the characters, and by the end I did not "
+     "care what happened to them. The script keeps hinting at a bigger story about the war and the village's "
+     "secret, then drops every thread. It looks wonderful on a big screen; it is also two hours I will not get "
+     "back, and I left the cinema feeling nothing at all.", "pos"),
+    ("An animated film that children and their parents can enjoy together, which is rarer than it should be. The "
+     "jokes land for both audiences, the songs are catchy without being annoying, and the story about a lost "
+     "robot finding its way home has real heart. The animation is bright and inventive, especially in the "
+     "underwater sequence, and the voice cast is clearly having fun.", "pos"),
+]
+"""Six reviews of 360-590 characters (text, label); two of them (the 2nd and the 5th) carry the wrong label."""
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 

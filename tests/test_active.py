@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from losslens import cli
-from losslens.activelab.simulation import Split, available, collect, fitted_settings, make_split, run_simulation, run_strategy
+from losslens.activelab import simulation
+from losslens.activelab.simulation import (Split, available, ceiling_accuracy, collect, fitted_settings, make_split,
+                                             run_simulation, run_strategy)
+from losslens.activelab.work import SimulationWork, embedding_cost
 from losslens.activelab.heads import LogisticHead, kfold_probs
 from losslens.activelab.results import SimulationError, SimulationResult, SimulationSettings
 from losslens.activelab.crowd import (activelab_scores, crowdlab_consensus, majority_vote, next_batch,
@@ -156,7 +160,7 @@ def test_results_are_cached_and_round_trip_as_json(losslens_home):
     data, features = crowd()
     calls = []
     first = run_simulation(data, features, SMALL, progress=lambda d, t: calls.append((d, t)))
-    assert calls[-1] == (16, 16) and not first.from_cache
+    assert calls[-1][0] == calls[-1][1] and not first.from_cache
     assert list((losslens_home / "simulations").glob("*.json"))
     second = run_simulation(data, features, SMALL)
     assert second.from_cache
@@ -166,6 +170,79 @@ def test_results_are_cached_and_round_trip_as_json(losslens_home):
     assert len(raw["accuracy"]["activelab"]) == 2 and len(raw["accuracy"]["random"][0]) == 4
     other = run_simulation(data, features, SimulationSettings(**{**SMALL.__dict__, "batch": 5}))
     assert not other.from_cache
+
+
+MEDIUM = SimulationSettings(rounds=6, batch=20, seeds=3, initial=40, pool=300, test=120, folds=3)
+
+
+def test_ceiling_is_the_curves_measure_with_every_annotation():
+    """The ceiling is test accuracy on the curves' own test rows after training on every annotation
+    of the train rows. (It used to be K-fold accuracy against every example's majority label, ambiguous
+    ones included: 0.827 here, below ActiveLab's last point 0.883.)"""
+    data, features = crowd(n=600)
+    result = run_simulation(data, features, MEDIUM, use_cache=False)
+    last = {s: a.mean(axis=0)[-1] for s, a in result.accuracy.items()}
+    assert last["activelab"] == pytest.approx(0.883, abs=1e-3)
+    assert result.ceiling >= max(last.values())
+    by_hand = [ceiling_accuracy(data.labels, features, 2, make_split(data.labels, MEDIUM, seed), MEDIUM,
+                                LogisticHead(), seed) for seed in range(3)]
+    assert result.ceiling == pytest.approx(np.mean(by_hand))
+    shares = [np.bincount(make_split(data.labels, MEDIUM, seed).test_labels).max() / 120 for seed in range(3)]
+    assert result.chance == pytest.approx(np.mean(shares))
+
+
+def test_ceiling_trains_on_every_annotation_of_the_train_rows():
+    labels, features, split = _hand_split()
+    settings = SimulationSettings(rounds=1, batch=1, seeds=1, initial=40, pool=20, test=8, folds=3)
+    assert ceiling_accuracy(labels, features, 2, split, settings, LogisticHead(), 0) == 1.0  # separable clusters
+    flipped = labels.copy()
+    flipped[split.train] = 1 - flipped[split.train]          # every train annotation says the other class
+    assert ceiling_accuracy(flipped, features, 2, split, settings, LogisticHead(), 0) == 0.0
+
+
+def test_work_plan_counts_fits_by_hand():
+    work = SimulationWork(SimulationSettings(rounds=3, batch=10, seeds=2, initial=30, pool=15, folds=3))
+    # ActiveLab: 3 fold fits + the fit, CROWDLAB from round 2 on, the scores before the last round
+    assert [work.round_cost("activelab", r) for r in range(3)] == [5, 6, 5]
+    assert [work.round_cost("random", r) for r in range(3)] == [1, 1, 1]
+    assert work.ceiling_cost == 3 + 1 + 2                                    # folds, CROWDLAB, two fits
+    assert work.total == 2 * (16 + 3 + 6)
+    assert embedding_cost(["a" * 40] * 100 + ["b" * 4000] * 10) == 100 + round((100 * 12 + 10 * 256) / 150)
+
+
+def test_progress_moves_with_the_work(monkeypatch):
+    """Embeddings from the cache: the first round reports a small share (it was 94%: texts counted
+    as units of work), each seed an equal share, the ceiling counted. Embeddings computed: their
+    estimated cost goes first, and the fractions still only grow."""
+    data, features = crowd(n=600)
+    data = replace(data, texts=np.array([f"text number {i}" for i in range(600)], dtype=object))
+    work = SimulationWork(MEDIUM)
+
+    def run(embed_steps: int) -> list[float]:
+        def embed(data, model, progress=None):
+            for step in range(1, embed_steps + 1):
+                progress(step * 200, 600)
+            return features
+
+        monkeypatch.setattr(simulation, "embed_annotation_texts", embed)
+        calls = []
+        simulation.simulate(data, MEDIUM, progress=lambda done, total: calls.append((done, total)), use_cache=False)
+        assert len({total for _, total in calls}) == 1                # one plan from the first report on
+        fractions = [done / total for done, total in calls]
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0
+        return fractions
+
+    cached = run(embed_steps=0)
+    assert cached[0] == pytest.approx(work.round_cost("activelab", 0) / work.total) and cached[0] < 0.05
+    per_seed = [cached[k] for k in range(2 * MEDIUM.rounds, len(cached), 2 * MEDIUM.rounds + 1)]
+    np.testing.assert_allclose(per_seed, [1 / 3, 2 / 3, 1.0])               # after each seed's ceiling
+    ceiling_share = cached[2 * MEDIUM.rounds] - cached[2 * MEDIUM.rounds - 1]
+    assert ceiling_share == pytest.approx(work.ceiling_cost / work.total)
+    embedding = embedding_cost(data.texts)
+    computed = run(embed_steps=3)
+    loaded = [100 + k * (embedding - 100) // 3 for k in (1, 2, 3)]          # the encoder loaded, then per text
+    assert computed[:3] == pytest.approx([e / (embedding + work.total) for e in loaded])
+    assert computed[3] == pytest.approx((embedding + work.round_cost("activelab", 0)) / (embedding + work.total))
 
 
 def test_round_table_and_error_ratio_by_hand():

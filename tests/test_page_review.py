@@ -95,6 +95,44 @@ def test_table_view_search_and_bulk_decision_undone_in_one_step(app_env):
     assert current(at).empty                                           # one undo, the whole group
 
 
+LONG = ("A long review that goes on about the plot, the cast and the music. " * 12).strip()
+
+
+def test_table_view_cuts_long_texts_and_shows_the_selected_row_in_full(tmp_path, monkeypatch, tiny_classifier_dir):
+    path = write_review_fixture(tmp_path / "long.csv")
+    frame = pd.read_csv(path)
+    frame.loc[3, "text"] = LONG
+    frame.to_csv(path, index=False)
+    use_app_defaults(monkeypatch, path, tiny_classifier_dir)
+    at = scored_app("pages/review.py")
+    at.segmented_control(key="rv_view").set_value("Table").run()
+    at.selectbox(key="rv_size").set_value(25).run()
+    shown = at.dataframe(key="rv_table").value
+    row = int(np.flatnonzero(shown["id"] == text_hash(LONG))[0])
+    assert len(LONG) > 800 and shown["text"][row].endswith(" …") and LONG.startswith(shown["text"][row][:-2])
+    assert not any(t.value == LONG for t in at.text)                     # nothing selected: no preview
+    at.session_state["rv_table"] = {"selection": {"rows": [row]}}
+    at.run()
+    assert [t.value for t in at.text if t.value == LONG] == [LONG]       # the selected row, in full
+    assert at.button(key="rv_bulk_apply").label == "Apply to 1"
+    assert [b.key for b in at.button if b.key in ("rv_page_prev", "rv_page_next")] == ["rv_page_prev", "rv_page_next"]
+    at.button(key="rv_open_in_focus").click().run()
+    assert at.session_state["rv_view"] == "Focus" and review_view(at).current_id == text_hash(LONG)
+
+
+def test_table_view_drops_the_selection_when_the_rows_change(app_env):
+    at = scored_app("pages/review.py")
+    at.segmented_control(key="rv_view").set_value("Table").run()
+    at.selectbox(key="rv_size").set_value(25).run()
+    at.session_state["rv_table"] = {"selection": {"rows": [0, 1]}}
+    at.run()
+    assert at.button(key="rv_bulk_apply").label == "Apply to 2"
+    at.text_input(key="rv_search").input("good").run()                 # other rows: the ticks would point at them
+    assert at.button(key="rv_bulk_apply").label == "Apply to 0" and at.button(key="rv_bulk_apply").disabled
+    at.text_input(key="rv_search").input("no such text").run()
+    assert not at.exception and any(c.value.startswith("0 matching · page 1 of 1") for c in at.caption)
+
+
 def test_a_queue_from_active_learning_and_stale_decisions(app_env):
     at = scored_app("pages/review.py")
     data = scoring(at).data

@@ -1,5 +1,6 @@
 """Real browser: open Active learning, point it at a small wide multi-annotator file, run a tiny
-simulation in the background and see both curves (ActiveLab and Random) and the round table."""
+simulation in the background and see both curves (ActiveLab and Random), the line of the accuracy
+with every annotation, and the round table."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,4 +61,8 @@ def test_active_learning_page_shows_both_curves(page, tmp_path, tiny_classifier_
         legend = charts.first.locator(".legendtext").all_text_contents()
         assert "ActiveLab" in legend and "Random" in legend
         assert charts.first.locator(".scatterlayer .trace").count() >= 4      # 2 lines + 2 std bands
-        page.screenshot(path=str(artifacts / "active_learning.png"), full_page=True)
+        notes = charts.first.locator(".annotation-text").all_text_contents()
+        assert "target 90%" in notes and any(n.startswith("every annotation ") for n in notes)   # the ceiling line
+        page.set_viewport_size({"width": 1440, "height": 2400})              # the whole page, to look at
+        wait_idle(page)
+        page.screenshot(path=str(artifacts / "active_learning.png"))

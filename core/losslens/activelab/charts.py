@@ -1,6 +1,8 @@
 """Plotly figures for a simulation result (no Streamlit): accuracy curves and error-rate ratio."""
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 from losslens.activelab.results import SimulationResult
@@ -14,15 +16,21 @@ def _band_color(hex_color: str, alpha: float = 0.18) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def _round_step(rounds: int) -> int:
+    """Rounds between two ticks of the x axis: whole rounds, at most about 12 ticks."""
+    return max(1, math.ceil(rounds / 12))
+
+
 def accuracy_figure(result: SimulationResult, target: float | None = None) -> go.Figure:
-    """Test accuracy (%) vs round: mean line and ±1 std band per strategy; dotted target line (%)."""
+    """Test accuracy (%) vs round: mean line and ±1 std band per strategy; dotted target line (%);
+    dashed line at the ceiling (result.ceiling, when known): the same test accuracy with every annotation."""
     table = result.round_table()
     fig = go.Figure()
     x = table["round"].tolist()
     for s in ("activelab", "random"):
         mean, std = 100 * table[f"{s}_mean"], 100 * table[f"{s}_std"]
         fig.add_trace(go.Scatter(x=x + x[::-1], y=(mean + std).tolist() + (mean - std).tolist()[::-1],
-                                 fill="toself", fillcolor=_band_color(COLORS[s]), line={"width": 0},
+                                 fill="toself", fillcolor=_band_color(COLORS[s]), line={"width": 0}, mode="lines",
                                  hoverinfo="skip", showlegend=False, name=f"{NAMES[s]} ±1 std"))
         fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=NAMES[s],
                                  line={"color": COLORS[s], "width": 2},
@@ -31,9 +39,12 @@ def accuracy_figure(result: SimulationResult, target: float | None = None) -> go
     if target is not None:
         fig.add_hline(y=target, line_dash="dot", line_color="gray",
                       annotation_text=f"target {target:.0f}%", annotation_position="bottom right")
+    if math.isfinite(result.ceiling):
+        fig.add_hline(y=100 * result.ceiling, line_dash="dash", line_color="#2ca02c",
+                      annotation_text=f"every annotation {100 * result.ceiling:.1f}%", annotation_position="top right")
     fig.update_layout(title="Test accuracy per round (mean ± 1 std over seeds)", xaxis_title="round",
-                      yaxis_title="test accuracy (%)", height=400, margin={"t": 60, "b": 40},
-                      legend={"orientation": "h", "y": 1.02})
+                      yaxis_title="test accuracy (%)", height=430, margin={"t": 60, "b": 40},
+                      legend={"orientation": "h", "y": -0.25}, xaxis={"dtick": _round_step(len(x))})
     return fig
 
 
@@ -45,5 +56,5 @@ def ratio_figure(result: SimulationResult) -> go.Figure:
     fig.add_hline(y=1.0, line_dash="dash", line_color="gray")
     fig.update_layout(title="ActiveLab's test error as a share of random's (below 1: ActiveLab ahead)",
                       xaxis_title="round", yaxis_title="error ratio (ActiveLab / random)", height=320,
-                      margin={"t": 60, "b": 40})
+                      margin={"t": 60, "b": 40}, xaxis={"dtick": _round_step(len(table))})
     return fig

@@ -8,6 +8,8 @@ import pandas as pd
 
 from losslens.errors import SimulationError
 
+STRATEGIES = ("activelab", "random")   # the selection strategies a simulation compares
+
 
 @dataclass(frozen=True)
 class SimulationSettings:
@@ -34,8 +36,10 @@ class SimulationSettings:
 @dataclass
 class SimulationResult:
     """accuracy[strategy]: (seeds, rounds) test accuracy; annotations[strategy]: (seeds, rounds) counts.
-    ceiling: the classifier's 5-fold accuracy on every example's majority label with all the
-    annotations (what no strategy can beat); chance: the largest class's share of those labels."""
+    ceiling: mean over the seeds of the test accuracy when the classifier trains on the train rows
+    (initial + pool) with every one of their annotations: the curves' measure, on their test rows, at
+    the point they head for (losslens.activelab.simulation.ceiling_accuracy); chance: mean share of
+    the test rows in their commonest class (always guessing it scores this)."""
 
     settings: SimulationSettings
     accuracy: dict[str, np.ndarray]

@@ -15,6 +15,8 @@ distinct examples:
   lowest first, skipping examples with no annotation left.
 
 Selection first acts on round 2's accuracy, so the headline ratio is taken over rounds 2-9.
+The ceiling is the same test accuracy, per seed, with the classifier trained on every annotation
+of the train rows (`ceiling_accuracy`): where both curves head as the reservoir is spent.
 
 Both strategies start from the same split and initial annotations within a seed. The annotator
 for a chosen example is drawn among those left for it, preferring annotators already seen.
@@ -34,14 +36,15 @@ import numpy as np
 from losslens.activelab.annotations import MultiAnnotatorData
 from losslens.activelab.crowd import activelab_scores, crowdlab_consensus, majority_vote
 from losslens.activelab.heads import LogisticHead, kfold_probs
-from losslens.activelab.results import SimulationResult, SimulationSettings
+from losslens.activelab.results import STRATEGIES, SimulationResult, SimulationSettings
+from losslens.activelab.work import ENCODER_SETUP_FITS, SimulationWork, embedding_cost
 from losslens.scoring.cache import atomic_write, cache_dir, cache_key
 from losslens.sources.datasets import texts_digest
 from losslens.errors import SimulationError
 from losslens.jobs import Progress
 from losslens.scoring.heads import Head
 
-STRATEGIES = ("activelab", "random")
+RESULT_VERSION = 2   # 2: the ceiling is test accuracy on each seed's test rows (was K-fold on every example)
 
 
 def unanimous_rows(labels: np.ndarray) -> np.ndarray:
@@ -66,18 +69,6 @@ def fitted_settings(data: MultiAnnotatorData, **overrides: int) -> SimulationSet
     initial = base.initial if "initial" in overrides else min(base.initial, max(1, (len(data) - test) // 5))
     pool = base.pool if "pool" in overrides else max(0, min(base.pool, len(data) - test - initial))
     return SimulationSettings(**{**asdict(base), "test": test, "initial": initial, "pool": pool})
-
-
-def classifier_ceiling(data: MultiAnnotatorData, features: np.ndarray, classifier: Head,
-                       folds: int = 5, seed: int = 0) -> tuple[float, float]:
-    """(K-fold accuracy of `classifier` on every example's majority label from all annotations,
-    the share of the largest of those labels): the most the simulation could show, and chance."""
-    from threadpoolctl import threadpool_limits
-
-    votes = majority_vote(data.labels, data.n_classes)
-    with threadpool_limits(limits=1, user_api="blas"):
-        oof, _ = kfold_probs(classifier, features, votes, data.n_classes, folds, seed, features[:0])
-    return float((oof.argmax(axis=1) == votes).mean()), float(np.bincount(votes).max() / len(votes))
 
 
 def embed_annotation_texts(data: MultiAnnotatorData, model: str = "bundled:minilm",
@@ -129,6 +120,30 @@ def make_split(labels: np.ndarray, settings: SimulationSettings, seed: int) -> S
     return Split(test, train, np.nanmax(labels[test], axis=1).astype(int), revealed)
 
 
+def ceiling_accuracy(data_labels: np.ndarray, features: np.ndarray, n_classes: int, split: Split,
+                     settings: SimulationSettings, classifier: Head, seed: int) -> float:
+    """Test accuracy of `classifier` trained on the split's train rows (initial + pool) with every
+    one of their annotations, on the split's test rows and labels: the curves' own measure at the
+    point they head for once every annotation is collected. The better of the two consensus labels
+    the strategies train on (majority vote; CROWDLAB on K-fold probabilities), so neither curve's
+    consensus is held back. Rows without any annotation are left out."""
+    from threadpoolctl import threadpool_limits
+
+    train = split.train[~np.isnan(data_labels[split.train]).all(axis=1)]
+    full, x_train = data_labels[train], features[train]
+    votes = majority_vote(full, n_classes)
+    with threadpool_limits(limits=1, user_api="blas"):
+        oof, _ = kfold_probs(classifier, x_train, votes, n_classes, settings.folds, seed, features[:0])
+        accuracy = [np.mean(classifier.fit(x_train, labels, n_classes, seed).predict_proba(features[split.test])
+                            .argmax(axis=1) == split.test_labels) for labels in (votes, crowdlab_consensus(full, oof))]
+    return float(max(accuracy))
+
+
+def majority_class_share(split: Split) -> float:
+    """Share of the split's test rows in their commonest class: the accuracy of always guessing it."""
+    return float(np.bincount(split.test_labels).max() / len(split.test_labels))
+
+
 def available(full: np.ndarray, revealed: np.ndarray, max_annotations: int) -> np.ndarray:
     """(T, M) bool: annotations still in the reservoir and allowed (example below the maximum)."""
     room = revealed.sum(axis=1) < max_annotations
@@ -159,8 +174,9 @@ class StrategyRun:
 
 def run_strategy(strategy: str, data_labels: np.ndarray, features: np.ndarray, n_classes: int,
                  split: Split, settings: SimulationSettings, classifier: Head, seed: int,
-                 on_round: Callable[[], None] = lambda: None) -> StrategyRun:
-    """Play `settings.rounds` rounds of `strategy` ("activelab" | "random") from `split`.
+                 on_round: Callable[[int], None] = lambda r: None) -> StrategyRun:
+    """Play `settings.rounds` rounds of `strategy` ("activelab" | "random") from `split`;
+    on_round(r) after round r (0-based) is measured.
 
     BLAS runs single-threaded here: the many small fits are ~5x faster without thread contention.
     """
@@ -172,7 +188,7 @@ def run_strategy(strategy: str, data_labels: np.ndarray, features: np.ndarray, n
 
 def _play(strategy: str, data_labels: np.ndarray, features: np.ndarray, n_classes: int, split: Split,
           settings: SimulationSettings, classifier: Head, seed: int,
-          on_round: Callable[[], None]) -> StrategyRun:
+          on_round: Callable[[int], None]) -> StrategyRun:
     rng = np.random.default_rng([seed, STRATEGIES.index(strategy) + 1])
     full = data_labels[split.train]
     revealed = split.initial_revealed.copy()
@@ -192,7 +208,7 @@ def _play(strategy: str, data_labels: np.ndarray, features: np.ndarray, n_classe
         model = classifier.fit(x_train[labeled], consensus, n_classes, seed)
         accuracy[r] = np.mean(model.predict_proba(x_test).argmax(axis=1) == split.test_labels)
         used[r] = int(revealed.sum())
-        on_round()
+        on_round(r)
         if r == settings.rounds - 1:
             break
         open_rows = available(full, revealed, settings.max_annotations).any(axis=1)
@@ -222,9 +238,10 @@ def features_identity(data: MultiAnnotatorData, model: str) -> str:
 
 def simulation_key(data: MultiAnnotatorData, features_id: str, settings: SimulationSettings,
                    classifier: Head) -> str:
-    """Cache key: annotation matrix + features identity + settings + classifier (+ code version)."""
+    """Cache key: annotation matrix + features identity + settings + classifier (+ code version,
+    + RESULT_VERSION)."""
     return cache_key(kind="activelab-simulation", labels=_digest(data.labels), features=features_id,
-                     settings=asdict(settings), classifier=repr(classifier))
+                     settings=asdict(settings), classifier=repr(classifier), result=RESULT_VERSION)
 
 
 def simulations_dir() -> Path:
@@ -252,9 +269,10 @@ def run_simulation(data: MultiAnnotatorData, features: np.ndarray,
                    simulated_annotators: bool = False, features_id: str | None = None) -> SimulationResult:
     """Run every strategy for seeds 0..S-1; features: (N, D) rows aligned with `data`.
 
-    progress(done, total) counts rounds (total = seeds x strategies x rounds). A result with the
-    same data, features, settings and classifier is read back from the cache instead; the
-    features are identified by `features_id` (see `features_identity`) or else by their digest.
+    progress(done, total) counts fits (losslens.activelab.work: every round and each seed's
+    ceiling, weighted by its cost). A result with the same data, features, settings and classifier
+    is read back from the cache instead; the features are identified by `features_id` (see
+    `features_identity`) or else by their digest.
     """
     settings.check()
     classifier = classifier or LogisticHead()
@@ -265,27 +283,31 @@ def run_simulation(data: MultiAnnotatorData, features: np.ndarray,
         if progress:
             progress(1, 1)
         return cached
-    total, done = settings.seeds * len(STRATEGIES) * settings.rounds, 0
+    work, done = SimulationWork(settings), 0
 
-    def tick() -> None:
+    def tick(cost: int) -> None:
         nonlocal done
-        done += 1
+        done += cost
         if progress:
-            progress(done, total)
+            progress(done, work.total)
 
     accuracy = {s: np.zeros((settings.seeds, settings.rounds)) for s in STRATEGIES}
     used = {s: np.zeros((settings.seeds, settings.rounds), dtype=int) for s in STRATEGIES}
     seconds = {s: 0.0 for s in STRATEGIES}
+    ceiling, chance = np.zeros(settings.seeds), np.zeros(settings.seeds)
     for seed in range(settings.seeds):
         split = make_split(data.labels, settings, seed)
         for s in STRATEGIES:
             start = time.perf_counter()
-            run = run_strategy(s, data.labels, features, data.n_classes, split, settings, classifier, seed, tick)
+            run = run_strategy(s, data.labels, features, data.n_classes, split, settings, classifier, seed,
+                               lambda r, s=s: tick(work.round_cost(s, r)))
             accuracy[s][seed], used[s][seed] = run.accuracy, run.used
             seconds[s] += time.perf_counter() - start
-    ceiling, chance = classifier_ceiling(data, features, classifier, settings.folds)
+        ceiling[seed] = ceiling_accuracy(data.labels, features, data.n_classes, split, settings, classifier, seed)
+        chance[seed] = majority_class_share(split)
+        tick(work.ceiling_cost)
     result = SimulationResult(settings, accuracy, used, seconds, data.source, repr(classifier),
-                              simulated_annotators, key, ceiling=ceiling, chance=chance)
+                              simulated_annotators, key, ceiling=float(ceiling.mean()), chance=float(chance.mean()))
     if use_cache:
         _save(result)
     return result
@@ -313,19 +335,29 @@ def simulate(data: MultiAnnotatorData, settings: SimulationSettings, *, model: s
              classifier: Head | None = None, progress: Progress | None = None,
              use_cache: bool = True, simulated_annotators: bool = False) -> SimulationResult:
     """Embed the texts with `model` (cached) and run the simulation; a saved result returns at once.
-    progress(done, total) counts texts embedded and then rounds played, as one sequence."""
+
+    progress(done, total) counts fits (losslens.activelab.work) over the embedding and the
+    simulation as one sequence; embeddings read from the cache cost nothing, so the simulation
+    then fills the whole bar."""
     if use_cache and (hit := cached_simulation(data, settings, model=model, classifier=classifier)) is not None:
         return hit
     classifier = classifier or LogisticHead()
-    rounds = settings.seeds * len(STRATEGIES) * settings.rounds
-    embedding = (lambda done, total: progress(done, total + rounds)) if progress else None  # noqa: E731
-    playing = (lambda done, total: progress(len(data) + done, len(data) + total)) if progress else None  # noqa: E731
+    embedded = 0   # fits the encoder's work was counted as, once it ran (none for cached embeddings)
     if getattr(classifier, "takes_text_rows", False):
         from losslens.scoring.finetune import text_rows
 
         features = text_rows(len(data))
     else:
-        features = embed_annotation_texts(data, model, embedding)
+        rounds, cost = SimulationWork(settings).total, embedding_cost(data.texts if data.texts is not None else ())
+
+        def embedding(done: int, total: int) -> None:
+            nonlocal embedded
+            embedded = cost
+            loaded = ENCODER_SETUP_FITS   # by the first report the encoder is loaded
+            progress(loaded + (cost - loaded) * done // max(total, 1), cost + rounds)
+
+        features = embed_annotation_texts(data, model, embedding if progress else None)
+    playing = (lambda done, total: progress(embedded + done, embedded + total)) if progress else None  # noqa: E731
     return run_simulation(data, features, settings, classifier=classifier, progress=playing, use_cache=use_cache,
                           simulated_annotators=simulated_annotators,
                           features_id=_features_id(data, model, classifier))
