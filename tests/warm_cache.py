@@ -1,8 +1,10 @@
 """A session-wide warmed cache: each (dataset file, model) pair is scored once per test session into
 a template LOSSLENS_HOME, and a test that opens the app on it copies the template's cache (never
-its decisions) into its own home, so the app's first load is a cache hit instead of a cold run."""
+its decisions) into its own home, so the app's first load is a cache hit instead of a cold run.
+The templates are removed when the test session's process exits."""
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
@@ -21,6 +23,7 @@ def warm_home(home: Path, dataset: str | Path, model: str | Path) -> Path:
     key = (hashlib.sha256(Path(dataset).read_bytes()).hexdigest(), str(model))
     if key not in _TEMPLATES:
         template = Path(tempfile.mkdtemp(prefix="losslens-warm-"))
+        atexit.register(shutil.rmtree, template, ignore_errors=True)
         previous = os.environ.get("LOSSLENS_HOME")
         os.environ["LOSSLENS_HOME"] = str(template)
         try:
