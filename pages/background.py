@@ -23,6 +23,7 @@ from pages.markup import md
 
 
 UNFINISHED = ("queued", "running")
+CANCELLED = "Cancelled: nothing of it was kept."
 
 
 @st.cache_resource
@@ -85,10 +86,19 @@ class WatchedJob:
             return None
         failed = job.status != "done"
         self.failure = (job.exception if job.status == "failed" else
-                        LossLensError("Cancelled: nothing of it was kept.") if failed else None)
+                        LossLensError(CANCELLED) if failed else None)
         self.key = None
         job_registry().release(job.key, self.watcher)
         return Outcome(None if failed else job.result, failed)
+
+    def cancel(self) -> None:
+        """Stop the awaited job. A running one ends "cancelled" once its process is gone (then
+        `take_outcome` says so); one taken out of line leaves the registry at once, so it is no
+        longer awaited and its failure says it was cancelled here (else the page would take it for
+        a job dropped while the session was away, and start it again)."""
+        job = self.job()
+        if job is not None and job_registry().cancel(job.key) and job_registry().get(job.key) is not job:
+            self.key, self.failure = None, LossLensError(CANCELLED)
 
     def _give_up_other(self, key: str) -> None:
         if self.key and self.key != key:
@@ -104,15 +114,16 @@ def show_progress(watched: WatchedJob, describe: Callable[[Job], str], bar: bool
     job = watched.job()
     if job is None or job.status not in UNFINISHED:
         st.rerun()
-    if job.status == "queued":
-        ahead = max(job.position - 1, 0)
+    if job.status == "queued":   # ahead of it: those before it in line and the workers running
+        workers = sum(other.pid is not None and other is not job for other in job_registry().running())
+        ahead = max((job.position or 1) - 1, 0) + workers
         st.info(f"Waiting for {ahead} job(s) ahead of it to finish (one heavy job runs at a time on this server).")
     elif bar:
         st.progress(job.fraction, text=describe(job))
     else:
         st.info(describe(job))
     if st.button("Cancel", key=f"cancel_{job.key[:40]}", help="Stop the work now; nothing half-done is kept."):
-        job_registry().cancel(job.key)
+        watched.cancel()
         st.rerun()
 
 
