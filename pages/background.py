@@ -16,6 +16,7 @@ from typing import Any
 
 import streamlit as st
 
+from losslens import config
 from losslens.errors import LossLensError
 from losslens.jobs import Job, JobRegistry
 from losslens.workers import JobSpec
@@ -24,6 +25,10 @@ from pages.markup import md
 
 UNFINISHED = ("queued", "running")
 CANCELLED = "Cancelled: nothing of it was kept."
+
+
+class JobCancelled(LossLensError):
+    """The awaited job was cancelled (the user's own choice, shown as information, not an error)."""
 
 
 @st.cache_resource
@@ -86,7 +91,7 @@ class WatchedJob:
             return None
         failed = job.status != "done"
         self.failure = (job.exception if job.status == "failed" else
-                        LossLensError(CANCELLED) if failed else None)
+                        JobCancelled(CANCELLED) if failed else None)
         self.key = None
         job_registry().release(job.key, self.watcher)
         return Outcome(None if failed else job.result, failed)
@@ -98,7 +103,7 @@ class WatchedJob:
         a job dropped while the session was away, and start it again)."""
         job = self.job()
         if job is not None and job_registry().cancel(job.key) and job_registry().get(job.key) is not job:
-            self.key, self.failure = None, LossLensError(CANCELLED)
+            self.key, self.failure = None, JobCancelled(CANCELLED)
 
     def _give_up_other(self, key: str) -> None:
         if self.key and self.key != key:
@@ -117,7 +122,8 @@ def show_progress(watched: WatchedJob, describe: Callable[[Job], str], bar: bool
     if job.status == "queued":   # ahead of it: those before it in line and the workers running
         workers = sum(other.pid is not None and other is not job for other in job_registry().running())
         ahead = max((job.position or 1) - 1, 0) + workers
-        st.info(f"Waiting for {ahead} job(s) ahead of it to finish (one heavy job runs at a time on this server).")
+        st.info(f"Waiting for {ahead} job(s) ahead of it to finish "
+                f"({max_jobs_text()} on this server; it starts by itself).")
     elif bar:
         st.progress(job.fraction, text=describe(job))
     else:
@@ -127,7 +133,18 @@ def show_progress(watched: WatchedJob, describe: Callable[[Job], str], bar: bool
         st.rerun()
 
 
+def max_jobs_text() -> str:
+    """How many heavy jobs this server runs at once, in words (LOSSLENS_MAX_JOBS)."""
+    try:
+        n = config.max_jobs()
+    except LossLensError:   # a bad setting fails the job itself, in one line
+        n = 1
+    return "one heavy job runs at a time" if n == 1 else f"{n} heavy jobs run at a time"
+
+
 def show_failure(watched: WatchedJob, unexpected: str) -> None:
     """The last failure as st.error: a LossLensError in its own words, anything else as `unexpected`."""
-    if watched.failure is not None:
+    if isinstance(watched.failure, JobCancelled):
+        st.info(md(watched.failure))
+    elif watched.failure is not None:
         st.error(md(watched.failure) if isinstance(watched.failure, LossLensError) else unexpected)

@@ -13,6 +13,7 @@ from losslens.scoring.request import ScoreRequest, default_request
 from losslens.scoring.scores import QUALITY_METHODS
 from losslens.sources.files import is_hub_name, read_table
 from pages import reviewer, session, summary
+from pages.background import JobCancelled
 from pages.markup import code, md
 
 SOURCES = {"demo": "Demo dataset", "upload": "Upload a file", "file": "Local file", "hf": "Hugging Face dataset"}
@@ -153,7 +154,7 @@ def failure_section(request: ScoreRequest) -> None:
         if st.button("Score with this mapping", type="primary", key="dm_score_mapped"):
             session.submit(replace(request, label_map=tuple(mapping)))
             st.rerun()
-    elif isinstance(failure, NotScoredError):
+    elif isinstance(failure, (NotScoredError, JobCancelled)):
         st.info(md(failure))
     elif failure is not None:
         message = str(failure) if isinstance(failure, LossLensError) else "an unexpected error (see the server log)"
