@@ -181,4 +181,6 @@ if st.button("Score" if lead else "Open", type="primary", disabled=data_fields i
 session.show_job_progress()
 failure_section(scoring.request or request)
 if (results := scoring.results) is not None:
+    if scoring.job.running:
+        st.caption("Below: the results you had before this job; they are replaced when it finishes.")
     summary.show(results, scoring.data, scoring.request or request)

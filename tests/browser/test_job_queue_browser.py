@@ -140,6 +140,7 @@ def test_a_second_job_waits_in_line_and_cancel_stops_queued_and_running_jobs(pag
         expect(waiting).to_have_text("Waiting for 1 job(s) ahead of it to finish "
                                       "(one heavy job runs at a time on this server; it starts by itself).")
         expect(tab_b.get_by_role("button", name="Score", exact=True)).to_be_disabled()
+        expect(tab_b.get_by_text("Below: the results you had before this job")).to_be_visible()
         assert children(server) == [worker] and alive(worker)
         tab_b.screenshot(path=str(artifacts / "job_queue.png"))
 
