@@ -27,23 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from browser_app import CHROMIUM, CHROMIUM_ARGS, start_app, wait_idle  # noqa: E402
+from browser_app import CHROMIUM, CHROMIUM_ARGS, child_pids, server_pid, start_app, wait_idle  # noqa: E402
 from machine import describe_cpu  # noqa: E402
 from review_browser import DECISION_KEYS, prepare, press  # noqa: E402
-from server_during_job import cpu_seconds, server_pid  # noqa: E402
+from server_during_job import cpu_seconds  # noqa: E402
 
 from contention import cpu_model  # noqa: E402
-
-
-def worker_pids(server: int) -> list[int]:
-    """The live child processes of the server (its job workers)."""
-    found = []
-    for task in Path(f"/proc/{server}/task").iterdir():
-        try:
-            found += [int(pid) for pid in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
 
 
 def presses(page, counter: list[int], n: int, keep_going=lambda: True) -> dict[str, list[float]]:
@@ -100,12 +89,12 @@ def main() -> None:
             scorer.set_default_timeout(600_000)
             own0, children0 = cpu_seconds(server)
             start_scoring(scorer, url)
-            while not worker_pids(server):
+            while not child_pids(server):
                 time.sleep(0.05)
             started = time.perf_counter()
-            during = presses(review, received, args.presses, keep_going=lambda: bool(worker_pids(server)))
+            during = presses(review, received, args.presses, keep_going=lambda: bool(child_pids(server)))
             inside = time.perf_counter() - started
-            while worker_pids(server):
+            while child_pids(server):
                 time.sleep(0.2)
             own1, children1 = cpu_seconds(server)
             job_seconds = time.perf_counter() - started

@@ -24,7 +24,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from browser_app import CHROMIUM, CHROMIUM_ARGS, start_app  # noqa: E402
+from browser_app import CHROMIUM, CHROMIUM_ARGS, server_pid, start_app  # noqa: E402
 from machine import describe_cpu  # noqa: E402
 
 from losslens.sources.datasets import DatasetSource, load_dataset  # noqa: E402
@@ -37,18 +37,6 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     own, children = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
     return own / TICKS, children / TICKS
-
-
-def server_pid(port: int) -> int:
-    """The pid of the process listening on `port` (the Streamlit server)."""
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if f"--server.port={port}" in (proc / "cmdline").read_bytes().decode(errors="replace").replace("\0", " "):
-                    return int(proc.name)
-            except OSError:
-                continue
-    raise SystemExit(f"no server on port {port}")
 
 
 def main() -> None:

@@ -70,6 +70,29 @@ LONG_REVIEWS = [
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
+def server_pid(port: int) -> int:
+    """The pid of the Streamlit server started on `port` (its command line names the port)."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if f"--server.port={port}" in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    return int(proc.name)
+            except OSError:
+                continue
+    raise RuntimeError(f"no server on port {port}")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live child processes of `pid` (a server's job workers), sorted."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return sorted(found)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

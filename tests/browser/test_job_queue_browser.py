@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from browser_app import REVIEWS, start_app, wait_idle
+from browser_app import REVIEWS, child_pids, server_pid, start_app, wait_idle
 from losslens.scoring.cache import load_array
 
 pytestmark = pytest.mark.browser
@@ -46,29 +46,6 @@ def write_reviews(path: Path, rows: int, tag: str) -> Path:
     labels = [REVIEWS[i % len(REVIEWS)][1] for i in range(rows)]
     pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
     return path
-
-
-def server_pid(port: int) -> int:
-    """The pid of the Streamlit server started on `port` (its command line names the port)."""
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if f"--server.port={port}" in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    return int(proc.name)
-            except OSError:
-                continue
-    raise AssertionError(f"no server on port {port}")
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of `pid` (the server's job workers)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            found += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return sorted(found)
 
 
 def alive(pid: int) -> bool:
@@ -122,14 +99,14 @@ def test_a_second_job_waits_in_line_and_cancel_stops_queued_and_running_jobs(pag
     page.set_default_timeout(JOB_STATE)
     with start_app(home, str(small), "bundled:minilm", tmp_path / "app.log") as url:
         server = server_pid(int(url.rsplit(":", 1)[1]))
-        assert children(server) == []
+        assert child_pids(server) == []
         before = finished_files(home)
         assert any(name.startswith("scores/") for name in before)   # the warmed first-load dataset
 
         # 1. Tab A starts a cold scoring job: one worker process, child of the server, computes.
         ask_to_score(page, url, big_a)
-        until(lambda: len(children(server)) == 1, "tab A's worker to start")
-        [worker] = children(server)
+        until(lambda: len(child_pids(server)) == 1, "tab A's worker to start")
+        [worker] = child_pids(server)
         expect(page.get_by_role("button", name="Cancel")).to_be_visible()
 
         # Tab B asks for another dataset: it waits in line behind A, and no second worker starts.
@@ -141,7 +118,7 @@ def test_a_second_job_waits_in_line_and_cancel_stops_queued_and_running_jobs(pag
                                       "(one heavy job runs at a time on this server; it starts by itself).")
         expect(tab_b.get_by_role("button", name="Score", exact=True)).to_be_disabled()
         expect(tab_b.get_by_text("Below: the results you had before this job")).to_be_visible()
-        assert children(server) == [worker] and alive(worker)
+        assert child_pids(server) == [worker] and alive(worker)
         tab_b.screenshot(path=str(artifacts / "job_queue.png"))
 
         # 2. B cancels while queued: it leaves the line and says so; A's worker keeps running.
@@ -152,14 +129,14 @@ def test_a_second_job_waits_in_line_and_cancel_stops_queued_and_running_jobs(pag
         expect(waiting).to_have_count(0)
         expect(tab_b.get_by_role("button", name="Cancel")).to_have_count(0)
         expect(tab_b.get_by_role("button", name="Score", exact=True)).to_be_enabled()
-        assert children(server) == [worker] and alive(worker)
+        assert child_pids(server) == [worker] and alive(worker)
 
         # 3. A cancels while its worker computes (some examples done, so some chunks are on disk).
         expect(page.get_by_test_id("stProgress")).to_contain_text(re.compile(r"[1-9][\d,]* / 60,000 examples"))
         page.get_by_role("button", name="Cancel").click()
         expect(page.get_by_text(CANCELLED)).to_be_visible()
         until(lambda: not alive(worker), "the cancelled worker to end", seconds=120)
-        assert children(server) == []
+        assert child_pids(server) == []
         with urllib.request.urlopen(f"{url}/_stcore/health", timeout=30) as reply:
             assert reply.read().strip() == b"ok"
 
@@ -180,4 +157,4 @@ def test_a_second_job_waits_in_line_and_cancel_stops_queued_and_running_jobs(pag
         wait_idle(page)
         expect(page.get_by_text(re.compile(r"Results ready: 20 examples"))).to_be_visible()
         expect(page.get_by_test_id("stSidebar")).to_contain_text("Dataset: reviews.csv · 20 rows")
-        assert children(server) == [] and finished_files(home) == before
+        assert child_pids(server) == [] and finished_files(home) == before
