@@ -55,6 +55,7 @@ def test_keyboard_review_reload_neighbours_bulk_and_export(page, tmp_path, artif
         assert press(page, "u", then_not=fourth) == third                           # undo: back to it
         assert third not in decided().index
 
+        page.wait_for_url(re.compile(f"id={third}"))
         page.reload()
         page.get_by_text("Why it is here").wait_for()
         wait_idle(page)
@@ -74,6 +75,7 @@ def test_keyboard_review_reload_neighbours_bulk_and_export(page, tmp_path, artif
         page.get_by_role("button", name="Show similar").click()
         page.get_by_text(re.compile(rf"Showing 2 examples: {planted} and those at least 0\.\d\d similar")).wait_for()
         banner = page.get_by_test_id("stAlert").first.inner_text()
+        page.wait_for_url(re.compile("chosen=similar"))     # the link is written after the run: reload once it is
         page.reload()                                                              # the banner stays true
         page.get_by_text("Why it is here").wait_for()
         wait_idle(page)
