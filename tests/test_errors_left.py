@@ -5,12 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from losslens.review.errors_left import (
+    Calibration,
     calibrate,
+    calibrate_verdicts,
     decided_precision,
+    draw_checks,
     error_logit,
     estimate_errors_left,
     prior_intercept,
 )
+from scipy.special import expit
 
 
 def two_class_probs(p_given: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -88,3 +92,43 @@ def test_decided_precision_counts_by_block_of_decisions():
     np.testing.assert_allclose(frame["precision"], [2 / 3, 1 / 3, 0])
     np.testing.assert_allclose(frame["cumulative_precision"], [2 / 3, 3 / 6, 3 / 7])
     assert decided_precision([]).empty
+
+
+def test_checks_are_drawn_where_a_verdict_teaches_the_fit_most():
+    x = np.array([0.0, 9.0, -9.0, 0.5, 0.0])          # P(error) under (a, b) = (1, 0): 0.5, ~1, ~0, 0.62, 0.5
+    fit = Calibration(x, np.array([1.0, 0.0]), np.eye(2))
+    undecided = np.array([True, True, True, True, False])
+    rng = np.random.default_rng(0)
+    drawn = np.array([draw_checks(fit, undecided, 1, rng)[0] for _ in range(2000)])
+    assert set(drawn) <= {0, 1, 2, 3}                      # never a decided row
+    assert (np.isin(drawn, [0, 3])).mean() > 0.99          # the uncertain rows, not the certain ones
+    assert sorted(draw_checks(fit, undecided, 10, rng).tolist()) == [0, 1, 2, 3]   # at most every undecided row
+    assert draw_checks(fit, np.zeros(5, dtype=bool), 3, rng).size == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_checks_further_down_pin_the_estimate_that_top_verdicts_cannot(seed):
+    # The real error rate falls steeply with the model's x (slope 4): 200 verdicts from the top all
+    # say "error" and cannot show it; 160 from the top and 40 checks drawn further down can.
+    rng = np.random.default_rng(seed)
+    x = rng.normal(-1.0, 1.5, 4000)
+    wrong = rng.random(4000) < expit(4 * x - 4)
+    labels = np.zeros(4000, dtype=np.int64)
+    probs = two_class_probs(1 - expit(x), labels)
+    top = np.argsort(-x)
+
+    def relative_error(from_top: int, checks: int) -> float:
+        decided = np.zeros(4000, dtype=bool)
+        decided[top[:from_top]] = True
+        rows = list(top[:from_top])
+        for _ in range(checks):
+            done = np.array(rows)
+            row = int(draw_checks(calibrate_verdicts(probs, labels, done, wrong[done]), ~decided, 1, rng)[0])
+            rows.append(row)
+            decided[row] = True
+        done = np.array(rows)
+        truth = wrong[~decided].sum()
+        return (estimate_errors_left(probs, labels, done, wrong[done], ~decided).expected - truth) / truth
+
+    assert relative_error(200, 0) > 0.4
+    assert abs(relative_error(160, 40)) < 0.25

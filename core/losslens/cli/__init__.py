@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                                       "one re-ranked from the decisions; recall, AP and the errors-left estimate")
     evaluate_parser.add_argument("--refit-every", type=int, default=None, metavar="N",
                                  help=f"(--simulate-review) decisions between refits (default {REFIT_EVERY})")
+    evaluate_parser.add_argument("--check-every", type=int, default=None, metavar="N",
+                                 help="(--simulate-review) every Nth decision checks an example further down the "
+                                      "queue, for the errors-left estimate (default 0: none)")
 
     add_simulate_arguments(commands.add_parser("simulate", help="ActiveLab vs random selection"))
 

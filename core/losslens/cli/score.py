@@ -82,14 +82,16 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from losslens.review.simulated_review import simulate_review
     from losslens.scoring.evaluation import evaluate
 
-    if args.refit_every is not None and not args.simulate_review:
-        raise ScoringError("--refit-every is only used with --simulate-review")
+    for option, value in (("--refit-every", args.refit_every), ("--check-every", args.check_every)):
+        if value is not None and not args.simulate_review:
+            raise ScoringError(f"{option} is only used with --simulate-review")
     request = request_from_args(args)
     data = load_dataset(request.source, request.columns, drop_empty=request.drop_empty, name=request.name)
     if args.simulate_review:
         result = simulate_review(data, request.model, request.settings, rate=args.noise, kind=args.kind,
                                  seeds=args.seeds, refit_every=REFIT_EVERY if args.refit_every is None
-                                 else args.refit_every, progress=StderrProgress("simulating"))
+                                 else args.refit_every, check_every=args.check_every or 0,
+                                 progress=StderrProgress("simulating"))
     else:
         result = evaluate(data, request.model, request.settings, rate=args.noise, kind=args.kind, seeds=args.seeds,
                           progress=StderrProgress("evaluating"))
