@@ -88,6 +88,8 @@ def chosen_banner(chosen: ChosenExamples) -> str:
                        "similar to it.",
             "disagreements": f"Showing the {examples} where reviewers' latest decisions differ.",
             "mine": f"Showing the {examples} you decided (your latest decision on each).",
+            "checks": f"Showing {examples} drawn from further down the queue: your verdicts on them tell the "
+                      "errors-left estimate how fast errors thin out there.",
             }.get(chosen.origin, f"Showing the {examples} this link lists.")
 
 

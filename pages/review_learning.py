@@ -15,7 +15,7 @@ from losslens.review.queue import ReviewQuery
 from losslens.review.reranking import REFIT_EVERY, RerankInputs, Reranking, TrustedLabels, refit_due, reorder_queue
 from losslens.review.snapshot import DecisionsSnapshot
 from losslens.worker_jobs import relearning_job
-from pages import reviewer, session
+from pages import review_state, reviewer, session
 from pages.background import WatchedJob
 from pages.review_screen import ReviewScreen
 from pages.state import area_state
@@ -93,16 +93,39 @@ def caption(screen: ReviewScreen) -> None:
         parts.append(learning.reranking.describe())
     if learning.job.running:
         parts.append(f"re-ranking from {learning.used:,} decisions in the background")
+        take_when_done(learning)
     elif learning.reranking is None:
         parts.append(f"the order is refitted every {REFIT_EVERY} decisions")
-    left, right = st.columns([6, 1], vertical_alignment="center")
+    left, check, right = st.columns([4, 1.7, 1.2], vertical_alignment="center")
     line = " · ".join(parts)
     left.caption(line[:1].upper() + line[1:])
+    checks = learning.errors_left.checks if learning.errors_left is not None else ()
+    if checks:
+        check.button(f"Check {len(checks)} further down", key="rv_checks", on_click=check_further_down,
+                     args=([str(screen.data.ids[row]) for row in checks],),
+                     help="Review a few examples drawn from further down the queue (where the model is unsure "
+                          "whether they are errors): the estimate of errors left is only as good as what it has "
+                          "seen there. The top of the queue alone cannot tell it.")
     right.button("Re-rank now", key="rv_rerank", disabled=learning.job.running, on_click=ask, args=(learning,),
                  help="Refit the heads on the decisions in force now (it also happens every "
                       f"{REFIT_EVERY} decisions), in the background.")
     if learning.job.failure is not None:
         st.caption(f"The last re-ranking failed: {learning.job.failure}")
+
+
+@st.fragment(run_every=2.0)
+def take_when_done(learning: Relearning) -> None:
+    """Every 2 s while a refit runs: once it has finished, the page runs again and shows it (a key
+    press would take it in too; this is for the reviewer who waits for it)."""
+    if not learning.job.running:
+        st.rerun()
+
+
+def check_further_down(ids: list[str]) -> None:
+    """Make the examples drawn further down the queue the queue (a new queue: the whole page runs)."""
+    view = review_state.view()
+    view.choose(ids, "checks")
+    view.rerun_page = True
 
 
 def ask(learning: Relearning) -> None:

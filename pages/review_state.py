@@ -31,9 +31,10 @@ class ReviewWidget:
             SIMILARITY, SHARED, *HIDE_DECIDED.values())   # the view's settings, kept while on another page
 
 
-ORIGINS = ("activelab", "similar", "disagreements", "mine", "link")
+ORIGINS = ("activelab", "similar", "disagreements", "mine", "checks", "link")
 """Where a chosen list comes from: an Active learning batch, Show similar, the examples reviewers
-disagree on, my decisions, or a link that lists ids (nothing else known about them)."""
+disagree on, my decisions, examples drawn further down the queue to check the errors-left
+estimate, or a link that lists ids (nothing else known about them)."""
 
 
 @dataclass(frozen=True)

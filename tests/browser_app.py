@@ -154,6 +154,11 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     page.wait_for_selector(IDLE, timeout=timeout)
 
 
+def wait_for_link(page, part: str) -> None:
+    """Wait until the page's link (its query string, written after a run) contains `part`."""
+    page.wait_for_function("part => decodeURIComponent(location.search).includes(part)", arg=part)
+
+
 def card_id(page) -> str:
     """The id on the focus card, read once the page shows exactly one card (mid-rerun, Streamlit
     may show the old card beside the new one)."""

@@ -371,3 +371,10 @@ def test_the_queue_learns_from_decisions_and_says_how_many_errors_are_left(tmp_p
     queue = at.session_state["review"]
     assert queue.current_id == shown and len(order) == 37
     assert reorder_queue(np.arange(40), order, keep=None)[0] == order[0]
+    checks = learning.errors_left.checks
+    decided = {list(data.ids).index(i) for i in loss_order(at)[1:4]}
+    assert len(checks) == 10 and len(set(checks)) == 10 and not set(checks) & decided   # undecided, each once
+    at.button(key="rv_checks").click().run()
+    chosen = review_view(at).chosen
+    assert chosen.origin == "checks" and list(chosen.ids) == [str(data.ids[row]) for row in checks]
+    assert any("drawn from further down the queue" in a.value for a in at.info)

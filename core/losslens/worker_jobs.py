@@ -121,10 +121,15 @@ def run_evaluation(progress: Progress, data: LabeledTexts, spec: ModelSpec, sett
     return evaluate(data, spec, settings, rate=rate, kind=kind, seeds=seeds, progress=progress)
 
 
+CHECKS = 10
+"""Rows drawn further down the queue with each refit, for "Check 10 further down"."""
+
+
 def relearning_job(inputs: RerankInputs, trusted: TrustedLabels) -> JobSpec:
     """Learn from the decisions in a worker: the cheap heads refitted on the trusted labels
     (losslens.review.reranking.rerank) and the errors left among the undecided examples in the new
-    order (losslens.review.errors_left); the job's result is (Reranking, ErrorsLeft)."""
+    order (losslens.review.errors_left) with CHECKS rows drawn further down to check; the job's
+    result is (Reranking, ErrorsLeft)."""
     return JobSpec(run_relearning, (inputs, trusted))
 
 
@@ -133,5 +138,5 @@ def run_relearning(progress: Progress, inputs: RerankInputs, trusted: TrustedLab
     verdict_positions, verdict_errors = trusted.verdicts(inputs.labels)
     undecided = ~trusted.decided(len(inputs.labels))
     left = estimate_errors_left(reranking.probs, inputs.labels, verdict_positions, verdict_errors, undecided,
-                                reranking.order)
+                                reranking.order, checks=CHECKS)
     return reranking, left

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from browser_app import REVIEWS, card_id, press, start_app, wait_idle
+from browser_app import REVIEWS, card_id, press, start_app, wait_for_link, wait_idle
 from losslens.sources.datasets import text_hash
 from losslens.store.decisions import DecisionStore
 
@@ -55,7 +55,7 @@ def test_keyboard_review_reload_neighbours_bulk_and_export(page, tmp_path, artif
         assert press(page, "u", then_not=fourth) == third                           # undo: back to it
         assert third not in decided().index
 
-        page.wait_for_url(re.compile(f"id={third}"))
+        wait_for_link(page, f"id={third}")
         page.reload()
         page.get_by_text("Why it is here").wait_for()
         wait_idle(page)
@@ -75,7 +75,7 @@ def test_keyboard_review_reload_neighbours_bulk_and_export(page, tmp_path, artif
         page.get_by_role("button", name="Show similar").click()
         page.get_by_text(re.compile(rf"Showing 2 examples: {planted} and those at least 0\.\d\d similar")).wait_for()
         banner = page.get_by_test_id("stAlert").first.inner_text()
-        page.wait_for_url(re.compile("chosen=similar"))     # the link is written after the run: reload once it is
+        wait_for_link(page, "chosen=similar")     # the link is written after the run: reload once it is
         page.reload()                                                              # the banner stays true
         page.get_by_text("Why it is here").wait_for()
         wait_idle(page)
@@ -153,3 +153,16 @@ def test_hide_decided_in_the_focus_view_for_a_solo_user(page, tmp_path, artifact
         page.locator(".st-key-rv_hide_focus input").wait_for()
         expect(page.locator(".st-key-rv_hide_focus input")).not_to_be_checked()
         assert card_id(page) == second
+
+        page.get_by_role("button", name="Re-rank now").click()                              # learn from the decision
+        page.get_by_text(re.compile("label errors left")).wait_for(timeout=300_000)
+        wait_idle(page)
+        page.get_by_role("button", name="Check 10 further down").click()                              # check 10 further down
+        page.get_by_text("drawn from further down the queue").wait_for()
+        wait_idle(page)
+        wait_for_link(page, "chosen=checks")
+        checked = card_id(page)
+        expect(card).to_contain_text("1 of 10")
+        page.screenshot(path=str(artifacts / "review_checks.png"))
+        press(page, "y", then_not=checked)
+        assert store.in_force("reviews.csv").set_index("example_id").loc[checked, "status"] == "confirmed"
