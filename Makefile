@@ -48,8 +48,10 @@ oidc-provider:
 run: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/losslens app --port $(PORT)
 
+# Two workers (pytest-xdist), one test file each at a time: most tests wait on a browser, a server
+# or a subprocess, so two keep both cores of the reference machine busy.
 test: install-test system-packages oidc-provider
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: install
 	$(PY) bench/inference.py
