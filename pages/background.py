@@ -20,6 +20,7 @@ from losslens import config
 from losslens.errors import LossLensError
 from losslens.jobs import Job, JobRegistry
 from losslens.workers import JobSpec
+from pages import reviewer
 from pages.markup import md
 
 
@@ -55,12 +56,13 @@ class WatchedJob:
     failure: BaseException | None = None
     watcher: str = field(default_factory=lambda: uuid.uuid4().hex)
 
-    def start(self, key: str, work: JobSpec) -> None:
+    def start(self, key: str, work: JobSpec, title: str = "") -> None:
         """Run `work` in a worker process under `key` (or at once from the cache, see JobSpec), or
-        join the job already under it; a job awaited before under another key is given up."""
+        join the job already under it; a job awaited before under another key is given up. title:
+        what it does, in words, shown to whoever waits behind it."""
         self._give_up_other(key)
         self.key, self.failure = key, None
-        job_registry().submit(key, work, watcher=self.watcher)
+        job_registry().submit(key, work, watcher=self.watcher, title=title)
 
     def follow(self, key: str) -> bool:
         """Await the job someone else started under `key`, when there is one (nothing starts)."""
@@ -119,11 +121,8 @@ def show_progress(watched: WatchedJob, describe: Callable[[Job], str], bar: bool
     job = watched.job()
     if job is None or job.status not in UNFINISHED:
         st.rerun()
-    if job.status == "queued":   # ahead of it: those before it in line and the workers running
-        workers = sum(other.pid is not None and other is not job for other in job_registry().running())
-        ahead = max((job.position or 1) - 1, 0) + workers
-        st.info(f"Waiting for {ahead} job(s) ahead of it to finish "
-                f"({max_jobs_text()} on this server; it starts by itself).")
+    if job.status == "queued":
+        st.info(waiting_text(job_registry().ahead_of(job), max_jobs_text()))
     elif bar:
         st.progress(job.fraction, text=describe(job))
     else:
@@ -131,6 +130,36 @@ def show_progress(watched: WatchedJob, describe: Callable[[Job], str], bar: bool
     if st.button("Cancel", key=f"cancel_{job.key[:40]}", help="Stop the work now; nothing half-done is kept."):
         watched.cancel()
         st.rerun()
+
+
+def job_title(what: str) -> str:
+    """What a job does and who started it, for whoever waits behind it: "Scoring news.csv with
+    bundled:minilm (started by ann@example.org)"."""
+    return f"{what} (started by {reviewer.reviewer_name()})"
+
+
+def waiting_text(ahead: list[Job], capacity: str) -> str:
+    """Markdown for a job waiting in line: how many jobs are ahead of it, then one line each (its
+    title, and how far it is and the time left at its own rate, or its place in line)."""
+    lines = [f"Waiting for {len(ahead)} job(s) ahead of it to finish ({capacity} on this server; "
+             "it starts by itself)."]
+    for other in ahead:
+        title = md(other.title or "a job")
+        if other.status == "queued":
+            lines.append(f"- {title}: waiting, number {other.position} in line")
+            continue
+        left = other.eta_seconds
+        lines.append(f"- {title}: running, {other.fraction:.0%} done, " +
+                     (f"about {duration_text(left)} left" if left is not None else "time left not known yet"))
+    return "\n".join(lines)
+
+
+def duration_text(seconds: float) -> str:
+    """A duration for people: "40 s", "3 min", "1 h 05 min"."""
+    if seconds < 60:
+        return f"{max(int(round(seconds)), 1)} s"
+    minutes = int(round(seconds / 60))
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def max_jobs_text() -> str:

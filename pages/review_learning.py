@@ -16,7 +16,7 @@ from losslens.review.reranking import REFIT_EVERY, RerankInputs, Reranking, Trus
 from losslens.review.snapshot import DecisionsSnapshot
 from losslens.worker_jobs import relearning_job
 from pages import review_state, reviewer, session
-from pages.background import WatchedJob
+from pages.background import WatchedJob, job_title
 from pages.review_screen import ReviewScreen
 from pages.state import area_state
 
@@ -67,7 +67,8 @@ def keep_learning(screen: ReviewScreen, decisions: DecisionsSnapshot) -> None:
         return
     trusted = TrustedLabels.from_applied(decisions.bound.applied, screen.data.labels, screen.data.label_names)
     learning.used = n
-    learning.job.start(f"relearn:{screen.results.key}:{n}", relearning_job(inputs, trusted))
+    learning.job.start(f"relearn:{screen.results.key}:{n}", relearning_job(inputs, trusted),
+                       title=job_title(f"Re-ranking the queue of {screen.data.name}"))
 
 
 def view_error(exc: LossLensError) -> None:

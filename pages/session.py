@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import streamlit as st
 
@@ -22,7 +23,7 @@ from losslens.scoring.results import ScoredResults
 from losslens.sources.datasets import LabeledTexts
 from losslens.store.decisions import DecisionStore
 from pages import review_state, reviewer
-from pages.background import WatchedJob, show_progress
+from pages.background import WatchedJob, duration_text, job_title, show_progress
 from pages.markup import md
 from pages.state import area_state
 
@@ -67,7 +68,8 @@ def submit(request: ScoreRequest) -> None:
     compute = reviewer.is_lead()   # a team's reviewer only opens what a lead has scored
     scoring = state()
     scoring.request = request
-    scoring.job.start(request.job_key() + ("" if compute else ":cached-only"), scoring_job(request, compute))
+    scoring.job.start(request.job_key() + ("" if compute else ":cached-only"), scoring_job(request, compute),
+                      title=job_title(f"Scoring {request.name or Path(request.source.location).name} with {request.model.name}"))
 
 
 def sync() -> None:
@@ -115,5 +117,5 @@ def format_progress(job: Job) -> str:
     if job.rate:
         text += f" · {job.rate:,.0f} examples/s"
     if job.eta_seconds is not None:
-        text += f" · about {job.eta_seconds:,.0f} s left"
+        text += f" · about {duration_text(job.eta_seconds)} left"
     return text

@@ -19,7 +19,7 @@ from losslens.jobs import Job
 from losslens.sources.files import resolve_user_path
 from losslens.worker_jobs import simulation_job
 from pages import reviewer, session
-from pages.background import WatchedJob, show_failure, show_progress
+from pages.background import WatchedJob, duration_text, job_title, show_failure, show_progress
 from pages.markup import md
 from pages.state import area_state
 
@@ -115,7 +115,7 @@ def settings_form(data: MultiAnnotatorData) -> tuple[SimulationSettings, bool]:
 
 
 def describe_progress(job: Job) -> str:
-    left = f" · about {job.eta_seconds:,.0f} s left" if job.eta_seconds is not None else ""
+    left = f" · about {duration_text(job.eta_seconds)} left" if job.eta_seconds is not None else ""
     return f"Embedding the texts (when new), then playing the rounds: {job.fraction:.0%}{left}"
 
 
@@ -174,7 +174,7 @@ def tab() -> None:
         if not reviewer.is_lead():   # a simulation runs the model: a lead's call, as scoring is
             st.info("Only leads run simulations; results a lead has run show here.")
             return
-        job.start(key, simulation_job(data, settings, simulated))
+        job.start(key, simulation_job(data, settings, simulated), title=job_title(f"ActiveLab simulation on {data.source}"))
     elif result is None and job.key != key:   # one a lead (or another tab) started on these settings
         job.follow(key)
     if job.key == key and (outcome := job.take_outcome()) is not None:   # its result is in the cache, or it failed

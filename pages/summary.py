@@ -17,7 +17,7 @@ from losslens.scoring.retrain import TrustedAccuracy
 from losslens.worker_jobs import retraining_job
 from losslens.review.queue import confusion_counts, most_confused_cell
 from pages import review_state, reviewer, session
-from pages.background import WatchedJob, show_failure, show_progress
+from pages.background import WatchedJob, job_title, show_failure, show_progress
 from pages.state import area_state
 
 RETRAINING = "retraining"
@@ -64,7 +64,7 @@ def retrain_section(results: ScoredResults, data: LabeledTexts | None, request: 
                                                          "new labels, removed ones left out; every example is then "
                                                          "ranked again."):
         state.job.start("retrain:" + results.key, retraining_job(data, request.model, request.settings, results,
-                                                                 applied))
+                                                                 applied), title=job_title(f"Retraining on {data.name}"))
         st.rerun()
 
 

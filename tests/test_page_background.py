@@ -7,7 +7,8 @@ import uuid
 
 import app_harness  # noqa: F401 — puts the app's `pages` package on the path
 from losslens.errors import LossLensError
-from pages.background import Outcome, WatchedJob, job_registry
+from losslens.jobs import Job
+from pages.background import Outcome, WatchedJob, duration_text, job_registry, waiting_text
 
 
 def key() -> str:
@@ -66,3 +67,20 @@ def test_a_job_dropped_while_the_session_was_away_is_no_longer_awaited():
     finished(watched)
     job_registry().release(k, watched.watcher)                           # e.g. pruned after keep_seconds
     assert watched.take_outcome() is None and watched.key is None and not watched.running
+
+
+def test_the_waiting_line_names_each_job_ahead_with_its_progress_or_place():
+    running = Job(key="a", title="Scoring *news*.csv with bundled:minilm", done=300, total=1_000)
+    running._first, running._last = (0.0, 100), (100.0, 300)     # 2 examples/s: 700 left take 350 s
+    unmeasured = Job(key="b", title="Retraining on news", done=0, total=0)
+    queued = Job(key="c", title="", status="queued", position=1)
+    text = waiting_text([running, unmeasured, queued], "one heavy job runs at a time")
+    assert text.split("\n") == [
+        "Waiting for 3 job(s) ahead of it to finish (one heavy job runs at a time on this server; it starts by itself).",
+        r"- Scoring \*news\*\.csv with bundled\:minilm: running, 30% done, about 6 min left",   # title escaped
+        "- Retraining on news: running, 0% done, time left not known yet",
+        "- a job: waiting, number 1 in line"]
+
+
+def test_durations_read_in_seconds_minutes_or_hours():
+    assert [duration_text(s) for s in (0.2, 40, 89, 3_540, 3_900)] == ["1 s", "40 s", "1 min", "59 min", "1 h 05 min"]

@@ -72,10 +72,13 @@ def test_a_worker_job_returns_its_result_progress_and_cpu():
 def test_queued_jobs_wait_in_line_first_come_first_served(tmp_path, monkeypatch):
     monkeypatch.setenv("LOSSLENS_MAX_JOBS", "1")
     registry = JobRegistry()
-    first, second, third = (registry.submit(name, gated(name, tmp_path)) for name in ("first", "second", "third"))
+    first, second, third = (registry.submit(name, gated(name, tmp_path), title=f"Scoring {name}.csv")
+                            for name in ("first", "second", "third"))
     until(lambda: first.status == "running", "the first job to start")
     assert (second.status, second.position, third.status, third.position) == ("queued", 1, "queued", 2)
     assert registry.queued() == [second, third] and registry.running() == [first]
+    assert registry.ahead_of(third) == [first, second] and registry.ahead_of(second) == [first]
+    assert registry.ahead_of(first) == [] and third.title == "Scoring third.csv"
     (tmp_path / "third").touch()      # the third may finish at once, but only once it has started
     (tmp_path / "first").touch()
     until(lambda: second.status == "running", "the second job to start")

@@ -48,12 +48,14 @@ class Job:
     """One unit of background work. Fields are written by the registry's threads under `_lock`.
 
     status: "queued" (a spec waiting for a worker), "running", then "done", "failed" or
-    "cancelled". position: place in line while queued (1 = next), else None. pid: the worker
+    "cancelled". title: what it does, in words, for whoever waits behind it ("" = untitled).
+    position: place in line while queued (1 = next), else None. pid: the worker
     process's id once it started (kept after it ended); cpu_seconds: the CPU seconds the worker
     used, once it sent its outcome (None for thread jobs).
     """
 
     key: str
+    title: str = ""
     status: JobStatus = "running"
     result: Any = None
     error: str | None = None            # one-line message of the exception, when failed
@@ -124,7 +126,8 @@ class JobRegistry:
         self._stopping: set[str] = set()                  # keys whose worker `cancel` stopped
         self.keep_seconds = keep_seconds
 
-    def submit(self, key: str, work: JobSpec | Callable[[Progress], Any], watcher: str = "") -> Job:
+    def submit(self, key: str, work: JobSpec | Callable[[Progress], Any], watcher: str = "",
+               title: str = "") -> Job:
         """Run `work` under `key` watched by `watcher`: a JobSpec in a worker process (in line),
         a callable `work(progress)` at once in a thread. A job under `key` that is queued, running,
         or done and not yet released is returned instead, with `watcher` added. A spec that cannot
@@ -136,7 +139,7 @@ class JobRegistry:
             if job is not None and job.status not in ("failed", "cancelled"):
                 job.watchers.add(watcher)
                 return job
-            job = self._jobs[key] = Job(key=key, watchers={watcher})
+            job = self._jobs[key] = Job(key=key, title=title, watchers={watcher})
             if payload is not None:
                 job.status = "queued"
                 self._line.append(job)
@@ -203,6 +206,15 @@ class JobRegistry:
         """Specs waiting for a worker, first in line first."""
         with self._lock:
             return list(self._line)
+
+    def ahead_of(self, job: Job) -> list[Job]:
+        """What a queued `job` waits for: the jobs running in worker processes, then those before
+        it in line (first in line first); [] for a job not in line."""
+        with self._lock:
+            if job not in self._line:
+                return []
+            running = [self._jobs[key] for key in self._workers if key in self._jobs]
+            return running + self._line[:self._line.index(job)]
 
     def __len__(self) -> int:
         with self._lock:

@@ -1,13 +1,13 @@
 """Real browser, two tabs on one server: heavy jobs wait in line, and Cancel stops them cleanly.
 
-With the default LOSSLENS_MAX_JOBS (1), tab A scores a large local CSV with the bundled MiniLM
-(cold cache: a worker process, child of the server, really computes). While it runs, tab B asks
-for another CSV: the page shows its place in line ("Waiting for 1 job(s) ahead ...") and the
-server still has exactly one worker child. B's Cancel takes its job out of line (B says it was
-cancelled, no job starts, A's worker keeps running); A's Cancel stops A's worker: the page says
-"Cancelled: nothing of it was kept.", the process is gone, the server still answers and scores
-again, and the cache holds no finished entry (outputs, probabilities, scores) for A's request,
-only intact resumable chunks.
+With the default LOSSLENS_MAX_JOBS (1), tab A scores a large local CSV with the bundled MiniLM (cold
+cache: a worker process, child of the server, really computes). While it runs, tab B asks for
+another CSV: the page shows its place in line ("Waiting for 1 job(s) ahead ...", then A's title,
+share done and time left) and the server still has exactly one worker child. B's Cancel takes its
+job out of line (B says it was cancelled, no job starts, A's worker keeps running); A's Cancel stops
+A's worker: the page says "Cancelled: nothing of it was kept.", the process is gone, the server
+still answers and scores again, and the cache holds no finished entry (outputs, probabilities,
+scores) for A's request, only intact resumable chunks.
 """
 from __future__ import annotations
 
@@ -116,6 +116,9 @@ def test_a_second_job_waits_in_line_and_cancel_stops_queued_and_running_jobs(pag
         waiting = tab_b.get_by_text(re.compile(r"Waiting for \d+ job\(s\) ahead of it to finish"))
         expect(waiting).to_have_text("Waiting for 1 job(s) ahead of it to finish "
                                       "(one heavy job runs at a time on this server; it starts by itself).")
+        expect(tab_b.get_by_role("listitem").filter(has_text="Scoring big_a.csv")).to_have_text(re.compile(
+            r"^Scoring big_a\.csv with bundled:minilm \(started by .+\): running, \d+% done, "
+            r"(about \d+ (s|min) left|time left not known yet)$"))
         expect(tab_b.get_by_role("button", name="Score", exact=True)).to_be_disabled()
         expect(tab_b.get_by_text("Below: the results you had before this job")).to_be_visible()
         assert child_pids(server) == [worker] and alive(worker)
