@@ -18,7 +18,7 @@ import streamlit as st
 
 from losslens import config
 from losslens.errors import LossLensError
-from losslens.jobs import Job, JobRegistry
+from losslens.jobs import Job, JobAhead, JobRegistry
 from losslens.workers import JobSpec
 from pages import reviewer
 from pages.markup import md
@@ -115,7 +115,8 @@ class WatchedJob:
 @st.fragment(run_every=1.0)
 def show_progress(watched: WatchedJob, describe: Callable[[Job], str], bar: bool = True) -> None:
     """While the awaited job runs, once a second: `describe(job)` under a progress bar (a plain
-    line without `bar`), or its place in line while it waits; a Cancel button either way. Once it
+    line without `bar`), or while it waits in line, each job ahead of it (waiting_text); a Cancel
+    button either way. Once it
     has finished, the whole app runs again and the page takes its outcome in; call this only while
     `watched.running`."""
     job = watched.job()
@@ -138,7 +139,7 @@ def job_title(what: str) -> str:
     return f"{what} (started by {reviewer.reviewer_name()})"
 
 
-def waiting_text(ahead: list[Job], capacity: str) -> str:
+def waiting_text(ahead: list[JobAhead], capacity: str) -> str:
     """Markdown for a job waiting in line: how many jobs are ahead of it, then one line each (its
     title, and how far it is and the time left at its own rate, or its place in line)."""
     lines = [f"Waiting for {len(ahead)} job(s) ahead of it to finish ({capacity} on this server; "
@@ -147,10 +148,10 @@ def waiting_text(ahead: list[Job], capacity: str) -> str:
         title = md(other.title or "a job")
         if other.status == "queued":
             lines.append(f"- {title}: waiting, number {other.position} in line")
-            continue
-        left = other.eta_seconds
-        lines.append(f"- {title}: running, {other.fraction:.0%} done, " +
-                     (f"about {duration_text(left)} left" if left is not None else "time left not known yet"))
+        elif other.eta_seconds is not None:
+            lines.append(f"- {title}: running, {other.fraction:.0%} done, about {duration_text(other.eta_seconds)} left")
+        else:
+            lines.append(f"- {title}: running, {other.fraction:.0%} done, time left not known yet")
     return "\n".join(lines)
 
 

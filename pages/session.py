@@ -69,7 +69,15 @@ def submit(request: ScoreRequest) -> None:
     scoring = state()
     scoring.request = request
     scoring.job.start(request.job_key() + ("" if compute else ":cached-only"), scoring_job(request, compute),
-                      title=job_title(f"Scoring {request.name or Path(request.source.location).name} with {request.model.name}"))
+                      title=job_title(scoring_title(request)))
+
+
+def scoring_title(request: ScoreRequest) -> str:
+    """"Scoring news.csv with bundled:minilm": a local file or folder (dataset or model) by its
+    own name only, so others on the server see no path of this machine."""
+    source, model = request.source, request.model.name
+    dataset = request.name or (Path(source.location).name if source.kind in ("file", "disk") else source.cli())
+    return f"Scoring {dataset} with {Path(model).name if Path(model).is_dir() else model}"
 
 
 def sync() -> None:
@@ -116,6 +124,6 @@ def format_progress(job: Job) -> str:
     text = f"{job.done:,} / {job.total:,} examples"
     if job.rate:
         text += f" · {job.rate:,.0f} examples/s"
-    if job.eta_seconds is not None:
-        text += f" · about {duration_text(job.eta_seconds)} left"
+    if (left := job.eta_seconds) is not None:
+        text += f" · about {duration_text(left)} left"
     return text

@@ -115,7 +115,7 @@ def settings_form(data: MultiAnnotatorData) -> tuple[SimulationSettings, bool]:
 
 
 def describe_progress(job: Job) -> str:
-    left = f" · about {duration_text(job.eta_seconds)} left" if job.eta_seconds is not None else ""
+    left = f" · about {duration_text(seconds)} left" if (seconds := job.eta_seconds) is not None else ""
     return f"Embedding the texts (when new), then playing the rounds: {job.fraction:.0%}{left}"
 
 

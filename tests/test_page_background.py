@@ -7,7 +7,7 @@ import uuid
 
 import app_harness  # noqa: F401 — puts the app's `pages` package on the path
 from losslens.errors import LossLensError
-from losslens.jobs import Job
+from losslens.jobs import Job, JobAhead
 from pages.background import Outcome, WatchedJob, duration_text, job_registry, waiting_text
 
 
@@ -74,7 +74,7 @@ def test_the_waiting_line_names_each_job_ahead_with_its_progress_or_place():
     running._first, running._last = (0.0, 100), (100.0, 300)     # 2 examples/s: 700 left take 350 s
     unmeasured = Job(key="b", title="Retraining on news", done=0, total=0)
     queued = Job(key="c", title="", status="queued", position=1)
-    text = waiting_text([running, unmeasured, queued], "one heavy job runs at a time")
+    text = waiting_text([JobAhead.of(job) for job in (running, unmeasured, queued)], "one heavy job runs at a time")
     assert text.split("\n") == [
         "Waiting for 3 job(s) ahead of it to finish (one heavy job runs at a time on this server; it starts by itself).",
         r"- Scoring \*news\*\.csv with bundled\:minilm: running, 30% done, about 6 min left",   # title escaped
@@ -84,3 +84,18 @@ def test_the_waiting_line_names_each_job_ahead_with_its_progress_or_place():
 
 def test_durations_read_in_seconds_minutes_or_hours():
     assert [duration_text(s) for s in (0.2, 40, 89, 3_540, 3_900)] == ["1 s", "40 s", "1 min", "59 min", "1 h 05 min"]
+
+
+def test_a_scoring_title_names_local_files_and_folders_without_their_path(tmp_path):
+    from losslens import DatasetSource, ModelSpec, ScoreRequest
+    from pages.session import scoring_title
+
+    folder = tmp_path / "models" / "my-model"
+    folder.mkdir(parents=True)
+    csv = tmp_path / "data" / "news.csv"
+    assert scoring_title(ScoreRequest(DatasetSource("file", str(csv)), model=ModelSpec(str(folder)))) == \
+        "Scoring news.csv with my-model"
+    assert scoring_title(ScoreRequest(DatasetSource("hub", "org/reviews", config="en"), model=ModelSpec("org/bert"))) == \
+        "Scoring hf:org/reviews:en with org/bert"
+    assert scoring_title(ScoreRequest(DatasetSource.parse("demo:bbc"), name="my name")) == \
+        "Scoring my name with bundled:minilm"

@@ -77,8 +77,10 @@ def test_queued_jobs_wait_in_line_first_come_first_served(tmp_path, monkeypatch)
     until(lambda: first.status == "running", "the first job to start")
     assert (second.status, second.position, third.status, third.position) == ("queued", 1, "queued", 2)
     assert registry.queued() == [second, third] and registry.running() == [first]
-    assert registry.ahead_of(third) == [first, second] and registry.ahead_of(second) == [first]
-    assert registry.ahead_of(first) == [] and third.title == "Scoring third.csv"
+    assert [(ahead.title, ahead.status, ahead.position) for ahead in registry.ahead_of(third)] == [
+        ("Scoring first.csv", "running", None), ("Scoring second.csv", "queued", 1)]
+    assert [ahead.title for ahead in registry.ahead_of(second)] == ["Scoring first.csv"]
+    assert registry.ahead_of(first) == []
     (tmp_path / "third").touch()      # the third may finish at once, but only once it has started
     (tmp_path / "first").touch()
     until(lambda: second.status == "running", "the second job to start")

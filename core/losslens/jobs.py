@@ -1,10 +1,11 @@
 """Background jobs, polled by the pages: heavy work in worker processes, light work in threads.
 
-`JobRegistry.submit(key, work, watcher)` runs `work` under `key`:
+`JobRegistry.submit(key, work, watcher, title)` runs `work` under `key`:
 
 - a JobSpec (losslens.workers; the app's heavy work in losslens.worker_jobs) runs in a worker
   process. At most config.max_jobs() workers run at once (default 1); later specs wait in line,
-  first come first served, with status "queued" and their place in `position` (1 = next). A
+  first come first served, with status "queued" and their place in `position` (1 = next);
+  `ahead_of(job)` tells a queued job what it waits for, by title and progress. A
   spec whose `cached` step finds its result in the cache finishes without a worker and without
   waiting. `cancel(key)` terminates a running worker (SIGTERM, SIGKILL after
   CANCEL_GRACE_SECONDS; the job ends "cancelled") or takes a queued job out of line and out of
@@ -114,6 +115,23 @@ class Job:
         return end - self.started_at
 
 
+@dataclass(frozen=True)
+class JobAhead:
+    """A job another one waits for, as it stood at one moment: its title, status ("running" or
+    "queued"), place in line (queued; 1 = next), share done 0..1 and seconds left at its own rate
+    (running; None when not known yet)."""
+
+    title: str
+    status: JobStatus
+    position: int | None
+    fraction: float
+    eta_seconds: float | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobAhead:
+        return cls(job.title, job.status, job.position, job.fraction, job.eta_seconds)
+
+
 class JobRegistry:
     """Thread-safe map key -> Job, with the line of specs waiting for a worker (module docstring)."""
 
@@ -207,14 +225,14 @@ class JobRegistry:
         with self._lock:
             return list(self._line)
 
-    def ahead_of(self, job: Job) -> list[Job]:
-        """What a queued `job` waits for: the jobs running in worker processes, then those before
-        it in line (first in line first); [] for a job not in line."""
+    def ahead_of(self, job: Job) -> list[JobAhead]:
+        """What a queued `job` waits for, taken at one moment: the jobs running in worker
+        processes, then those before it in line (first in line first); [] for a job not in line."""
         with self._lock:
             if job not in self._line:
                 return []
             running = [self._jobs[key] for key in self._workers if key in self._jobs]
-            return running + self._line[:self._line.index(job)]
+            return [JobAhead.of(other) for other in running + self._line[:self._line.index(job)]]
 
     def __len__(self) -> int:
         with self._lock:

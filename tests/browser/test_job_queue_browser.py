@@ -118,7 +118,7 @@ def test_a_second_job_waits_in_line_and_cancel_stops_queued_and_running_jobs(pag
                                       "(one heavy job runs at a time on this server; it starts by itself).")
         expect(tab_b.get_by_role("listitem").filter(has_text="Scoring big_a.csv")).to_have_text(re.compile(
             r"^Scoring big_a\.csv with bundled:minilm \(started by .+\): running, \d+% done, "
-            r"(about \d+ (s|min) left|time left not known yet)$"))
+            r"(about (\d+ (s|min)|\d+ h \d\d min) left|time left not known yet)$"))
         expect(tab_b.get_by_role("button", name="Score", exact=True)).to_be_disabled()
         expect(tab_b.get_by_text("Below: the results you had before this job")).to_be_visible()
         assert child_pids(server) == [worker] and alive(worker)
