@@ -106,11 +106,16 @@ def test_hand_out_and_progress_do_the_same_work_on_a_plan_ten_times_larger(tmp_p
 
 def decisions_read_beyond_one_example(plan: str) -> list[str]:
     """The nodes of a PostgreSQL plan (EXPLAIN's text) that read the decisions table other than by
-    an index lookup of one example (dataset and example id). An index scan states the lookup as
-    its Index Cond; a bitmap heap scan (the planner's choice on some runs) as its Recheck Cond."""
+    an index lookup of one example (dataset and example id, nothing ORed to them). An index scan
+    states the lookup as its Index Cond; a bitmap heap scan (the planner's choice on some runs) as
+    its Recheck Cond."""
     lines = plan.splitlines()
-    return [line.strip() for k, line in enumerate(lines) if re.search(r"Scan.* on decisions ", line)
-            and not (re.search(r"(Index|Recheck) Cond", lines[k + 1]) and "example_id =" in lines[k + 1])]
+
+    def one_example(condition: str) -> bool:
+        return (re.search(r"(Index|Recheck) Cond", condition) is not None and "dataset_key =" in condition
+                and "example_id =" in condition and not re.search(r" OR |ANY \(", condition))
+    return [line.strip() for k, line in enumerate(lines)
+            if re.search(r"Scan.* on decisions ", line) and not one_example(lines[k + 1])]
 
 
 def test_on_postgresql_a_hand_out_reads_the_history_by_index_lookups_only(postgres_server):
@@ -136,7 +141,12 @@ def test_the_plan_reader_accepts_lookups_of_one_example_and_flags_scans():
     scans = """->  Seq Scan on decisions decisions_1  (cost=0.00..40.00 rows=1 width=25)
       Filter: ((undone_at IS NULL) AND (reviewer = 'eve'::text))
 ->  Bitmap Heap Scan on decisions decisions_3  (cost=4.30..9.89 rows=1 width=25)
-      Recheck Cond: (dataset_key = 'news.csv'::text)"""
-    assert decisions_read_beyond_one_example(scans) == [
-        "->  Seq Scan on decisions decisions_1  (cost=0.00..40.00 rows=1 width=25)",
-        "->  Bitmap Heap Scan on decisions decisions_3  (cost=4.30..9.89 rows=1 width=25)"]
+      Recheck Cond: (dataset_key = 'news.csv'::text)
+->  Bitmap Heap Scan on decisions decisions_5  (cost=4.30..9.89 rows=1 width=25)
+      Recheck Cond: (((dataset_key = 'news.csv'::text) AND (example_id = queue_items.example_id)) OR (reviewer = 'eve'::text))
+->  Index Scan using decisions_by_example on decisions decisions_6  (cost=0.28..8.31 rows=1 width=25)
+      Index Cond: ((dataset_key = 'news.csv'::text) AND (example_id = ANY ('{a,b}'::text[])))"""
+    assert [line.split("  (")[0] for line in decisions_read_beyond_one_example(scans)] == [
+        "->  Seq Scan on decisions decisions_1", "->  Bitmap Heap Scan on decisions decisions_3",
+        "->  Bitmap Heap Scan on decisions decisions_5",
+        "->  Index Scan using decisions_by_example on decisions decisions_6"]
