@@ -18,15 +18,6 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 POLITENESS_CSV = SHARED_DATA / "politeness" / "wikipedia.annotated.csv"
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    """Slow test files first, browser ones last, the rest between (stable within each group). With
-    two workers each taking a whole file (`make test`), the real-demo browser test then runs beside
-    short files instead of alone at the end, and not beside another browser test."""
-    def group(item) -> int:
-        return 0 if item.get_closest_marker("slow") else 2 if item.get_closest_marker("browser") else 1
-    items.sort(key=group)
-
-
 @pytest.fixture(autouse=True)
 def losslens_home(tmp_path, monkeypatch) -> Path:
     """Every test gets its own cache/store directory (and a LOSSLENS_DB_URL of the caller's is ignored)."""
