@@ -116,9 +116,8 @@ class WatchedJob:
 def show_progress(watched: WatchedJob, describe: Callable[[Job], str], bar: bool = True) -> None:
     """While the awaited job runs, once a second: `describe(job)` under a progress bar (a plain
     line without `bar`), or while it waits in line, each job ahead of it (waiting_text); a Cancel
-    button either way. Once it
-    has finished, the whole app runs again and the page takes its outcome in; call this only while
-    `watched.running`."""
+    button either way. Once it has finished, the whole app runs again and the page takes its
+    outcome in; call this only while `watched.running`."""
     job = watched.job()
     if job is None or job.status not in UNFINISHED:
         st.rerun()
@@ -148,10 +147,9 @@ def waiting_text(ahead: list[JobAhead], capacity: str) -> str:
         title = md(other.title or "a job")
         if other.status == "queued":
             lines.append(f"- {title}: waiting, number {other.position} in line")
-        elif other.eta_seconds is not None:
-            lines.append(f"- {title}: running, {other.fraction:.0%} done, about {duration_text(other.eta_seconds)} left")
-        else:
-            lines.append(f"- {title}: running, {other.fraction:.0%} done, time left not known yet")
+            continue
+        left = "time left not known yet" if other.eta_seconds is None else f"about {duration_text(other.eta_seconds)} left"
+        lines.append(f"- {title}: running, {other.fraction:.0%} done, {left}")
     return "\n".join(lines)
 
 
