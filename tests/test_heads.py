@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from losslens.scoring.cache import ChunkStore
+from losslens.scoring.char_ngrams import char_wb_counts, word_ngrams
 from losslens.errors import ScoringError
 from losslens.scoring.evaluation import confusion_transition, detection_metrics, flip_labels
 from losslens.scoring.heads import average, finetune_head, folds_of, knn_head, resolve_head, tfidf_features, tfidf_head
@@ -30,6 +31,51 @@ def test_tfidf_features_are_unit_rows_and_the_head_learns_words():
     np.testing.assert_allclose(np.sqrt(features.multiply(features).sum(axis=1)).A1, 1.0, atol=1e-5)
     probs = tfidf_head(features, labels, 2, folds_of(labels, ["sport", "business"], 5, seed=0))
     assert (probs.argmax(axis=1) == labels).all()
+
+
+# Texts that test the word cutting: case that lowercases to two characters, tabs, runs of spaces,
+# Unicode spaces, one-letter words, a padded word shorter than 5, an empty text, repeated words.
+AWKWARD = ["İstanbul   Stock\tExchange", "a b c", "", "Straße\u00a0Ünïcode\u2003spaces  and\n\nlines",
+           "the the the theatre", "x", "Goal! Goal!! 3-2 win", "  leading and trailing  ", "İİ ii", "a"]
+
+
+def test_word_ngrams_are_scikit_learns_char_wb_cuts_of_one_word():
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    analyze = CountVectorizer(analyzer="char_wb", ngram_range=(2, 5)).build_analyzer()
+    for word in ("a", "ab", "abc", "goal!!", "straße"):
+        assert word_ngrams(word, 2, 5) == analyze(word)
+    assert word_ngrams("a", 2, 5) == [" a", "a ", " a "]   # " a " is shorter than 4: taken once, then no more
+
+
+@pytest.mark.parametrize("min_df", [1, 2])
+def test_char_counts_are_scikit_learns_matrix_to_the_stored_order(min_df):
+    """The very matrix CountVectorizer(analyzer="char_wb") builds: vocabulary, values, and the
+    order each row is stored in (the order a logistic regression sums a row in)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    texts = AWKWARD * 3 + [f"match {i} ended {i % 7}-{i % 3}" for i in range(40)]
+    reference = CountVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=min_df, dtype=np.float32)
+    expected = reference.fit_transform(texts)
+    counts, names = char_wb_counts(texts, (2, 5), min_df)
+    assert names == list(reference.get_feature_names_out())
+    for part in ("data", "indices", "indptr"):
+        assert getattr(counts, part).dtype == getattr(expected, part).dtype
+        np.testing.assert_array_equal(getattr(counts, part), getattr(expected, part))
+    assert counts.shape == expected.shape and counts.has_sorted_indices == expected.has_sorted_indices
+
+
+def test_tfidf_features_equal_scikit_learns_vectorizers_bit_for_bit():
+    import scipy.sparse as sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = AWKWARD * 6 + [f"shares in bank {i} rose {i % 5} points" for i in range(60)]   # > 50 texts: min_df 1
+    blocks = [TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, dtype=np.float32),
+              TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1, dtype=np.float32)]
+    expected = (sparse.hstack([b.fit_transform(texts) for b in blocks]).tocsr() * np.float32(1 / np.sqrt(2))).tocsr()
+    features = tfidf_features(texts)
+    for part in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(features, part), getattr(expected, part))
 
 
 def test_average_and_resolve_head():
