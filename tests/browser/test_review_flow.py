@@ -144,7 +144,7 @@ def test_hide_decided_in_the_focus_view_for_a_solo_user(page, tmp_path, artifact
         expect(card).to_contain_text("2 of 20 ·")
         assert card_id(page) == second
         expect(queue.first).to_contain_text("1. ✓ confirmed · given")
-        assert "decided=show" in page.url
+        wait_for_link(page, "decided=show")   # the link is written after the run
         queue.last.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / "review_decided_marked.png"))
         page.reload()                                                                # the link keeps it
