@@ -45,7 +45,8 @@ def main() -> None:
         expected, sk_cpu, sk_wall = timed(lambda: reference.fit_transform(texts))
         (ours, names), our_cpu, our_wall = timed(lambda: char_wb_counts(texts, (2, 5), 2))
         same = names == list(reference.get_feature_names_out()) and all(
-            np.array_equal(getattr(ours, p), getattr(expected, p)) for p in ("data", "indices", "indptr"))
+            np.array_equal(getattr(ours, p), getattr(expected, p)) and getattr(ours, p).dtype == getattr(expected, p).dtype
+            for p in ("data", "indices", "indptr"))
         print(f"{name}: {expected.shape[1]:,} n-grams, identical={same}; scikit-learn {sk_cpu:.2f} CPU-s "
               f"({sk_wall:.2f} s wall), LossLens {our_cpu:.2f} CPU-s ({our_wall:.2f} s wall), "
               f"{sk_cpu / our_cpu:.1f}x")

@@ -45,7 +45,11 @@ def test_word_ngrams_are_scikit_learns_char_wb_cuts_of_one_word():
     analyze = CountVectorizer(analyzer="char_wb", ngram_range=(2, 5)).build_analyzer()
     for word in ("a", "ab", "abc", "goal!!", "straße"):
         assert word_ngrams(word, 2, 5) == analyze(word)
-    assert word_ngrams("a", 2, 5) == [" a", "a ", " a "]   # " a " is shorter than 4: taken once, then no more
+    assert word_ngrams("a", 2, 5) == [" a", "a ", " a "]   # " a " is no longer than 3: taken once, then no more
+    with pytest.raises(ValueError, match="whole number"):
+        char_wb_counts(["ab cd"], (2, 5), 0.5)
+    with pytest.raises(ValueError, match="empty vocabulary"):
+        char_wb_counts(["", "  "], (2, 5), 1)
 
 
 @pytest.mark.parametrize("min_df", [1, 2])

@@ -17,8 +17,8 @@ import scipy.sparse as sparse
 
 def word_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
     """The n-grams scikit-learn's char_wb analyzer cuts from one word, in its order: the word
-    padded with a space each side, every n from min_n to max_n; a padded word shorter than n is
-    taken once, whole, and ends the list."""
+    padded with a space each side, every n from min_n to max_n; once the padded word is no
+    longer than n it is taken once, whole, and ends the list."""
     padded = f" {word} "
     grams: list[str] = []
     for n in range(min_n, max_n + 1):
@@ -33,13 +33,17 @@ def char_wb_counts(texts: Sequence[str], ngram_range: tuple[int, int], min_df: i
                    dtype: type = np.float32) -> tuple[sparse.csr_matrix, list[str]]:
     """((N, F) counts, the F n-grams by column) equal to
     `CountVectorizer(analyzer="char_wb", ngram_range=ngram_range, min_df=min_df, dtype=dtype)`
-    fitted on `texts` (lowercased; n-grams in fewer than min_df texts dropped; columns in
-    alphabetical order, and each row stored in the order the n-grams were first met)."""
+    fitted on `texts` (str; lowercased; n-grams in fewer than min_df texts dropped, min_df a
+    whole number of texts; columns in alphabetical order, each row stored in the order the
+    n-grams were first met)."""
     min_n, max_n = ngram_range
+    if not isinstance(min_df, int) or min_df < 1 or not 1 <= min_n <= max_n:
+        raise ValueError(f"min_df must be a whole number of texts >= 1 and 1 <= min_n <= max_n, "
+                         f"not {min_df!r} and {ngram_range!r}")
     words: dict[str, int] = {}          # distinct words, in the order first met
     rows, cols = [], []
     for row, text in enumerate(texts):
-        ids = [words.setdefault(w, len(words)) for w in str(text).lower().split()]
+        ids = [words.setdefault(w, len(words)) for w in text.lower().split()]
         rows.extend([row] * len(ids))
         cols.extend(ids)
     text_words = sparse.csr_matrix((np.ones(len(cols), dtype=np.int64), (rows, cols)),
@@ -52,6 +56,8 @@ def char_wb_counts(texts: Sequence[str], ngram_range: tuple[int, int], min_df: i
         gram_cols.extend(ids)
     word_grams = sparse.csr_matrix((np.ones(len(gram_cols), dtype=np.int64), (word_rows, gram_cols)),
                                    shape=(len(words), len(grams)))
+    if not grams:
+        raise ValueError("empty vocabulary: the texts have no words")
     counts = (text_words @ word_grams).tocsr().astype(dtype)
     counts.sort_indices()
     document_frequency = np.bincount(counts.indices, minlength=len(grams))
