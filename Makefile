@@ -50,11 +50,8 @@ run: install
 
 # Two workers (pytest-xdist), one test file each at a time: most tests wait on a browser, a server
 # or a subprocess, so two keep both cores of the reference machine busy.
-# Two test processes, one file each at a time, files in collection order: the browser tests, the
-# real-demo scoring among them, start first and the many short tests fill in behind them
-# (pytest-xdist's default, most tests first, leaves the demo alone at the end).
 test: install-test system-packages oidc-provider
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: install
 	$(PY) bench/inference.py
