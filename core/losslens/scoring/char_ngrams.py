@@ -54,16 +54,16 @@ def char_wb_counts(texts: Sequence[str], ngram_range: tuple[int, int], min_df: i
         ids = [grams.setdefault(g, len(grams)) for g in word_ngrams(word, min_n, max_n)]
         word_rows.extend([index] * len(ids))
         gram_cols.extend(ids)
-    word_grams = sparse.csr_matrix((np.ones(len(gram_cols), dtype=np.int64), (word_rows, gram_cols)),
-                                   shape=(len(words), len(grams)))
     if not grams:
         raise ValueError("empty vocabulary: the texts have no words")
+    word_grams = sparse.csr_matrix((np.ones(len(gram_cols), dtype=np.int64), (word_rows, gram_cols)),
+                                   shape=(len(words), len(grams)))
     counts = (text_words @ word_grams).tocsr().astype(dtype)
     counts.sort_indices()
     document_frequency = np.bincount(counts.indices, minlength=len(grams))
     kept = np.flatnonzero(document_frequency >= min_df)
     if not len(kept):
-        raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+        raise ValueError(f"no character n-gram is in {min_df} or more of the texts")
     counts = counts[:, kept]
     names = list(grams)
     kept_names = [names[i] for i in kept]

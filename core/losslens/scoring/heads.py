@@ -172,10 +172,10 @@ def tfidf_features(texts: Sequence[str]):
 
     from losslens.scoring.char_ngrams import char_wb_counts
 
-    words = np.mean([len(str(t).split()) for t in texts]) if len(texts) else 0
+    texts = [str(t) for t in texts]
+    words = np.mean([len(t.split()) for t in texts]) if texts else 0
     min_df = 1 if words < 20 or len(texts) < 50 else 2
     word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df, dtype=np.float32)
-    texts = [str(t) for t in texts]
     word_block = word.fit_transform(texts)
     char_counts, _ = char_wb_counts(texts, (2, 5), min_df)   # TfidfVectorizer(analyzer="char_wb")'s counts, faster
     char_block = TfidfTransformer(sublinear_tf=True).fit_transform(char_counts)
