@@ -171,7 +171,7 @@ def local_name_sidebar() -> None:
                                "this name's decisions. Kept in the address (?reviewer=) so a reload keeps it.")
     link = reviewer_link()
     if st.query_params.get("reviewer") != link.get("reviewer"):
-        if link:
+        if "reviewer" in link:
             st.query_params["reviewer"] = link["reviewer"]
         else:
             del st.query_params["reviewer"]

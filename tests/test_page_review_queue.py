@@ -149,3 +149,21 @@ def test_with_sign_in_only_leads_are_offered_the_shared_queue(app_env, monkeypat
     signed_in["email"] = "lead@example.org"
     at.run()
     assert TEAM_TOOLS in [e.label for e in at.expander]                  # a lead, alone so far
+
+
+def test_the_default_name_typed_over_a_reviewer_link_takes_the_name_out_of_the_link(app_env):
+    """A tab opened from a ?reviewer=bob link whose user then types the OS user's name: the link
+    drops ?reviewer= (the default name is never in it) and the next decision is that name's."""
+    from pages.reviewer import default_reviewer
+    from pages.session import decision_store
+
+    at = scored_app("pages/review.py")
+    at.text_input(key="reviewer").input("bob").run()
+    assert at.query_params["reviewer"] == "bob"
+    at.text_input(key="reviewer").input(default_reviewer()).run()
+    assert not at.exception, at.exception
+    assert "reviewer" not in at.query_params
+    current = review_view(at).current_id
+    at.button(key="rv_confirm").click().run()
+    in_force = decision_store().in_force(scoring(at).data.name).set_index("example_id")
+    assert in_force.loc[current, "reviewer"] == default_reviewer()
