@@ -29,11 +29,11 @@ $(TEST_STAMP): requirements/test.txt $(APP_STAMP)
 	$(PY) -m pip install --progress-bar on -r requirements/test.txt
 	@touch $@
 
-# Debian packages the tests drive: chromium (browser tests), postgresql (the team store's tests),
+# Debian packages the tests drive: chromium-headless-shell (browser tests), postgresql (the team store's tests),
 # node + npm (the OpenID Connect provider of the sign-in test).
 system-packages:
 	@MISSING=""; \
-	  { command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || MISSING="chromium"; \
+	  [ -x /usr/bin/chromium-headless-shell ] || MISSING="chromium-headless-shell"; \
 	  { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || \
 	    MISSING="$$MISSING postgresql"; \
 	  command -v npm >/dev/null 2>&1 || MISSING="$$MISSING nodejs npm"; \

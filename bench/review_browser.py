@@ -5,7 +5,7 @@ random classifier and fills a fresh LOSSLENS_HOME with that dataset's scores by 
 losslens.scoring.pipeline.score_dataset in this process with the model's outputs replaced by random
 logits (about 90% argmax = given label) and random 32-d embeddings. The app then starts on that
 home with the CSV and the tiny model as its defaults, so its first load is a cache hit, and
-Chromium (/usr/bin/chromium, Playwright) presses keys on the Review page's focus mode:
+Chromium (the headless shell, Playwright) presses keys on the Review page's focus mode:
 
   j (next), a/y/x/d/1-5 (decide: each moves on to the next example), u (undo: back to it)
 

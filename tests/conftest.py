@@ -61,11 +61,11 @@ def store_place(request, tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    """One Debian Chromium per test module (two Playwright instances cannot live in one thread)."""
+    """One Debian Chromium (headless shell) per test module (two Playwright instances cannot live in one thread)."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install -y chromium)")
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install -y chromium-headless-shell)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
